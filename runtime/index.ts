@@ -1,0 +1,7 @@
+/**
+ * `import { luanet, Sche } from "luanet"`: the same objects a script gets as globals.
+ */
+export { luanet, type Luanet } from "./luanet.js";
+export { Sche, Task, type Scheduler, type TaskStatus, type Operation, type Instruction } from "./scheduler/index.js";
+export { LuanetError, TaskHaltedError, ErrorCode } from "./errors.js";
+export { AF_INET, AF_INET6, AF_LOCAL, SOCK_DGRAM, SOCK_STREAM } from "../stdlib/net.js";

@@ -1,0 +1,76 @@
+/**
+ * Process lifetime. A luanet process ends like a Node one: when no task can run again and nothing
+ * holds the event loop (no listener, no timer). SIGINT and SIGTERM end it gracefully: every task
+ * is halted so its `finally` blocks run, then the shutdown hooks (listeners, logs) run, then the
+ * process exits with 130 or 143. A second signal exits at once.
+ * @internal
+ */
+import { log } from "./log.js";
+import { allDone, halt, live } from "./scheduler/loop.js";
+
+type Hook = () => void | Promise<void>;
+const hooks: Hook[] = [];
+let exiting = false;
+
+/** Grace for tasks' `finally` blocks at shutdown; `LUANET_SHUTDOWN_GRACE_MS` overrides it. */
+const graceMs = Number(process.env.LUANET_SHUTDOWN_GRACE_MS ?? 5000);
+
+/** Run `hook` at shutdown, after the tasks are halted. Hooks run last-registered first. */
+export function onShutdown(hook: Hook): () => void {
+  hooks.push(hook);
+  return () => {
+    const i = hooks.indexOf(hook);
+    if (i >= 0) hooks.splice(i, 1);
+  };
+}
+
+export function isShuttingDown(): boolean {
+  return exiting;
+}
+
+/** Halt every task, run the hooks, exit with `code`. */
+export function shutdown(code: number): void {
+  if (exiting) return;
+  exiting = true;
+  for (const task of [...live]) halt(task);
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      const stuck = [...live].map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`);
+      log.warn(`shutdown: ${stuck.length} task(s) still running after ${graceMs} ms: ${stuck.join(", ")}`);
+      resolve();
+    }, graceMs);
+  });
+  void Promise.race([allDone(), grace])
+    .then(async () => {
+      clearTimeout(timer);
+      for (const hook of hooks.splice(0).reverse()) {
+        try {
+          await hook();
+        } catch (error) {
+          log.error("shutdown hook failed", { error });
+        }
+      }
+    })
+    .finally(() => process.exit(code));
+}
+
+/** Signals and uncaught errors: installed once by the start module. */
+export function installProcessHandlers(): void {
+  const onSignal = (signal: NodeJS.Signals, code: number) => () => {
+    if (exiting) process.exit(code);
+    log.debug(`${signal}: shutting down`);
+    shutdown(code);
+  };
+  process.on("SIGINT", onSignal("SIGINT", 130));
+  process.on("SIGTERM", onSignal("SIGTERM", 143));
+  process.on("SIGPIPE", () => {}); // a peer that went away is an error on its socket, not a process kill
+  process.on("uncaughtException", (error) => {
+    log.error("uncaught exception", { error });
+    shutdown(1);
+  });
+  process.on("unhandledRejection", (reason) => {
+    log.error("unhandled promise rejection", { error: reason instanceof Error ? reason : new Error(String(reason)) });
+    shutdown(1);
+  });
+}

@@ -1,0 +1,35 @@
+/**
+ * The `luanet` object: the global a script uses to reach the runtime.
+ */
+import { log } from "./log.js";
+import { version } from "./package-info.js";
+
+export interface Luanet {
+  /** This luanet's version. */
+  readonly version: string;
+  /** The script being run (absolute path), or null when luanet is used as a library. */
+  readonly script: string | null;
+  /** The arguments after the script's name on the command line. */
+  readonly args: readonly string[];
+  /** The logger: `luanet.log.info("listening", { port })`. */
+  readonly log: typeof log;
+}
+
+const state = { script: null as string | null, args: [] as readonly string[] };
+
+export const luanet: Luanet = {
+  version,
+  get script() {
+    return state.script;
+  },
+  get args() {
+    return state.args;
+  },
+  log,
+};
+
+/** Set by the start module. @internal */
+export function setScript(script: string, args: readonly string[]): void {
+  state.script = script;
+  state.args = Object.freeze([...args]);
+}

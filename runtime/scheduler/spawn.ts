@@ -1,0 +1,39 @@
+/**
+ * Spawn and Running: start tasks, and find out which one is running.
+ */
+import { describe } from "../errors.js";
+import type { Instruction } from "./instruction.js";
+import { current, enqueue, live } from "./loop.js";
+import { Task } from "./task.js";
+
+/**
+ * Start a task running `fn(...args)`. It first runs at the next scheduling round, after every
+ * task already ready; never inside this call. `fn` is usually a generator function; a plain
+ * function runs once and its return value is the task's result, an async one is awaited.
+ * @example
+ * const t = Sche.Spawn(function* (a: number, b: number) { yield* Sche.Sleep(10); return a + b }, 1, 2)
+ * const sum = yield* t   // 3
+ */
+export function Spawn<A extends unknown[], T>(fn: (...args: A) => Iterator<Instruction, T, unknown>, ...args: A): Task<T>;
+export function Spawn<A extends unknown[], T>(fn: (...args: A) => PromiseLike<T>, ...args: A): Task<T>;
+export function Spawn<A extends unknown[], T>(fn: (...args: A) => T, ...args: A): Task<T>;
+export function Spawn(fn: (...args: unknown[]) => unknown, ...args: unknown[]): Task {
+  if (typeof fn !== "function") throw new TypeError(`Sche.Spawn(fn, ...args): fn must be a function, got ${describe(fn)}`);
+  const task = new Task(fn, args);
+  live.add(task);
+  enqueue(task);
+  return task;
+}
+
+/** Spawn with an explicit name for logs and dumps. @internal */
+export function spawnNamed(name: string, fn: (...args: unknown[]) => unknown, args: unknown[] = []): Task {
+  const task = new Task(fn, args, name);
+  live.add(task);
+  enqueue(task);
+  return task;
+}
+
+/** The task running now, or null outside any task (in a plain callback, say). */
+export function Running(): Task | null {
+  return current;
+}

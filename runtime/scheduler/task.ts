@@ -1,0 +1,129 @@
+/**
+ * A task: one cooperative thread of control, driven by the loop in `loop.ts`.
+ *
+ * The fields marked internal are the loop's; a Task is also its own timer-list node (see
+ * `timers.ts`), so a blocked or sleeping task is one object plus its generator.
+ */
+import { TaskHaltedError } from "../errors.js";
+import { Instruction, type Operation } from "./instruction.js";
+import { current, halt, resume, suspend } from "./loop.js";
+import type { TimerList } from "./timers.js";
+
+/** @internal */ export const READY = 0, RUNNING = 1, SUSPENDED = 2, DONE = 3;
+/** @internal */ export const NEXT = 0, THROW = 1, RETURN = 2;
+/** @internal */ export const PENDING = 0, OK = 1, FAILED = 2, HALTED = 3;
+/** @internal */ export const HALT_NONE = 0, HALT_REQUESTED = 1, HALT_DELIVERED = 2;
+
+export type TaskStatus = "ready" | "running" | "suspended" | "done";
+const statusNames: readonly TaskStatus[] = ["ready", "running", "suspended", "done"];
+
+let lastId = 0;
+
+export class Task<T = unknown> implements Operation<T> {
+  /** A number unique in this process, in spawn order. */
+  readonly id: number;
+  /** The spawned function's name, or "task". */
+  readonly name: string;
+
+  /** @internal */ _fn: ((...args: unknown[]) => unknown) | null;
+  /** @internal */ _args: unknown[] | null;
+  /** @internal */ _gen: Iterator<Instruction, unknown, unknown> | null = null;
+  /** @internal */ _status = READY;
+  /** @internal */ _waitingOn: Instruction | null = null;
+  /** @internal */ _resumeMode = NEXT;
+  /** @internal */ _resumeValue: unknown = undefined;
+  /** @internal */ _halting = HALT_NONE;
+  /** @internal */ _outcome = PENDING;
+  /** @internal */ _result: unknown = undefined;
+  /** @internal */ _joiners: Task[] | null = null;
+  /** @internal */ _expiry = 0;
+  /** @internal */ _tPrev: Task | null = null;
+  /** @internal */ _tNext: Task | null = null;
+  /** @internal */ _tList: TimerList | null = null;
+
+  /** @internal Use `Sche.Spawn`. */
+  constructor(fn: (...args: unknown[]) => unknown, args: unknown[], name?: string) {
+    this.id = ++lastId;
+    this.name = name ?? (fn.name || "task");
+    this._fn = fn;
+    this._args = args;
+  }
+
+  /** "ready", "running", "suspended" (blocked, sleeping, waiting on a call) or "done". */
+  get status(): TaskStatus {
+    return statusNames[this._status]!;
+  }
+
+  /** What a suspended task waits for, e.g. "sleep(100)"; null when it is not suspended. */
+  get waitingOn(): string | null {
+    return this._waitingOn?.name ?? null;
+  }
+
+  /** True once the task has returned, thrown or been halted. */
+  get done(): boolean {
+    return this._status === DONE;
+  }
+
+  /**
+   * Stop the task: it is resumed as if its current `yield*` returned, so its `finally` blocks run
+   * (and may themselves block). Calling `halt()` starts this at once; `yield* task.halt()` also
+   * waits until the task is done. Halting a finished task does nothing.
+   *
+   * @example
+   * const worker = Sche.Spawn(function* () { try { yield* Sche.Sleep(60_000) } finally { console.log("cleaned up") } })
+   * yield* worker.halt()   // prints "cleaned up"
+   */
+  halt(): Operation<void> {
+    halt(this);
+    const task = this;
+    return {
+      *[Symbol.iterator]() {
+        if (task._status !== DONE) yield* suspend<void>(new JoinInstr(task), "task.halt()");
+      },
+    };
+  }
+
+  /**
+   * Join: `const result = yield* task` waits until the task is done, returns what it returned and
+   * rethrows what it threw (a `TaskHaltedError`, code "halted", if it was halted).
+   */
+  *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
+    if (this._status !== DONE) {
+      if (current === this) throw new TypeError(`${this} cannot join itself: it would wait forever`);
+      yield* suspend<void>(new JoinInstr(this), "yield* task");
+    }
+    if (this._outcome === OK) return this._result as T;
+    throw this._outcome === FAILED ? this._result : new TaskHaltedError(this);
+  }
+
+  toString(): string {
+    return `task #${this.id} (${this.name})`;
+  }
+}
+
+/** Waits for another task to be done. @internal */
+class JoinInstr extends Instruction {
+  constructor(readonly target: Task) {
+    super();
+  }
+  get name(): string {
+    return `join(${this.target})`;
+  }
+  enter(task: Task): void {
+    (this.target._joiners ??= []).push(task);
+  }
+  override exit(task: Task): void {
+    const joiners = this.target._joiners;
+    const i = joiners === null ? -1 : joiners.indexOf(task);
+    if (i >= 0) joiners!.splice(i, 1);
+  }
+}
+
+/** Wake every task joining `task`; called once when it is done. @internal */
+export function wakeJoiners(task: Task): boolean {
+  const joiners = task._joiners;
+  task._joiners = null;
+  if (joiners === null || joiners.length === 0) return false;
+  for (const joiner of joiners) resume(joiner, joiner._waitingOn!, undefined);
+  return true;
+}

@@ -1,0 +1,49 @@
+/**
+ * The start module, as the original's start.lua: install the globals, create the root task and
+ * run the user's script in it. The module body runs inside the root task (it may register things
+ * and spawn tasks); then, if the default export is a function, the root task runs it with the
+ * script's arguments. An error escaping the root task ends the process with exit code 1.
+ * @internal
+ */
+import { installGlobals } from "./globals.js";
+import { installProcessHandlers, shutdown } from "./lifecycle.js";
+import { loadScript, ScriptLoadError } from "./loader.js";
+import { log } from "./log.js";
+import { setScript } from "./luanet.js";
+import { awaitPromise, setAmbient, setFailureReporter } from "./scheduler/loop.js";
+import { spawnNamed } from "./scheduler/spawn.js";
+import type { Task } from "./scheduler/task.js";
+
+export function start(file: string, args: readonly string[]): Task {
+  installGlobals();
+  installProcessHandlers();
+  setScript(file, args);
+  process.argv = [process.argv[0]!, file, ...args];
+
+  const root: Task = spawnNamed("root", function* () {
+    let exports;
+    setAmbient(root); // the module body runs while the root task waits for the load, but inside it
+    try {
+      exports = yield* awaitPromise(loadScript(file));
+    } finally {
+      setAmbient(null);
+    }
+    const main = typeof exports === "function" ? exports : exports?.default;
+    if (typeof main !== "function") return undefined;
+    const out: unknown = main(...args);
+    if (isGenerator(out)) return yield* out;
+    return out instanceof Promise ? yield* awaitPromise(out) : out;
+  });
+
+  const reportOther = setFailureReporter((task, error) => {
+    if (task !== root) return reportOther(task, error);
+    if (error instanceof ScriptLoadError) process.stderr.write(`luanet: ${error.message}\n`);
+    else log.error(`${file} failed`, { error: error instanceof Error ? error : new Error(String(error)) });
+    shutdown(1);
+  });
+  return root;
+}
+
+function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
+  return typeof (x as Generator | null)?.next === "function" && typeof (x as Generator)[Symbol.iterator] === "function";
+}

@@ -1,0 +1,96 @@
+/**
+ * The luanet command as a user meets it: help, version, usage errors, scripts that cannot load,
+ * and scripts anywhere on disk importing luanet's modules.
+ */
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fixture, root, runLuanet, runScript } from "./helpers/proc.ts";
+
+const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version as string;
+
+describe("luanet command", { concurrency: true }, () => {
+  test("--help shows the usage and exits 0", async () => {
+    const r = await runLuanet(["--help"]);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /Usage: luanet \[options\] <script> \[args\.\.\.\]/);
+    assert.match(r.stdout, /-V, --version/);
+  });
+
+  test("--version prints the package version", async () => {
+    const r = await runLuanet(["--version"]);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout.trim(), version);
+  });
+
+  test("an unknown option is a usage error, exit 2", async () => {
+    const r = await runLuanet(["--bogus", "x.ts"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown option '--bogus'/);
+  });
+
+  test("no script is a usage error, exit 2", async () => {
+    const r = await runLuanet([]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /missing required argument 'script'/);
+  });
+
+  test("options after the script belong to the script", async () => {
+    const r = await runScript(`console.log(JSON.stringify(luanet.args));`, { args: ["--bogus", "-x", "1"] });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '["--bogus","-x","1"]');
+  });
+
+  test("a missing script is one line naming the file, exit 1", async () => {
+    const dir = fixture({});
+    const r = await runLuanet(["nope.ts"], { cwd: dir });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim(), `luanet: cannot find the script "nope.ts" (no file at ${join(dir, "nope.ts")})`);
+  });
+
+  for (const [name, source, where] of [
+    ["broken.ts", "const a: number = 1\nconst b = (\nconsole.log(a)\n", /broken\.ts:4:1: Expected "\)" but found end of file/],
+    ["broken.js", "const a = 1\nlet = = 3\n", /broken\.js:2: Unexpected token '='/],
+    ["broken.mts", "export const a = 1\nexport const = 2\n", /broken\.mts:2:\d+: Expected identifier but found "="/],
+  ] as const) {
+    test(`a syntax error in ${name} names the file and line, exit 1, no runtime stack`, async () => {
+      const dir = fixture({ [name]: source });
+      const r = await runLuanet([join(dir, name)], { cwd: dir });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`^luanet: syntax error in ${dir}/` + where.source));
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    });
+  }
+
+  // The temp folder has no node_modules: "luanet/..." can only come from the running binary.
+  const importer = (prelude = "") =>
+    `import { netaddr_ipv4 } from "luanet/net";\nimport table2str from "luanet/table2str";\nimport { Sche as S } from "luanet/scheduler";\n${prelude}` +
+    `console.log(table2str(netaddr_ipv4("127.0.0.1", 8010)), S === Sche);\n`;
+  for (const [name, files] of [
+    ["a .ts script", { "main.ts": importer() }],
+    ["a .mts script", { "main.mts": importer() }],
+    ["a .mjs script", { "main.mjs": importer() }],
+    ["a .js script with import syntax", { "main.js": importer() }],
+    ["a .ts script with top-level await in a type: module folder", { "main.ts": importer("await Promise.resolve();\n"), "package.json": '{"type":"module"}' }],
+  ] as const) {
+    test(`${name} outside the project imports luanet/* and shares the running scheduler`, async () => {
+      const dir = fixture(files);
+      const r = await runLuanet([join(dir, Object.keys(files)[0]!)], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), `{ family: "inet", ip: "127.0.0.1", port: 8010 } true`);
+    });
+  }
+
+  test("top-level await in a CommonJS-scope .ts script is a load error with a hint", async () => {
+    const r = await runScript(`await Promise.resolve();\n`);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^luanet: syntax error in .*script\.ts:1:1: Top-level await .* name the script \.mts, or put it under a package\.json with "type": "module"/);
+  });
+
+  test("a stack trace from a .ts script points at the user's own line", async () => {
+    const r = await runScript(`type T = { a: number };\nconst t: T = { a: 1 };\nfunction f(): never { throw new Error("where " + t.a); }\nf();\n`);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Error: where 1\n\s+at f \(.*script\.ts:3:29\)/);
+  });
+});
