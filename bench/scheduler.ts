@@ -3,9 +3,23 @@
  * JSON result; bench/run.ts runs each scenario in a fresh process and prints the table.
  * Every luanet figure has a reference measured in the same process run.
  */
-import { Sche } from "luanet/scheduler";
+import { Sche, type Task } from "luanet/scheduler";
 
 type Result = { value: number; reference: number };
+
+/** Alternate the two measurements `rounds` times (after a warm-up) and keep each one's median:
+ * a noisy neighbour then hurts both sides alike. */
+async function compare(luanet: () => number | Promise<number>, reference: () => number | Promise<number>, rounds = 5): Promise<Result> {
+  await luanet();
+  await reference();
+  const a: number[] = [], b: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    a.push(await luanet());
+    b.push(await reference());
+  }
+  const median = (xs: number[]) => xs.sort((x, y) => x - y)[xs.length >> 1]!;
+  return { value: median(a), reference: median(b) };
+}
 const scenarios: Record<string, () => Promise<Result>> = {
   spawn: spawnRate,
   switch2: () => switchRate(2, 2_000_000),
@@ -13,10 +27,13 @@ const scenarios: Record<string, () => Promise<Result>> = {
   memory: memoryPerTask,
 };
 
-function until(task: { done: boolean }): Promise<void> {
+/** Resolves when every task is done, by joining them from one more task. */
+function allDone(tasks: Task[]): Promise<void> {
   return new Promise((resolve) => {
-    const check = () => (task.done ? resolve() : setImmediate(check));
-    check();
+    Sche.Spawn(function* () {
+      for (const t of tasks) yield* t;
+      resolve();
+    });
   });
 }
 
@@ -33,11 +50,10 @@ async function spawnRate(): Promise<Result> {
     const t0 = performance.now();
     let last = Sche.Spawn(body);
     for (let i = 1; i < N; i++) last = Sche.Spawn(body);
-    await until(last);
+    await allDone([last]);
     return N / ((performance.now() - t0) / 1000);
   };
-  bare(); await luanet(); // warm up
-  return { value: await luanet(), reference: bare() };
+  return compare(luanet, bare, 3);
 }
 
 /**
@@ -46,22 +62,23 @@ async function spawnRate(): Promise<Result> {
  */
 async function switchRate(size: number, switches: number): Promise<Result> {
   const luanet = async () => {
-    const tasks: ReturnType<typeof Sche.Spawn>[] = [];
+    const tasks: Task[] = [];
     let count = 0;
     for (let i = 0; i < size; i++) {
       tasks.push(Sche.Spawn(function* () {
         while (count < switches) {
           yield* Sche.Block();
+          if (count >= switches) return;
           count++;
           Sche.WakeUp(tasks[(i + 1) % size]!);
         }
-        for (const t of tasks) Sche.WakeUp(t);
+        for (const t of tasks) Sche.WakeUp(t); // the first to see the end releases the others
       }));
     }
     await new Promise((r) => setImmediate(r)); // all blocked
     const t0 = performance.now();
     Sche.WakeUp(tasks[0]!);
-    await Promise.all(tasks.map(until));
+    await allDone(tasks);
     return count / ((performance.now() - t0) / 1000);
   };
   const promises = async () => {
@@ -85,8 +102,7 @@ async function switchRate(size: number, switches: number): Promise<Result> {
     await Promise.all(runners);
     return count / ((performance.now() - t0) / 1000);
   };
-  await luanet(); await promises(); // warm up
-  return { value: await luanet(), reference: await promises() };
+  return compare(luanet, promises);
 }
 
 /** Heap bytes per idle task blocked in Block(), against a bare suspended generator. */

@@ -6,7 +6,7 @@
  * @internal
  */
 import { log } from "./log.js";
-import { allDone, halt, live } from "./scheduler/loop.js";
+import { allDone, halt, liveTasks } from "./scheduler/loop.js";
 
 type Hook = () => void | Promise<void>;
 const hooks: Hook[] = [];
@@ -32,11 +32,11 @@ export function isShuttingDown(): boolean {
 export function shutdown(code: number): void {
   if (exiting) return;
   exiting = true;
-  for (const task of [...live]) halt(task);
+  for (const task of liveTasks()) halt(task);
   let timer: NodeJS.Timeout | undefined;
   const grace = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
-      const stuck = [...live].map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`);
+      const stuck = liveTasks().map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`);
       log.warn(`shutdown: ${stuck.length} task(s) still running after ${graceMs} ms: ${stuck.join(", ")}`);
       resolve();
     }, graceMs);

@@ -3,7 +3,7 @@
  */
 import { describe } from "../errors.js";
 import { Instruction, type Operation } from "./instruction.js";
-import { resume, suspend } from "./loop.js";
+import { resume, suspend, Suspension } from "./loop.js";
 import { Task } from "./task.js";
 import { setTimer } from "./timers.js";
 import { checkMs } from "./validate.js";
@@ -23,6 +23,7 @@ class BlockInstr extends Instruction {
   }
 }
 const BLOCK_FOREVER = new BlockInstr(Infinity);
+const BLOCK = new Suspension<boolean>(BLOCK_FOREVER, "Sche.Block");
 
 /**
  * Suspend the current task until `Sche.WakeUp(task)`; returns true when woken, false when `ms`
@@ -33,9 +34,9 @@ const BLOCK_FOREVER = new BlockInstr(Infinity);
  * const woken = yield* Sche.Block(1000)   // true
  */
 export function Block(ms?: number): Operation<boolean> {
-  if (ms === undefined) return suspend<boolean>(BLOCK_FOREVER, "Sche.Block");
+  if (ms === undefined || ms === Infinity) return BLOCK;
   checkMs(ms, "Sche.Block(ms)", true);
-  return suspend<boolean>(ms === Infinity ? BLOCK_FOREVER : new BlockInstr(ms), "Sche.Block");
+  return suspend<boolean>(new BlockInstr(ms), "Sche.Block");
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import { describe } from "../errors.js";
 import { log } from "../log.js";
-import { Instruction } from "./instruction.js";
+import { Instruction, type Operation } from "./instruction.js";
 import {
   DONE, FAILED, HALT_DELIVERED, HALT_NONE, HALT_REQUESTED, HALTED, NEXT, OK, READY, RETURN, RUNNING, SUSPENDED, THROW,
   wakeJoiners, type Task,
@@ -24,14 +24,25 @@ const SLICE_MS = 5;
 export let current: Task | null = null;
 let ambient: Task | null = null;
 
-/** Every task not yet done. */
-export const live = new Set<Task>();
+/** Every task not yet done; each knows its index, so finishing is a swap-remove, never a hash. */
+const live: Task[] = [];
 
 const queue: (Task | undefined)[] = [];
 let head = 0;
 let scheduled = false;
 let draining = false;
 let idleWaiters: (() => void)[] = [];
+
+/** Count a new task as live and queue its first step. */
+export function launch(task: Task): void {
+  task._liveIndex = live.push(task) - 1;
+  enqueue(task);
+}
+
+/** The tasks not yet done. */
+export function liveTasks(): Task[] {
+  return live.slice();
+}
 
 /** Make a task runnable: it runs after every task already queued. */
 export function enqueue(task: Task): void {
@@ -147,7 +158,7 @@ function continueWith(task: Task, mode: number, value: unknown): void {
 function leave(task: Task): void {
   const instr = task._waitingOn!;
   task._waitingOn = null;
-  if (task._tList !== null) clearTimer(task);
+  if (task._timer !== null) clearTimer(task);
   instr.exit?.(task);
 }
 
@@ -193,10 +204,15 @@ function finish(task: Task, outcome: number, result: unknown): void {
   task._outcome = outcome;
   task._result = result;
   task._gen = task._fn = task._args = null;
-  live.delete(task);
+  const last = live.pop()!;
+  if (last !== task) {
+    live[task._liveIndex] = last;
+    last._liveIndex = task._liveIndex;
+  }
+  task._liveIndex = -1;
   const joined = wakeJoiners(task);
   if (outcome === FAILED && !joined) reportFailure(task, result);
-  if (live.size === 0 && idleWaiters.length > 0) {
+  if (live.length === 0 && idleWaiters.length > 0) {
     const waiters = idleWaiters;
     idleWaiters = [];
     for (const w of waiters) w();
@@ -217,17 +233,47 @@ export function setFailureReporter(report: (task: Task, error: unknown) => void)
 
 /** Resolves once every task is done. */
 export function allDone(): Promise<void> {
-  if (live.size === 0) return Promise.resolve();
+  if (live.length === 0) return Promise.resolve();
   return new Promise((resolve) => idleWaiters.push(resolve));
 }
 
 /**
- * The generator behind every blocking operation: checks that it runs inside a task, yields one
- * instruction and returns what the task is resumed with.
+ * The iterator behind every blocking operation: checks that it runs inside a task, yields one
+ * instruction and returns what the task is resumed with. Its one bit of state (has it yielded?)
+ * lives on the task, so a Suspension is immutable and reusable: `Sche.Block()` and `Sche.Yield()`
+ * return shared ones and allocate nothing that outlives a switch.
  */
-export function* suspend<T>(instr: Instruction, what: string): Generator<Instruction, T, unknown> {
-  if (current === null) throw outsideTask(what);
-  return (yield instr) as T;
+export class Suspension<T> implements Operation<T>, Iterator<Instruction, T, unknown> {
+  private readonly yielded: IteratorResult<Instruction, T>;
+  constructor(instr: Instruction, private readonly what: string) {
+    this.yielded = { value: instr, done: false };
+  }
+  [Symbol.iterator](): this {
+    return this;
+  }
+  next(value?: unknown): IteratorResult<Instruction, T> {
+    const task = current;
+    if (task === null) throw outsideTask(this.what);
+    if (task._suspension === this) {
+      task._suspension = null;
+      return { value: value as T, done: true };
+    }
+    task._suspension = this;
+    return this.yielded;
+  }
+  return(value?: unknown): IteratorResult<Instruction, T> {
+    if (current !== null) current._suspension = null;
+    return { value: value as T, done: true };
+  }
+  throw(error?: unknown): IteratorResult<Instruction, T> {
+    if (current !== null) current._suspension = null;
+    throw error;
+  }
+}
+
+/** A one-off blocking operation on `instr`; `what` names the API in the outside-a-task error. */
+export function suspend<T>(instr: Instruction, what: string): Operation<T> {
+  return new Suspension<T>(instr, what);
 }
 
 export function outsideTask(what: string): TypeError {

@@ -2,7 +2,7 @@
  * Sleep and Yield: give up the processor for a time, or until everyone else ready has run.
  */
 import { Instruction, type Operation } from "./instruction.js";
-import { resume, suspend } from "./loop.js";
+import { resume, suspend, Suspension } from "./loop.js";
 import type { Task } from "./task.js";
 import { setTimer } from "./timers.js";
 import { checkMs } from "./validate.js";
@@ -25,7 +25,7 @@ class YieldInstr extends Instruction {
     resume(task, this, undefined);
   }
 }
-const YIELD = new YieldInstr();
+const YIELD = new Suspension<void>(new YieldInstr(), "Sche.Yield");
 
 /**
  * Suspend the current task for `ms` milliseconds (0 is the same as `Yield()`).
@@ -33,7 +33,7 @@ const YIELD = new YieldInstr();
  */
 export function Sleep(ms: number): Operation<void> {
   checkMs(ms, "Sche.Sleep(ms)");
-  return suspend<void>(ms === 0 ? YIELD : new SleepInstr(ms), "Sche.Sleep");
+  return ms === 0 ? YIELD : suspend<void>(new SleepInstr(ms), "Sche.Sleep");
 }
 
 /**
@@ -41,5 +41,5 @@ export function Sleep(ms: number): Operation<void> {
  * @example while (busy) { work(); yield* Sche.Yield() }
  */
 export function Yield(): Operation<void> {
-  return suspend<void>(YIELD, "Sche.Yield");
+  return YIELD;
 }

@@ -3,7 +3,7 @@
  */
 import { describe } from "../errors.js";
 import type { Instruction } from "./instruction.js";
-import { current, enqueue, live } from "./loop.js";
+import { current, launch } from "./loop.js";
 import { Task } from "./task.js";
 
 /**
@@ -20,16 +20,14 @@ export function Spawn<A extends unknown[], T>(fn: (...args: A) => T, ...args: A)
 export function Spawn(fn: (...args: unknown[]) => unknown, ...args: unknown[]): Task {
   if (typeof fn !== "function") throw new TypeError(`Sche.Spawn(fn, ...args): fn must be a function, got ${describe(fn)}`);
   const task = new Task(fn, args);
-  live.add(task);
-  enqueue(task);
+  launch(task);
   return task;
 }
 
 /** Spawn with an explicit name for logs and dumps. @internal */
 export function spawnNamed(name: string, fn: (...args: unknown[]) => unknown, args: unknown[] = []): Task {
   const task = new Task(fn, args, name);
-  live.add(task);
-  enqueue(task);
+  launch(task);
   return task;
 }
 

@@ -3,16 +3,24 @@
  *
  * As in Node's own timers, there is one list per distinct duration: a task added to a list expires
  * no earlier than every task before it, so adding and removing are O(1) and only list heads are
- * compared. One Node timer is armed for the earliest head. A task is its own list node (fields
- * `_expiry`, `_tPrev`, `_tNext`, `_tList`), so a sleeping task costs no extra allocation.
+ * compared. One Node timer is armed for the earliest head. A task with a timer points at its node
+ * (`task._timer`); the node lives only while the timer is set, so tasks without one stay small.
  *
  * @internal
  */
 import type { Task } from "./task.js";
 
-export class TimerList {
-  head: Task | null = null;
-  tail: Task | null = null;
+export class TimerNode {
+  prev: TimerNode | null;
+  next: TimerNode | null = null;
+  constructor(readonly task: Task, readonly expiry: number, readonly list: TimerList) {
+    this.prev = list.tail;
+  }
+}
+
+class TimerList {
+  head: TimerNode | null = null;
+  tail: TimerNode | null = null;
   constructor(readonly ms: number) {}
 }
 
@@ -29,40 +37,38 @@ export function setExpiryHandler(handler: (task: Task) => void): void {
 
 /** Wake `task` through the expiry handler after `ms` milliseconds, unless cleared first. */
 export function setTimer(task: Task, ms: number): void {
-  if (task._tList !== null) clearTimer(task);
+  if (task._timer !== null) clearTimer(task);
   const now = performance.now();
-  const expiry = now + ms;
   let list = lists.get(ms);
   if (list === undefined) {
     list = new TimerList(ms);
     lists.set(ms, list);
   }
-  task._expiry = expiry;
-  task._tList = list;
-  task._tPrev = list.tail;
-  task._tNext = null;
-  if (list.tail !== null) list.tail._tNext = task;
-  else list.head = task;
-  list.tail = task;
-  if (expiry < armedAt) arm(expiry, now);
+  const node = new TimerNode(task, now + ms, list);
+  if (list.tail !== null) list.tail.next = node;
+  else list.head = node;
+  list.tail = node;
+  task._timer = node;
+  if (node.expiry < armedAt) arm(node.expiry, now);
 }
 
 /** Remove the task's timer. Empty lists are dropped at the next firing, not here, so a duration
  * used over and over keeps its list. */
 export function clearTimer(task: Task): void {
-  const list = task._tList;
-  if (list === null) return;
-  if (task._tPrev !== null) task._tPrev._tNext = task._tNext;
-  else list.head = task._tNext;
-  if (task._tNext !== null) task._tNext._tPrev = task._tPrev;
-  else list.tail = task._tPrev;
-  task._tList = task._tPrev = task._tNext = null;
+  const node = task._timer;
+  if (node === null) return;
+  task._timer = null;
+  const list = node.list;
+  if (node.prev !== null) node.prev.next = node.next;
+  else list.head = node.next;
+  if (node.next !== null) node.next.prev = node.prev;
+  else list.tail = node.prev;
 }
 
 /** How many tasks wait on a timer (for tests and dumps). */
 export function pendingTimers(): number {
   let n = 0;
-  for (const list of lists.values()) for (let t = list.head; t !== null; t = t._tNext) n++;
+  for (const list of lists.values()) for (let t = list.head; t !== null; t = t.next) n++;
   return n;
 }
 
@@ -77,21 +83,21 @@ function fire(): void {
   armedAt = Infinity;
   const now = performance.now();
   let next = Infinity;
-  const due: Task[] = [];
+  const due: TimerNode[] = [];
   let listsDue = 0;
   for (const [ms, list] of lists) {
     const before = due.length;
-    let task: Task | null;
-    while ((task = list.head) !== null && task._expiry <= now) {
-      clearTimer(task);
-      due.push(task);
+    let node: TimerNode | null;
+    while ((node = list.head) !== null && node.expiry <= now) {
+      clearTimer(node.task);
+      due.push(node);
     }
     if (due.length > before) listsDue++;
     if (list.head === null) lists.delete(ms);
-    else if (list.head._expiry < next) next = list.head._expiry;
+    else if (list.head.expiry < next) next = list.head.expiry;
   }
   // A late firing can find several lists due: wake across them in deadline order.
-  if (listsDue > 1) due.sort((a, b) => a._expiry - b._expiry);
-  for (const task of due) onExpire(task);
+  if (listsDue > 1) due.sort((a, b) => a.expiry - b.expiry);
+  for (const node of due) onExpire(node.task);
   if (next !== Infinity && next < armedAt) arm(next, performance.now());
 }
