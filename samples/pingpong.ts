@@ -1,4 +1,4 @@
-/// <reference types="luanet/globals" />
+import type {} from "luanet/globals";
 // Two tasks hand a ball back and forth with Block/WakeUp, a third naps with Sleep, and the root
 // task joins them all. Run it: luanet samples/pingpong.ts [rounds]
 import type { Task } from "luanet/scheduler";
