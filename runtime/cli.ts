@@ -1,15 +1,40 @@
 /**
- * The `luanet` command line: `luanet <script> [args...]`. Parsing only; the work is elsewhere.
+ * The `luanet` command line. Parsing only; the work is elsewhere.
+ *
+ *   luanet [--ns ADDR] <script> [args...]   run a service script
+ *   luanet nameservice [--listen ADDR]      run the name service
+ *   luanet ls | call | send                 talk to a running cluster
  * @internal
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
+import { parseAddr, type NetAddr } from "../stdlib/net.js";
+import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
-import { start } from "./start.js";
+import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
+import { start, startBuiltin } from "./start.js";
+import { callTool, ls, sendTool } from "./tools.js";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
+
+const nsOption = () => new Option("--ns <addr>", "the name service: host:port, [v6]:port or unix:/path")
+  .env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg);
+
+function addrArg(value: string): NetAddr {
+  try {
+    return parseAddr(value);
+  } catch (error) {
+    throw new CommanderError(EXIT_USAGE, "luanet.badAddress", `error: ${(error as Error).message}`);
+  }
+}
+
+function timeoutArg(value: string): number {
+  const ms = Number(value);
+  if (!(ms > 0)) throw new CommanderError(EXIT_USAGE, "luanet.badTimeout", `error: --timeout must be a positive number of ms, got ${value}`);
+  return ms;
+}
 
 export function main(argv: readonly string[]): void {
   const program = new Command("luanet")
@@ -18,20 +43,62 @@ export function main(argv: readonly string[]): void {
     .helpOption("-h, --help", "show this help")
     .argument("<script>", "the script to run (.ts, .mts, .js or .mjs)")
     .argument("[args...]", "arguments for the script (luanet.args and process.argv)")
+    .addOption(nsOption())
+    .enablePositionalOptions()
     .passThroughOptions()
     .exitOverride()
     .addHelpText("after", `
 Examples:
-  luanet samples/hello.ts
-  luanet myservice.ts --port 8012     options after the script are the script's own`)
-    .action((script: string, args: string[]) => {
+  luanet samples/plus/server.ts
+  luanet myservice.ts --port 8012     options after the script are the script's own
+  luanet nameservice --listen 127.0.0.1:8010
+  luanet ls
+  luanet call PlusServer Plus '{"a":1,"b":2}'`)
+    .action((script: string, args: string[], options: { ns: NetAddr }) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
         process.exit(1);
       }
+      useNameService(options.ns);
       start(file, args);
     });
+
+  program.command("nameservice")
+    .description("run the name service that services register with and look each other up in")
+    .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg))
+    .action((options: { listen: NetAddr }) => {
+      startBuiltin("the name service", () => nameService(options.listen), false);
+    });
+
+  program.command("ls")
+    .description("list the services registered with the name service")
+    .addOption(nsOption())
+    .action((options: { ns: NetAddr }) => {
+      useNameService(options.ns);
+      startBuiltin("luanet ls", ls, true);
+    });
+
+  program.command("call")
+    .description("call a function of a service and print the result as JSON")
+    .argument("<service>").argument("<func>").argument("[json]", "the arguments, as JSON")
+    .addOption(nsOption())
+    .option("--timeout <ms>", "the call's deadline", timeoutArg)
+    .action((service: string, func: string, json: string | undefined, options: { ns: NetAddr; timeout?: number }) => {
+      useNameService(options.ns);
+      startBuiltin("luanet call", () => callTool(service, func, json, options.timeout), true);
+    });
+
+  program.command("send")
+    .description("send a one-way message (JSON) to a service")
+    .argument("<service>").argument("<json>", "the message, as JSON")
+    .addOption(nsOption())
+    .action((service: string, json: string, options: { ns: NetAddr }) => {
+      useNameService(options.ns);
+      startBuiltin("luanet send", () => sendTool(service, json), true);
+    });
+
+  for (const command of [program, ...program.commands]) command.exitOverride();
   try {
     program.parse(argv as string[]);
   } catch (error) {

@@ -6,6 +6,24 @@
 export const ErrorCode = {
   /** A task was halted before it finished; joining it throws this. */
   halted: "halted",
+  /** The call's deadline passed before a reply came. */
+  timeout: "timeout",
+  /** No live service has that name, or it could not be reached. */
+  unavailable: "unavailable",
+  /** The connection to the service dropped while the call was pending. */
+  disconnected: "disconnected",
+  /** The service has no function of that name. */
+  no_such_function: "no_such_function",
+  /** The handler threw; the message and the remote stack come with it. */
+  remote_error: "remote_error",
+  /** The message is larger than the maximum frame size. */
+  too_large: "too_large",
+  /** The service has too many calls queued already. */
+  overloaded: "overloaded",
+  /** A value that cannot be sent (a function, a symbol...). */
+  bad_value: "bad_value",
+  /** The name is registered by another live service. */
+  name_taken: "name_taken",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -17,6 +35,19 @@ export class LuanetError extends Error {
   }
   override get name(): string {
     return `LuanetError[${this.code}]`;
+  }
+}
+
+/** The error half of `const [ret, err] = yield* luanet.RPCCall(...)`. */
+export class RPCError extends LuanetError {
+  /** For `remote_error`: the handler's stack, as the remote process printed it. */
+  readonly remoteStack: string | null;
+  constructor(code: string, message: string, remoteStack: string | null = null) {
+    super(code, message);
+    this.remoteStack = remoteStack;
+  }
+  override get name(): string {
+    return `RPCError[${this.code}]`;
   }
 }
 

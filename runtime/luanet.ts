@@ -3,6 +3,11 @@
  */
 import { log } from "./log.js";
 import { version } from "./package-info.js";
+import {
+  GetRemoteFuncProvider, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
+} from "./service/api.js";
+import { configure } from "./service/config.js";
+import { GetMsg } from "./service/mailbox.js";
 
 export interface Luanet {
   /** This luanet's version. */
@@ -13,6 +18,15 @@ export interface Luanet {
   readonly args: readonly string[];
   /** The logger: `luanet.log.info("listening", { port })`. */
   readonly log: typeof log;
+  readonly StartLocalService: typeof StartLocalService;
+  readonly Register2Name: typeof Register2Name;
+  readonly RegRPCFunction: typeof RegRPCFunction;
+  readonly RPCCall: typeof RPCCall;
+  readonly SendMsg: typeof SendMsg;
+  readonly GetMsg: typeof GetMsg;
+  readonly GetRemoteFuncProvider: typeof GetRemoteFuncProvider;
+  /** Change limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
+  readonly Configure: typeof configure;
 }
 
 const state = { script: null as string | null, args: [] as readonly string[] };
@@ -26,6 +40,14 @@ export const luanet: Luanet = {
     return state.args;
   },
   log,
+  StartLocalService,
+  Register2Name,
+  RegRPCFunction,
+  RPCCall,
+  SendMsg,
+  GetMsg,
+  GetRemoteFuncProvider,
+  Configure: configure,
 };
 
 /** Set by the start module. @internal */

@@ -13,14 +13,12 @@ import { setScript } from "./luanet.js";
 import { awaitPromise, setAmbient, setFailureReporter } from "./scheduler/loop.js";
 import { spawnNamed } from "./scheduler/spawn.js";
 import type { Task } from "./scheduler/task.js";
+import type { Instruction } from "./scheduler/instruction.js";
 
 export function start(file: string, args: readonly string[]): Task {
-  installGlobals();
-  installProcessHandlers();
   setScript(file, args);
   process.argv = [process.argv[0]!, file, ...args];
-
-  const root: Task = spawnNamed("root", function* () {
+  return runRoot(file, function* () {
     let exports;
     setAmbient(root); // the module body runs while the root task waits for the load, but inside it
     try {
@@ -34,11 +32,27 @@ export function start(file: string, args: readonly string[]): Task {
     if (isGenerator(out)) return yield* out;
     return out instanceof Promise ? yield* awaitPromise(out) : out;
   });
+}
 
+/** Run one of luanet's own programs (the name service, the CLI tools) as the root task. With
+ * `exitWhenDone`, the process exits when it returns, even with connections still open. */
+export function startBuiltin(name: string, main: () => Generator<Instruction, unknown, unknown>, exitWhenDone: boolean): Task {
+  return runRoot(name, function* () {
+    yield* main();
+    if (exitWhenDone) shutdown(typeof process.exitCode === "number" ? process.exitCode : 0);
+  });
+}
+
+let root: Task;
+
+function runRoot(what: string, body: () => Generator<Instruction, unknown, unknown>): Task {
+  installGlobals();
+  installProcessHandlers();
+  root = spawnNamed("root", body);
   const reportOther = setFailureReporter((task, error) => {
     if (task !== root) return reportOther(task, error);
     if (error instanceof ScriptLoadError) process.stderr.write(`luanet: ${error.message}\n`);
-    else log.error(`${file} failed`, { error: error instanceof Error ? error : new Error(String(error)) });
+    else log.error(`${what} failed`, { error: error instanceof Error ? error : new Error(String(error)) });
     shutdown(1);
   });
   return root;

@@ -1,0 +1,125 @@
+/**
+ * The registry backed by luanet's built-in name service, and the registrar task that keeps this
+ * process registered: it retries with backoff while the name service is away (one log line, not
+ * one per try), re-registers when it comes back, republishes functions registered later, and
+ * sends a heartbeat every second.
+ * @internal
+ */
+import { hostname } from "node:os";
+import { formatAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
+import { LuanetError, RPCError } from "../errors.js";
+import { log } from "../log.js";
+import { spawnNamed } from "../scheduler/spawn.js";
+import type { Task } from "../scheduler/task.js";
+import { Block, WakeUp } from "../scheduler/block.js";
+import { Sleep } from "../scheduler/sleep.js";
+import { call } from "../service/call.js";
+import { config } from "../service/config.js";
+import { local } from "../service/local.js";
+import { onConnClosed } from "../service/conn.js";
+import { peerFixed, setResolver, type Peer } from "../service/peers.js";
+import { encode, Type } from "../wire/envelope.js";
+import type { Registry, ServiceInfo } from "./types.js";
+
+export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
+const HEARTBEAT_MS = 1000;
+
+let nsAddr: NetAddr = parseAddr(process.env.LUANET_NS ?? DEFAULT_NAMESERVICE);
+let nsPeer: Peer | null = null;
+
+/** Use the name service at `addr` from now on. */
+export function useNameService(addr: NetAddr): void {
+  if (nsPeer !== null && formatAddr(addr) === formatAddr(nsAddr)) return;
+  nsAddr = addr;
+  nsPeer = null;
+}
+
+export function nameServicePeer(): Peer {
+  return (nsPeer ??= peerFixed(`the name service at ${formatAddr(nsAddr)}`, nsAddr));
+}
+
+/** Call the name service from outside any task. */
+function ask<T>(func: string, args: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    spawnNamed(`nameservice ${func}`, function* () {
+      const [ret, err] = yield* call(nameServicePeer(), func, args, config.rpcTimeout);
+      if (err === null) resolve(ret as T);
+      else reject(err.code === "disconnected" || err.code === "timeout" ? new RPCError("unavailable", `the name service did not answer: ${err.message}`) : err);
+    });
+  });
+}
+
+export const nameServiceRegistry: Registry = {
+  lookup: (name) => ask<ServiceInfo | null>("GetInfo", { name }),
+  providers: (func) => ask<string[]>("GetRemoteFunc", { func }),
+  list: () => ask<ServiceInfo[]>("List", null),
+};
+
+setResolver(async (name) => (await nameServiceRegistry.lookup(name))?.addr ?? null);
+
+// --- the registrar -------------------------------------------------------------------------
+
+let registrar: Task | null = null;
+let republish = false;
+
+/** What this process registers. */
+export function selfInfo(funcs: string[]): ServiceInfo {
+  return {
+    name: local.name!, type: local.type, addr: local.addr!, pid: process.pid, host: hostname(),
+    funcs, started: local.started, instance: local.instance,
+  };
+}
+
+/**
+ * Keep this service registered. `funcs` gives the current function list; `onFirst` is told the
+ * outcome of the first attempt that gets an answer (registered, or refused).
+ */
+export function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | null) => void): void {
+  if (registrar !== null) return;
+  let first = true;
+  const settleFirst = (error: LuanetError | null) => {
+    if (first) onFirst(error);
+    first = false;
+  };
+  registrar = spawnNamed("registrar", function* () {
+    let delay = 100;
+    let complained = false;
+    for (;;) {
+      const peer = nameServicePeer();
+      const [, err] = yield* call(peer, "Register", selfInfo(funcs()), config.rpcTimeout);
+      if (err !== null) {
+        if (err.code === "name_taken") return settleFirst(err);
+        if (!complained) log.warn(`cannot register ${local.name} with the name service at ${formatAddr(nsAddr)} (${err.message}); retrying until it answers`);
+        complained = true;
+        yield* Sleep(delay);
+        delay = Math.min(delay * 2, 2000);
+        continue;
+      }
+      log.info(`${local.name} registered with the name service at ${formatAddr(nsAddr)}${first ? "" : " again"}`);
+      settleFirst(null);
+      complained = false;
+      delay = 100;
+      republish = false;
+      const conn = peer.conn;
+      while (peer.conn === conn && conn !== null && !republish) {
+        conn.link.send(encode([Type.PING]));
+        yield* Block(HEARTBEAT_MS);
+      }
+    }
+  });
+}
+
+/** A function was registered after registration: publish the new list now. */
+export function republishFunctions(): void {
+  republish = true;
+  if (registrar !== null) WakeUp(registrar);
+}
+
+/** The name service connection dropped: re-register at once rather than at the next heartbeat. */
+export function nameServiceLost(): void {
+  if (registrar !== null) WakeUp(registrar);
+}
+
+onConnClosed((conn) => {
+  if (conn.peer !== null && conn.peer === nsPeer) nameServiceLost();
+});

@@ -1,0 +1,166 @@
+/**
+ * The service half of the `luanet` object: start this process's service, register it, and talk
+ * to other services by name with messages and RPC.
+ */
+import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
+import { describe, LuanetError, RPCError } from "../errors.js";
+import { onShutdown, shutdown } from "../lifecycle.js";
+import { log } from "../log.js";
+import { nameServiceRegistry, republishFunctions, startRegistrar, useNameService } from "../registry/nameservice.js";
+import type { Operation } from "../scheduler/instruction.js";
+import { awaitPromise } from "../scheduler/loop.js";
+import { encode, Type } from "../wire/envelope.js";
+import { call, connected, frame } from "./call.js";
+import { config } from "./config.js";
+import { Conn } from "./conn.js";
+import { handlers, type Handler } from "./dispatch.js";
+import { local } from "./local.js";
+import { peerNamed, transportFor } from "./peers.js";
+import type { RPCResult } from "./sessions.js";
+
+export type { RPCResult } from "./sessions.js";
+export type { CallContext } from "./dispatch.js";
+export type { Message } from "./mailbox.js";
+
+/**
+ * An operation that has already started: calling the function starts the work (so it can be
+ * used at a script's top level, as in the original), and `yield*` on the result waits for it and
+ * throws its error. If it fails and no task is waiting for it, the failure is fatal: it is logged
+ * and the process exits 1.
+ */
+function started<T>(what: string, work: Promise<T>): Operation<T> {
+  let observed = false;
+  work.catch((error: Error) => {
+    if (observed) return;
+    log.error(`${what} failed: ${error.message}`);
+    shutdown(1);
+  });
+  return {
+    [Symbol.iterator]() {
+      observed = true;
+      return awaitPromise(work);
+    },
+  };
+}
+
+let listening: Promise<NetAddr> | null = null;
+
+/**
+ * Start this process's service: name it and listen on `addr` (its main listener). Port 0 picks
+ * a free port; the real one is what gets registered. `onDisconnected(peer)` runs whenever a
+ * connection to or from a named peer drops.
+ * @example luanet.StartLocalService("PlusServer", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 8012))
+ */
+export function StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: (peer: string) => void): Operation<NetAddr> {
+  const where = "luanet.StartLocalService(name, type, addr, onDisconnected?)";
+  if (typeof name !== "string" || name.length === 0 || name.length > 255) throw new TypeError(`${where}: name must be a non-empty string of at most 255 characters, got ${describe(name)}`);
+  if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new TypeError(`${where}: type must be SOCK_STREAM or SOCK_DGRAM, got ${describe(type)}`);
+  if (!isNetAddr(addr)) throw new TypeError(`${where}: addr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(addr)}`);
+  if (onDisconnected !== undefined && typeof onDisconnected !== "function") throw new TypeError(`${where}: onDisconnected must be a function, got ${describe(onDisconnected)}`);
+  if (local.name !== null) throw new TypeError(`${where}: this process already runs the service "${local.name}"; start one service per process`);
+  if (type === SOCK_DGRAM) throw new TypeError(`${where}: SOCK_DGRAM services are not available yet; use SOCK_STREAM`);
+
+  local.name = name;
+  local.type = type;
+  local.onDisconnected = onDisconnected ?? null;
+  listening = transportFor(addr)
+    .listen(addr, (link) => {
+      const conn = new Conn(null);
+      conn.link = link;
+      return conn;
+    }, config.maxFrameBytes)
+    .then((listener) => {
+      local.listener = listener;
+      local.addr = listener.addr;
+      onShutdown(() => listener.close());
+      log.info(`${name} listening on ${formatAddr(listener.addr)}`);
+      return listener.addr;
+    }, (error: NodeJS.ErrnoException) => {
+      throw new LuanetError(error.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", `${name} cannot listen on ${formatAddr(addr)}: ${error.message}`);
+    });
+  return started(`starting ${name}`, listening);
+}
+
+/**
+ * Register this service with the name service at `nameaddr` (its name, address, pid, host and
+ * RPC functions, including ones registered later). While the name service is unreachable it
+ * keeps retrying; if it restarts, the service registers again by itself. A name held by another
+ * live service is refused: unless a task waits on the result, the process exits 1.
+ * @example luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010))
+ */
+export function Register2Name(nameaddr: NetAddr): Operation<void> {
+  if (!isNetAddr(nameaddr)) throw new TypeError(`luanet.Register2Name(nameaddr): nameaddr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(nameaddr)}`);
+  if (listening === null) throw new TypeError("luanet.Register2Name(nameaddr): call luanet.StartLocalService first: there is no service to register");
+  useNameService(nameaddr);
+  const registered = listening.then(() => new Promise<void>((resolve, reject) => {
+    startRegistrar(() => [...handlers.keys()], (error) => (error === null ? resolve() : reject(error)));
+  }));
+  return started(`registering ${local.name}`, registered);
+}
+
+/**
+ * Offer `fn` as the RPC function `name`. `fn(args, ctx)` may be a plain function (its return value
+ * is the result) or a generator function (it runs in a task of its own and may block); a thrown
+ * error becomes the caller's `remote_error`.
+ * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
+ */
+export function RegRPCFunction(name: string, fn: Handler): void {
+  if (typeof name !== "string" || name.length === 0) throw new TypeError(`luanet.RegRPCFunction(name, fn): name must be a non-empty string, got ${describe(name)}`);
+  if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunction(name, fn): fn must be a function, got ${describe(fn)}`);
+  const isNew = !handlers.has(name);
+  handlers.set(name, fn);
+  if (isNew) republishFunctions();
+}
+
+export interface CallOptions {
+  /** Deadline in ms (default: luanet.Configure({ rpcTimeout }), 10 s). */
+  timeout?: number;
+}
+
+function checkName(value: unknown, where: string, what: string): asserts value is string {
+  if (typeof value !== "string" || value.length === 0) throw new TypeError(`${where}: ${what} must be a non-empty string, got ${describe(value)}`);
+}
+
+function timeoutOf(opts: CallOptions | undefined, where: string): number {
+  if (opts === undefined) return config.rpcTimeout;
+  if (typeof opts !== "object" || opts === null) throw new TypeError(`${where}: opts must be an object, got ${describe(opts)}`);
+  const t = opts.timeout ?? config.rpcTimeout;
+  if (typeof t !== "number" || !(t > 0) || t === Infinity) throw new TypeError(`${where}: opts.timeout must be a positive number of ms, got ${describe(opts.timeout)}`);
+  return t;
+}
+
+/**
+ * Call `func` of the service `service`: `const [ret, err] = yield* luanet.RPCCall(...)`. `err` is
+ * null on success, else an RPCError whose `code` is timeout, unavailable, disconnected,
+ * no_such_function, remote_error, too_large, overloaded or bad_value.
+ * @example const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 })
+ */
+export function RPCCall<T = unknown>(service: string, func: string, args?: unknown, opts?: CallOptions): Operation<RPCResult<T>> {
+  const where = "luanet.RPCCall(service, func, args?, opts?)";
+  checkName(service, where, "service");
+  checkName(func, where, "func");
+  const ms = timeoutOf(opts, where);
+  return call(peerNamed(service), func, args ?? null, ms) as Operation<RPCResult<T>>;
+}
+
+/**
+ * Send a one-way message to `service`: `const err = yield* luanet.SendMsg(...)`. null means it was
+ * handed to the connection; messages from one sender to one receiver arrive in order.
+ */
+export function SendMsg(service: string, msg: unknown): Operation<RPCError | null> {
+  checkName(service, "luanet.SendMsg(service, msg)", "service");
+  return (function* () {
+    const conn = yield* connected(peerNamed(service), config.rpcTimeout);
+    if (conn instanceof RPCError) return conn;
+    const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`);
+    if (body instanceof RPCError) return body;
+    conn.link.send(body);
+    return null;
+  })();
+}
+
+/** The live services that provide `func`, from the name service. */
+export function GetRemoteFuncProvider(func: string): Operation<string[]> {
+  checkName(func, "luanet.GetRemoteFuncProvider(func)", "func");
+  return awaitPromise(nameServiceRegistry.providers(func));
+}

@@ -1,0 +1,51 @@
+/**
+ * One RPC call on a peer, inside the calling task: connect if needed, send CALL, wait for the
+ * session to settle. Never throws: every failure is a typed error in the result.
+ * @internal
+ */
+import { LuanetError, RPCError } from "../errors.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import { suspend } from "../scheduler/loop.js";
+import { encode, Type } from "../wire/envelope.js";
+import { awaitWithin, TIMED_OUT } from "./await-within.js";
+import { config } from "./config.js";
+import type { Conn } from "./conn.js";
+import type { Peer } from "./peers.js";
+import { nextId, Session, type RPCResult } from "./sessions.js";
+
+/** The peer's connection, opened if need be within `ms`; an RPCError if that fails. */
+export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn | RPCError, unknown> {
+  if (peer.conn !== null) return peer.conn;
+  try {
+    const conn = yield* awaitWithin(peer.connect(), ms, `connect(${peer.name})`);
+    return conn === TIMED_OUT ? new RPCError("timeout", `connecting to ${peer.name} took longer than ${ms} ms`) : conn;
+  } catch (error) {
+    return error instanceof RPCError ? error : new RPCError("unavailable", String((error as Error).message ?? error));
+  }
+}
+
+/** Encode a frame for sending: a too-large or unencodable value is an RPCError. */
+export function frame(build: () => Uint8Array, what: string): Uint8Array | RPCError {
+  let body: Uint8Array;
+  try {
+    body = build();
+  } catch (error) {
+    return new RPCError(error instanceof LuanetError ? error.code : "bad_value", (error as Error).message);
+  }
+  if (body.length > config.maxFrameBytes) {
+    return new RPCError("too_large", `${what} is ${body.length} bytes, over the maximum frame of ${config.maxFrameBytes} bytes (luanet.Configure({ maxFrameBytes }))`);
+  }
+  return body;
+}
+
+export function* call(peer: Peer, func: string, args: unknown, ms: number): Generator<Instruction, RPCResult, unknown> {
+  const started = performance.now();
+  const conn = yield* connected(peer, ms);
+  if (conn instanceof RPCError) return [null, conn];
+  const id = nextId();
+  const body = frame(() => encode([Type.CALL, id, func, args]), `the call to ${peer.name}.${func}`);
+  if (body instanceof RPCError) return [null, body];
+  conn.link.send(body);
+  const left = Math.max(1, ms - (performance.now() - started));
+  return yield* suspend<RPCResult>(new Session(id, peer, func, left), "luanet.RPCCall");
+}

@@ -1,0 +1,76 @@
+/**
+ * A connection as the service layer sees it: a transport link plus who is at the other end.
+ * Outgoing connections belong to a Peer (we dialed it); incoming ones learn their peer from the
+ * HELLO frame that must come first.
+ * @internal
+ */
+import type { NetAddr } from "../../stdlib/net.js";
+import { log } from "../log.js";
+import type { Link, LinkHandlers } from "../transport/types.js";
+import { decode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
+import type { Peer } from "./peers.js";
+
+type Dispatch = (conn: Conn, envelope: Envelope) => void;
+type Closed = (conn: Conn, error?: Error) => void;
+let dispatch: Dispatch = () => {};
+let closedHandlers: Closed[] = [];
+
+/** Wired once by the service layer (dispatch.ts), to keep this module free of import cycles. */
+export function setDispatch(handler: Dispatch): void {
+  dispatch = handler;
+}
+
+/** Called for every connection that closes, incoming or outgoing. */
+export function onConnClosed(handler: Closed): void {
+  closedHandlers.push(handler);
+}
+
+export class Conn implements LinkHandlers {
+  link!: Link;
+  /** The peer's service name (null: a process with no service), from HELLO or our Peer. */
+  peerName: string | null;
+  /** The peer's listen address from its HELLO; replies to it go there. */
+  peerAddr: NetAddr | null = null;
+  private greeted: boolean;
+  /** performance.now() of the last frame received. */
+  lastSeen = performance.now();
+
+  constructor(readonly peer: Peer | null) {
+    this.peerName = peer?.name ?? null;
+    this.greeted = peer !== null; // we dialed: the other side owes us no HELLO
+  }
+
+  get outgoing(): boolean {
+    return this.peer !== null;
+  }
+
+  onFrame(body: Buffer): void {
+    this.lastSeen = performance.now();
+    const envelope = decode(body);
+    if (!this.greeted) {
+      if (envelope[0] !== Type.HELLO) throw new ProtocolError("the first frame on a connection must be HELLO");
+      this.greeted = true;
+      this.peerName = envelope[2];
+      this.peerAddr = envelope[3];
+      return;
+    }
+    dispatch(this, envelope);
+  }
+
+  onClose(error?: Error): void {
+    if (error !== undefined && !isOrdinaryDrop(error)) {
+      log.warn(`connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed: ${error.message}`);
+    }
+    for (const handler of closedHandlers) handler(this, error);
+  }
+
+  describe(): string {
+    return `${this.peerName ?? "an unnamed process"} (${this.link.remote})`;
+  }
+}
+
+/** A peer going away (reset, broken pipe) is routine; say so at debug level only. */
+function isOrdinaryDrop(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === "ECONNRESET" || code === "EPIPE";
+}

@@ -1,0 +1,125 @@
+/**
+ * What arrives on any connection: messages to the mailbox, calls to their handlers, replies to
+ * the session table. Calls run their handler at once; a handler that is a generator (or returns
+ * a promise) gets a task of its own, at most `maxConcurrentHandlers` at a time, with a bounded
+ * queue behind them. Every call gets exactly one reply; a handler's error is the caller's error.
+ * @internal
+ */
+import { LuanetError, RPCError } from "../errors.js";
+import { log } from "../log.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import { awaitPromise } from "../scheduler/loop.js";
+import { spawnNamed } from "../scheduler/spawn.js";
+import { encode, Type, type Envelope } from "../wire/envelope.js";
+import { config } from "./config.js";
+import { Conn, setDispatch } from "./conn.js";
+import { local } from "./local.js";
+import { deliver } from "./mailbox.js";
+import { peerAt } from "./peers.js";
+import { settle } from "./sessions.js";
+
+/** What a handler learns about the call besides its arguments. */
+export interface CallContext {
+  /** The calling service's name; null for a process with no service (a CLI tool). */
+  readonly from: string | null;
+  /** The function called. */
+  readonly func: string;
+  /** @internal The connection the call came in on. */
+  readonly conn: Conn;
+}
+
+export type Handler = (args: any, ctx: CallContext) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export const handlers = new Map<string, Handler>();
+let running = 0;
+const queued: (() => void)[] = [];
+
+setDispatch((conn: Conn, envelope: Envelope) => {
+  switch (envelope[0]) {
+    case Type.MSG: return deliver(conn.peerName, envelope[1]);
+    case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3]);
+    case Type.REPLY: return void settle(envelope[1], [envelope[2], null]);
+    case Type.ERROR: return void settle(envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
+    case Type.HELLO: // a second HELLO changes nothing
+    case Type.PING: return; // Conn.lastSeen was updated
+  }
+});
+
+function call(conn: Conn, id: number, func: string, args: unknown): void {
+  const handler = handlers.get(func);
+  if (handler === undefined) {
+    return replyError(conn, id, "no_such_function", `${local.name ?? "this process"} has no function "${func}"`);
+  }
+  let out: unknown;
+  try {
+    out = handler(args, { from: conn.peerName, func, conn });
+  } catch (error) {
+    return replyThrown(conn, id, func, error);
+  }
+  if (!isIterator(out) && !isThenable(out)) return replyOk(conn, id, func, out);
+  if (running < config.maxConcurrentHandlers) return runHandler(conn, id, func, out);
+  if (queued.length >= config.handlerQueue) {
+    return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${queued.length} queued; try again later`);
+  }
+  queued.push(() => runHandler(conn, id, func, out));
+}
+
+function runHandler(conn: Conn, id: number, func: string, body: Iterator<unknown> | PromiseLike<unknown>): void {
+  running++;
+  spawnNamed(`rpc ${func}`, function* () {
+    try {
+      const result: unknown = isIterator(body) ? yield* drive(body) : yield* awaitPromise(body);
+      replyOk(conn, id, func, result);
+    } catch (error) {
+      replyThrown(conn, id, func, error);
+    } finally {
+      running--;
+      queued.shift()?.();
+    }
+  });
+}
+
+/** Replies travel on our own connection to the caller's listener, unless the caller has none. */
+function replyPath(conn: Conn): { send(body: Uint8Array): void } {
+  if (conn.outgoing || local.replyOnIncoming || conn.peerName === null || conn.peerAddr === null) return conn.link;
+  return peerAt(conn.peerName, conn.peerAddr);
+}
+
+function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
+  let body: Uint8Array;
+  try {
+    body = encode([Type.REPLY, id, result]);
+  } catch (error) {
+    return replyError(conn, id, "bad_value", `the result of ${func} cannot be sent: ${(error as Error).message}`);
+  }
+  if (body.length > config.maxFrameBytes) {
+    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the maximum frame of ${config.maxFrameBytes} bytes`);
+  }
+  replyPath(conn).send(body);
+}
+
+function replyThrown(conn: Conn, id: number, func: string, error: unknown): void {
+  const e = error instanceof Error ? error : new Error(String(error));
+  log.debug(`${func} threw for ${conn.describe()}: ${e.message}`);
+  // A LuanetError the handler raised on purpose keeps its code; anything else, including an
+  // RPCError from a call the handler made, is the caller's "remote_error".
+  const code = e instanceof LuanetError && !(e instanceof RPCError) ? e.code : "remote_error";
+  replyError(conn, id, code, e.message, e.stack ?? null);
+}
+
+function replyError(conn: Conn, id: number, code: string, message: string, stack: string | null = null): void {
+  replyPath(conn).send(encode([Type.ERROR, id, code, message, stack]));
+}
+
+/** Run a handler's generator inside its task. */
+function drive(body: Iterator<unknown>): Iterable<Instruction> {
+  return { [Symbol.iterator]: () => body as Iterator<Instruction> };
+}
+
+function isIterator(x: unknown): x is Iterator<unknown> {
+  return typeof (x as Iterator<unknown> | null)?.next === "function" && typeof (x as Iterator<unknown>).throw === "function";
+}
+
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return typeof (x as PromiseLike<unknown> | null)?.then === "function";
+}

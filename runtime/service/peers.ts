@@ -1,0 +1,115 @@
+/**
+ * Outgoing connections, one per remote service name: opened on first use (concurrent first sends
+ * share one connect), reused, and reopened after a drop. A's calls and messages to B, and A's
+ * replies to B's calls, all travel on A's connection to B's listener.
+ * @internal
+ */
+import { formatAddr, type NetAddr } from "../../stdlib/net.js";
+import { RPCError } from "../errors.js";
+import { log } from "../log.js";
+import { streamTransport } from "../transport/stream.js";
+import type { Transport } from "../transport/types.js";
+import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
+import { config } from "./config.js";
+import { Conn, onConnClosed } from "./conn.js";
+import { local } from "./local.js";
+import { failPeer } from "./sessions.js";
+
+type Resolver = (name: string) => Promise<NetAddr | null>;
+let resolve: Resolver = async () => null;
+
+/** How names become addresses (the registry sets this). */
+export function setResolver(resolver: Resolver): void {
+  resolve = resolver;
+}
+
+export function transportFor(_addr: NetAddr): Transport {
+  return streamTransport;
+}
+
+export class Peer {
+  conn: Conn | null = null;
+  private connecting: Promise<Conn> | null = null;
+  /** Frames sent while not connected (replies, messages), flushed on connect. */
+  private backlog: Uint8Array[] = [];
+
+  /** `fixed`: the address is given (the name service, a caller's HELLO), not looked up by name. */
+  constructor(readonly name: string, public addr: NetAddr | null, readonly fixed: boolean) {}
+
+  /** The open connection, or one being opened. Rejects with an RPCError "unavailable". */
+  connect(): Promise<Conn> {
+    if (this.conn !== null) return Promise.resolve(this.conn);
+    return (this.connecting ??= this.open().finally(() => {
+      this.connecting = null;
+    }));
+  }
+
+  /** Send a frame now, or as soon as connected; dropped (and logged) if the connect fails. */
+  send(body: Uint8Array): void {
+    if (this.conn !== null) return this.conn.link.send(body);
+    this.backlog.push(body);
+    this.connect().catch((error: Error) => {
+      log.warn(`dropped ${this.backlog.length} frame(s) for ${this.name}: ${error.message}`);
+      this.backlog = [];
+    });
+  }
+
+  private async open(): Promise<Conn> {
+    const addr = this.addr ?? (await resolve(this.name));
+    if (addr === null) throw new RPCError("unavailable", `no service named "${this.name}" is registered`);
+    const conn = new Conn(this);
+    try {
+      conn.link = await transportFor(addr).connect(addr, conn, config.maxFrameBytes);
+    } catch (error) {
+      if (!this.fixed) this.addr = null;
+      throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);
+    }
+    this.addr = addr;
+    this.conn = conn;
+    conn.link.send(encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid]));
+    for (const body of this.backlog) conn.link.send(body);
+    this.backlog = [];
+    log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);
+    return conn;
+  }
+
+  /** The connection dropped: fail the calls waiting on it; the next use reconnects. */
+  dropped(conn: Conn): void {
+    if (this.conn !== conn) return;
+    this.conn = null;
+    if (!this.fixed) this.addr = null; // look the name up again: it may have moved
+    failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call`));
+  }
+}
+
+const peers = new Map<string, Peer>();
+
+/** The peer for a service name, looked up through the registry on first connect. */
+export function peerNamed(name: string): Peer {
+  let peer = peers.get(name);
+  if (peer === undefined) peers.set(name, (peer = new Peer(name, null, false)));
+  return peer;
+}
+
+/** The peer for a service whose address we were told (a caller's HELLO). */
+export function peerAt(name: string, addr: NetAddr): Peer {
+  const peer = peerNamed(name);
+  if (peer.conn === null) peer.addr = addr;
+  return peer;
+}
+
+/** A peer at a fixed address outside the name table (the name service). */
+export function peerFixed(label: string, addr: NetAddr): Peer {
+  return new Peer(label, addr, true);
+}
+
+onConnClosed((conn) => {
+  conn.peer?.dropped(conn);
+  if (conn.peerName !== null && conn.peer?.fixed !== true && local.onDisconnected !== null) {
+    try {
+      local.onDisconnected(conn.peerName);
+    } catch (error) {
+      log.error(`the onDisconnected callback of ${local.name} threw`, { error: error as Error });
+    }
+  }
+});

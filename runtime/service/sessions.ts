@@ -1,0 +1,63 @@
+/**
+ * The session table: every RPC call this process is waiting on, by id. A session is the
+ * instruction its calling task is suspended on, so the reply, the deadline, the peer's
+ * disconnection or a halt each settle it exactly once, and whichever comes second finds nothing.
+ * @internal
+ */
+import { RPCError } from "../errors.js";
+import { Instruction } from "../scheduler/instruction.js";
+import { resume } from "../scheduler/loop.js";
+import type { Task } from "../scheduler/task.js";
+import { setTimer } from "../scheduler/timers.js";
+import type { Peer } from "./peers.js";
+
+export type RPCResult<T = unknown> = [T, null] | [null, RPCError];
+
+const sessions = new Map<number, Session>();
+let lastId = 0;
+
+/** The id for the next call (wraps before 2^31, far beyond any number of calls in flight). */
+export function nextId(): number {
+  return (lastId = lastId >= 0x7fffffff ? 1 : lastId + 1);
+}
+
+export class Session extends Instruction {
+  /** The task waiting on this session, while it waits. */
+  task: Task | null = null;
+  constructor(readonly id: number, readonly peer: Peer, readonly func: string, private readonly ms: number) {
+    super();
+  }
+  get name(): string {
+    return `rpc(${this.peer.name}.${this.func})`;
+  }
+  enter(task: Task): void {
+    this.task = task;
+    sessions.set(this.id, this);
+    setTimer(task, this.ms);
+  }
+  override timeout(task: Task): void {
+    resume(task, this, [null, new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.ms} ms`)]);
+  }
+  override exit(): void {
+    this.task = null;
+    sessions.delete(this.id);
+  }
+}
+
+/** Settle call `id` with a result or an error; a late or unknown id is ignored (returns false). */
+export function settle(id: number, result: RPCResult): boolean {
+  const session = sessions.get(id);
+  if (session === undefined || session.task === null) return false;
+  return resume(session.task, session, result);
+}
+
+/** Fail every call waiting on `peer`: its connection dropped. */
+export function failPeer(peer: Peer, error: () => RPCError): void {
+  for (const session of [...sessions.values()]) {
+    if (session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
+  }
+}
+
+export function pendingCalls(): number {
+  return sessions.size;
+}

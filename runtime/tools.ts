@@ -1,0 +1,60 @@
+/**
+ * `luanet ls`, `luanet call` and `luanet send`: small clients of a running cluster. They run no
+ * service of their own, so replies come back on the connections they open.
+ * @internal
+ */
+import { formatAddr } from "../stdlib/net.js";
+import { nameServiceRegistry } from "./registry/nameservice.js";
+import { awaitPromise } from "./scheduler/loop.js";
+import { RPCCall, SendMsg } from "./service/api.js";
+
+function parseJson(text: string | undefined, what: string): unknown {
+  if (text === undefined) return null;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`${what} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+export class UsageError extends Error {}
+
+/** Print the error the way every tool does, and make the exit code 1. */
+function fail(code: string, message: string): void {
+  process.stderr.write(`luanet: ${code}: ${message}\n`);
+  process.exitCode = 1;
+}
+
+export function* ls() {
+  let services;
+  try {
+    services = yield* awaitPromise(nameServiceRegistry.list());
+  } catch (error) {
+    return fail((error as { code?: string }).code ?? "error", (error as Error).message);
+  }
+  const now = Date.now();
+  const rows = services
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((s) => [s.name, formatAddr(s.addr), s.type, s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)]);
+  const header = ["NAME", "ADDRESS", "TYPE", "FUNCTIONS", "PID", "UPTIME"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+}
+
+function uptime(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+export function* callTool(service: string, func: string, json: string | undefined, timeout: number | undefined) {
+  const args = parseJson(json, "the arguments");
+  const [ret, err] = yield* RPCCall(service, func, args, timeout === undefined ? undefined : { timeout });
+  if (err !== null) return fail(err.code, err.message + (err.remoteStack ? `\n${err.remoteStack}` : ""));
+  console.log(JSON.stringify(ret, null, 2));
+}
+
+export function* sendTool(service: string, json: string) {
+  const msg = parseJson(json, "the message");
+  const err = yield* SendMsg(service, msg);
+  if (err !== null) return fail(err.code, err.message);
+}

@@ -1,0 +1,106 @@
+/**
+ * Stream links: TCP (IPv4/IPv6) and UNIX domain stream sockets, with length-prefixed frames.
+ * @internal
+ */
+import * as net from "node:net";
+import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
+import { FrameDecoder, FrameWriter } from "../wire/frame.js";
+import type { Link, LinkHandlers, Listener, Transport } from "./types.js";
+
+class StreamLink implements Link {
+  private readonly writer: FrameWriter;
+  private handlers: LinkHandlers | null = null;
+  closed = false;
+
+  constructor(private readonly socket: net.Socket, readonly remote: string, maxFrame: number) {
+    socket.setNoDelay(true);
+    this.writer = new FrameWriter((data) => {
+      if (!this.closed) socket.write(data);
+    });
+    const decoder = new FrameDecoder(maxFrame);
+    socket.on("data", (chunk: Buffer) => {
+      try {
+        decoder.push(chunk, (body) => this.handlers!.onFrame(body));
+      } catch (error) {
+        this.close(error as Error);
+      }
+    });
+    socket.on("error", (error) => this.gone(error));
+    socket.on("close", () => this.gone());
+  }
+
+  attach(handlers: LinkHandlers): void {
+    this.handlers = handlers;
+  }
+
+  send(body: Uint8Array): void {
+    if (!this.closed) this.writer.send(body);
+  }
+
+  close(error?: Error): void {
+    if (this.closed) return;
+    if (error === undefined) {
+      this.writer.flush();
+      this.socket.end();
+    } else {
+      this.socket.destroy();
+    }
+    this.gone(error);
+  }
+
+  private gone(error?: Error): void {
+    if (this.closed && this.handlers === null) return;
+    this.closed = true;
+    const handlers = this.handlers;
+    this.handlers = null;
+    handlers?.onClose(error);
+  }
+}
+
+function socketOptions(addr: NetAddr): net.NetConnectOpts {
+  return addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port };
+}
+
+export const streamTransport: Transport = {
+  connect(addr, handlers, maxFrame) {
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(socketOptions(addr));
+      const fail = (error: Error) => reject(error);
+      socket.once("error", fail);
+      socket.once("connect", () => {
+        socket.off("error", fail);
+        const link = new StreamLink(socket, formatAddr(addr), maxFrame);
+        link.attach(handlers);
+        resolve(link);
+      });
+    });
+  },
+
+  listen(addr, accept, maxFrame) {
+    return new Promise((resolve, reject) => {
+      const sockets = new Set<net.Socket>();
+      const server = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.on("close", () => sockets.delete(socket));
+        const remote = socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`;
+        const link = new StreamLink(socket, remote, maxFrame);
+        link.attach(accept(link));
+      });
+      server.once("error", reject);
+      server.listen(addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port }, () => {
+        server.off("error", reject);
+        const bound = server.address();
+        const actual: NetAddr = typeof bound === "object" && bound !== null
+          ? (addr.family === "inet6" ? netaddr_ipv6(bound.address, bound.port) : netaddr_ipv4(bound.address, bound.port))
+          : addr;
+        resolve({
+          addr: actual,
+          close: () => new Promise<void>((done) => {
+            server.close(() => done());
+            for (const socket of sockets) socket.destroy();
+          }),
+        });
+      });
+    });
+  },
+};

@@ -1,0 +1,37 @@
+/**
+ * Transports move frames; they know nothing of envelopes, services or RPC. Every kind of socket
+ * (TCP, UNIX stream, later UDP) plugs in behind these two interfaces.
+ * @internal
+ */
+import type { NetAddr } from "../../stdlib/net.js";
+
+/** One connection, carrying whole frames both ways. */
+export interface Link {
+  /** The other end, for logs: "127.0.0.1:50412". */
+  readonly remote: string;
+  /** Queue one frame body. Writes are coalesced; call order is delivery order. */
+  send(body: Uint8Array): void;
+  /** Close (after queued frames are flushed unless `error` is given). */
+  close(error?: Error): void;
+  readonly closed: boolean;
+}
+
+export interface LinkHandlers {
+  /** One complete frame body arrived. Throwing closes the link with that error. */
+  onFrame(body: Buffer): void;
+  /** The link is gone, for good: `error` says why, undefined for an orderly close. */
+  onClose(error?: Error): void;
+}
+
+export interface Listener {
+  /** The bound address (with the real port when 0 was asked for). */
+  readonly addr: NetAddr;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /** Dial `addr`; resolves once connected. */
+  connect(addr: NetAddr, handlers: LinkHandlers, maxFrame: number): Promise<Link>;
+  /** Listen on `addr`; `accept` is given each new link's remote name and must return its handlers. */
+  listen(addr: NetAddr, accept: (link: Link) => LinkHandlers, maxFrame: number): Promise<Listener>;
+}

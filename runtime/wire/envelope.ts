@@ -1,0 +1,93 @@
+/**
+ * Envelopes: the body of every frame is one CBOR array whose first item is the type.
+ *
+ *     HELLO  [0, version, name, addr, pid]   first frame from the side that dialed: who it is.
+ *                                            name: text or null (a process with no service);
+ *                                            addr: its listen address or null (see NetAddr)
+ *     MSG    [1, payload]                    one-way message to the receiving service
+ *     CALL   [2, id, func, args]             RPC request; id: unsigned integer > 0, unique
+ *                                            among the caller's pending calls
+ *     REPLY  [3, id, result]                 RPC success
+ *     ERROR  [4, id, code, message, stack]   RPC failure; code: text (see ErrorCode);
+ *                                            stack: text or null
+ *     PING   [5]                             liveness, sent on links to the name service
+ *
+ * Replies go to the caller's own listener over the callee's connection to it (two one-way
+ * connections per pair, as in the original), except when the caller sent no address in its
+ * HELLO, or the callee is the name service: then they come back on the connection the call came
+ * in on. docs/protocol.md is the full description.
+ *
+ * @internal
+ */
+import { Decoder, Encoder } from "cbor-x";
+import { LuanetError } from "../errors.js";
+import { isNetAddr, type NetAddr } from "../../stdlib/net.js";
+
+export const PROTOCOL_VERSION = 1;
+
+export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5 } as const;
+
+export type Envelope =
+  | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number]
+  | readonly [typeof Type.MSG, unknown]
+  | readonly [typeof Type.CALL, number, string, unknown]
+  | readonly [typeof Type.REPLY, number, unknown]
+  | readonly [typeof Type.ERROR, number, string, string, string | null]
+  | readonly [typeof Type.PING];
+
+// Plain CBOR only (no cbor-x record extension), so any CBOR library can speak the protocol.
+const encoder = new Encoder({ useRecords: false, tagUint8Array: false });
+const decoder = new Decoder({ useRecords: false });
+
+/** Encode an envelope. Throws a LuanetError "bad_value" if a value cannot be encoded. */
+export function encode(envelope: Envelope): Uint8Array {
+  try {
+    return encoder.encode(envelope);
+  } catch (error) {
+    throw new LuanetError("bad_value", `cannot encode the message: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A body that is not a valid envelope: the link that sent it is closed. */
+export class ProtocolError extends LuanetError {
+  constructor(message: string) {
+    super("protocol", message);
+  }
+}
+
+const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x > 0;
+
+/** Decode and validate a frame body. Throws ProtocolError. */
+export function decode(body: Uint8Array): Envelope {
+  let value: unknown;
+  try {
+    value = decoder.decode(body);
+  } catch (error) {
+    throw new ProtocolError(`invalid CBOR: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(value)) throw new ProtocolError("an envelope must be a CBOR array");
+  const v = value as unknown[];
+  switch (v[0]) {
+    case Type.HELLO:
+      if (v.length === 5 && typeof v[1] === "number" && (v[2] === null || typeof v[2] === "string") &&
+        (v[3] === null || isNetAddr(v[3])) && typeof v[4] === "number") return v as unknown as Envelope;
+      break;
+    case Type.MSG:
+      if (v.length === 2) return v as unknown as Envelope;
+      break;
+    case Type.CALL:
+      if (v.length === 4 && isId(v[1]) && typeof v[2] === "string") return v as unknown as Envelope;
+      break;
+    case Type.REPLY:
+      if (v.length === 3 && isId(v[1])) return v as unknown as Envelope;
+      break;
+    case Type.ERROR:
+      if (v.length === 5 && isId(v[1]) && typeof v[2] === "string" && typeof v[3] === "string" &&
+        (v[4] === null || typeof v[4] === "string")) return v as unknown as Envelope;
+      break;
+    case Type.PING:
+      if (v.length === 1) return v as unknown as Envelope;
+      break;
+  }
+  throw new ProtocolError(`malformed envelope of type ${JSON.stringify(v[0])} with ${v.length} items`);
+}

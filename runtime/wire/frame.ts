@@ -1,0 +1,117 @@
+/**
+ * Framing on stream links (TCP and UNIX stream sockets).
+ *
+ *     +------------------------+---------------------------------------+
+ *     | length: uint32, big    | body: `length` bytes, one CBOR item   |
+ *     | endian, body bytes     | (an envelope, see envelope.ts)        |
+ *     +------------------------+---------------------------------------+
+ *
+ * A frame whose length exceeds the receiver's maximum (16 MiB by default) is refused: the
+ * connection is closed before the body is read. The decoder is a two-state machine (want a header,
+ * want a body) that copies a body only when it spans chunks.
+ *
+ * @internal
+ */
+import { LuanetError } from "../errors.js";
+
+export const HEADER_BYTES = 4;
+
+/** Raised by the decoder on a frame larger than allowed; the link closes on it. */
+export class FrameTooLargeError extends LuanetError {
+  constructor(readonly size: number, readonly max: number) {
+    super("too_large", `frame of ${size} bytes exceeds the maximum of ${max} bytes`);
+  }
+}
+
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+  /** Body length of the frame being read, or -1 while reading a header. */
+  private want = -1;
+
+  constructor(private readonly maxFrame: number) {}
+
+  /** Feed bytes; calls `onFrame` for every complete body, in order. Throws FrameTooLargeError. */
+  push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
+    let data = chunk;
+    if (this.buffered > 0) {
+      this.chunks.push(chunk);
+      this.buffered += chunk.length;
+      if (this.buffered < (this.want < 0 ? HEADER_BYTES : HEADER_BYTES + this.want)) return;
+      data = Buffer.concat(this.chunks, this.buffered);
+      this.chunks = [];
+      this.buffered = 0;
+    }
+    let pos = 0;
+    for (;;) {
+      const left = data.length - pos;
+      if (left < HEADER_BYTES) break;
+      const length = data.readUInt32BE(pos);
+      if (length > this.maxFrame) throw new FrameTooLargeError(length, this.maxFrame);
+      if (left < HEADER_BYTES + length) {
+        this.want = length;
+        break;
+      }
+      this.want = -1;
+      onFrame(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + length));
+      pos += HEADER_BYTES + length;
+    }
+    if (pos < data.length) {
+      const rest = data.subarray(pos);
+      if (rest.length < HEADER_BYTES) this.want = -1;
+      this.chunks.push(rest);
+      this.buffered = rest.length;
+    }
+  }
+}
+
+/**
+ * Outgoing frames for one stream link, coalesced: bodies are copied into one buffer behind their
+ * headers and written with a single socket write, at the end of the current turn or every
+ * `FLUSH_EVERY` frames, whichever comes first (so both ends work at once under load).
+ */
+export class FrameWriter {
+  static readonly FLUSH_EVERY = 32;
+  private buf: Buffer;
+  private pos = 0;
+  private frames = 0;
+  private scheduled = false;
+
+  constructor(private readonly write: (data: Buffer) => void, private readonly initial = 16 * 1024) {
+    this.buf = Buffer.allocUnsafe(initial);
+  }
+
+  send(body: Uint8Array): void {
+    const need = HEADER_BYTES + body.length;
+    if (this.pos + need > this.buf.length) this.grow(need);
+    this.buf.writeUInt32BE(body.length, this.pos);
+    this.buf.set(body, this.pos + HEADER_BYTES);
+    this.pos += need;
+    if (++this.frames >= FrameWriter.FLUSH_EVERY) this.flush();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.flushLater);
+    }
+  }
+
+  private readonly flushLater = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  flush(): void {
+    if (this.pos === 0) return;
+    const out = this.buf.subarray(0, this.pos);
+    // The socket keeps `out` until it is written, so the rest of this buffer is ours to fill.
+    this.buf = this.buf.length - this.pos >= this.initial ? this.buf.subarray(this.pos) : Buffer.allocUnsafe(this.initial);
+    this.pos = 0;
+    this.frames = 0;
+    this.write(out);
+  }
+
+  private grow(need: number): void {
+    const next = Buffer.allocUnsafe(Math.max(this.initial, this.pos + need, this.buf.length * 2));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+}
