@@ -4,6 +4,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { luanetPlus, plusCluster, referencePlus, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const node = process.execPath;
@@ -45,6 +46,28 @@ function startup(runs: number): { value: number; reference: number } {
 }
 const s = startup(15);
 rows.push({ metric: "start-up, luanet hello.ts", luanet: `${s.value.toFixed(0)} ms`, reference: `${s.reference.toFixed(0)} ms (node hello.js)`, ratio: (s.value / s.reference).toFixed(2), target: "<= 3x" });
+
+/** The Plus scenario: luanet and the reference alternate, `rounds` times; medians are kept. */
+async function plus(callers: number, rounds: number, seconds: number): Promise<{ luanet: Figures; reference: Figures }> {
+  const env = await plusCluster();
+  const l: Figures[] = [], r: Figures[] = [];
+  for (let i = 0; i < rounds; i++) {
+    l.push(luanetPlus(env, callers, seconds));
+    r.push(await referencePlus(callers, seconds));
+  }
+  stopAll();
+  const med = (xs: Figures[], k: keyof Figures) => xs.map((x) => x[k]).sort((a, b) => a - b)[xs.length >> 1]!;
+  const pick = (xs: Figures[]): Figures => ({ rate: med(xs, "rate"), p50: med(xs, "p50"), p99: med(xs, "p99") });
+  return { luanet: pick(l), reference: pick(r) };
+}
+
+for (const callers of [1, 100]) {
+  const { luanet, reference } = await plus(callers, 3, 3);
+  const tag = `Plus over TCP, ${callers} calling task${callers > 1 ? "s" : ""}`;
+  add(`${tag}: calls`, { value: luanet.rate, reference: reference.rate }, "net+cbor-x", "/s", callers === 100 ? ">= 0.7x" : "");
+  rows.push({ metric: `${tag}: p50 latency`, luanet: `${(luanet.p50 * 1000).toFixed(0)} us`, reference: `${(reference.p50 * 1000).toFixed(0)} us`, ratio: (luanet.p50 / reference.p50).toFixed(2), target: callers === 1 ? "<= 1.5x" : "" });
+  rows.push({ metric: `${tag}: p99 latency`, luanet: `${(luanet.p99 * 1000).toFixed(0)} us`, reference: `${(reference.p99 * 1000).toFixed(0)} us`, ratio: (luanet.p99 / reference.p99).toFixed(2), target: "" });
+}
 
 const cols = ["metric", "luanet", "reference", "ratio", "target"] as const;
 const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));

@@ -4,7 +4,7 @@
 import { log } from "./log.js";
 import { version } from "./package-info.js";
 import {
-  GetRemoteFuncProvider, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
+  Exit, GetRemoteFuncProvider, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
 } from "./service/api.js";
 import { configure } from "./service/config.js";
 import { GetMsg } from "./service/mailbox.js";
@@ -25,6 +25,7 @@ export interface Luanet {
   readonly SendMsg: typeof SendMsg;
   readonly GetMsg: typeof GetMsg;
   readonly GetRemoteFuncProvider: typeof GetRemoteFuncProvider;
+  readonly Exit: typeof Exit;
   /** Change limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
   readonly Configure: typeof configure;
 }
@@ -47,6 +48,7 @@ export const luanet: Luanet = {
   SendMsg,
   GetMsg,
   GetRemoteFuncProvider,
+  Exit,
   Configure: configure,
 };
 

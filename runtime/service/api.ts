@@ -12,7 +12,7 @@ import { awaitPromise } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
 import { call, connected, frame } from "./call.js";
 import { config } from "./config.js";
-import { Conn } from "./conn.js";
+import { closeAll, Conn } from "./conn.js";
 import { handlers, type Handler } from "./dispatch.js";
 import { local } from "./local.js";
 import { peerNamed, transportFor } from "./peers.js";
@@ -158,6 +158,18 @@ export function SendMsg(service: string, msg: unknown): Operation<RPCError | nul
     return null;
   })();
 }
+
+/**
+ * End the process gracefully: halt every task (their `finally` blocks run), flush and close every
+ * connection and listener, then exit with `code`. Unlike `process.exit`, nothing already sent is
+ * lost.
+ */
+export function Exit(code = 0): void {
+  if (!Number.isInteger(code) || code < 0 || code > 255) throw new TypeError(`luanet.Exit(code): code must be an integer from 0 to 255, got ${describe(code)}`);
+  shutdown(code);
+}
+
+onShutdown(() => closeAll(1000));
 
 /** The live services that provide `func`, from the name service. */
 export function GetRemoteFuncProvider(func: string): Operation<string[]> {

@@ -14,6 +14,24 @@ type Dispatch = (conn: Conn, envelope: Envelope) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];
+/** Every open connection, so shutdown can flush and close them. */
+const open = new Set<Conn>();
+
+/** Flush and close every connection; resolves when all are closed, or after `ms`. */
+export function closeAll(ms: number): Promise<void> {
+  const waiting = [...open];
+  if (waiting.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    onConnClosed(() => {
+      if (open.size === 0) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    for (const conn of waiting) conn.link.close();
+  });
+}
 
 /** Wired once by the service layer (dispatch.ts), to keep this module free of import cycles. */
 export function setDispatch(handler: Dispatch): void {
@@ -26,7 +44,7 @@ export function onConnClosed(handler: Closed): void {
 }
 
 export class Conn implements LinkHandlers {
-  link!: Link;
+  private _link!: Link;
   /** The peer's service name (null: a process with no service), from HELLO or our Peer. */
   peerName: string | null;
   /** The peer's listen address from its HELLO; replies to it go there. */
@@ -38,6 +56,14 @@ export class Conn implements LinkHandlers {
   constructor(readonly peer: Peer | null) {
     this.peerName = peer?.name ?? null;
     this.greeted = peer !== null; // we dialed: the other side owes us no HELLO
+  }
+
+  get link(): Link {
+    return this._link;
+  }
+  set link(link: Link) {
+    this._link = link;
+    open.add(this);
   }
 
   get outgoing(): boolean {
@@ -58,6 +84,7 @@ export class Conn implements LinkHandlers {
   }
 
   onClose(error?: Error): void {
+    open.delete(this);
     if (error !== undefined && !isOrdinaryDrop(error)) {
       log.warn(`connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed: ${error.message}`);
     }

@@ -39,5 +39,5 @@ export default function* (seconds?: string) {
   for (const w of workers) yield* w;
   clearInterval(timer);
   console.log(`${calls} calls, ${failed} failed`);
-  process.exit(failed === 0 ? 0 : 1);
+  luanet.Exit(failed === 0 ? 0 : 1);
 }

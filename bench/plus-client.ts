@@ -1,0 +1,29 @@
+/**
+ * The seed's Plus scenario for the benchmark: CALLERS tasks call PlusServer.Plus for SECONDS and
+ * the script prints { rate, p50, p99 } as JSON. Run by bench/rpc.ts with LUANET_NS set.
+ */
+import type {} from "luanet/globals";
+
+export default function* (callers: string, seconds: string) {
+  const until = performance.now() + Number(seconds) * 1000;
+  const latencies: number[] = [];
+  const tasks = [];
+  for (let i = 0; i < Number(callers); i++) {
+    tasks.push(Sche.Spawn(function* () {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 });
+        if (err !== null || sum !== 3) throw new Error(`Plus failed: ${err?.message ?? sum}`);
+        latencies.push(performance.now() - t0);
+      }
+    }));
+  }
+  for (const t of tasks) yield* t;
+  latencies.sort((x, y) => x - y);
+  console.log(JSON.stringify({
+    rate: latencies.length / Number(seconds),
+    p50: latencies[latencies.length >> 1],
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+  }));
+  process.exit(0);
+}
