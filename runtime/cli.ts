@@ -8,7 +8,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { Command, CommanderError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseAddr, type NetAddr } from "../stdlib/net.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
@@ -26,13 +26,13 @@ function addrArg(value: string): NetAddr {
   try {
     return parseAddr(value);
   } catch (error) {
-    throw new CommanderError(EXIT_USAGE, "luanet.badAddress", `error: ${(error as Error).message}`);
+    throw new InvalidArgumentError((error as Error).message);
   }
 }
 
 function timeoutArg(value: string): number {
   const ms = Number(value);
-  if (!(ms > 0)) throw new CommanderError(EXIT_USAGE, "luanet.badTimeout", `error: --timeout must be a positive number of ms, got ${value}`);
+  if (!(ms > 0)) throw new InvalidArgumentError("it must be a positive number of milliseconds.");
   return ms;
 }
 

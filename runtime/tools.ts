@@ -8,16 +8,17 @@ import { nameServiceRegistry } from "./registry/nameservice.js";
 import { awaitPromise } from "./scheduler/loop.js";
 import { RPCCall, SendMsg } from "./service/api.js";
 
+const BAD_JSON = Symbol("bad JSON");
+
 function parseJson(text: string | undefined, what: string): unknown {
   if (text === undefined) return null;
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`${what} is not valid JSON: ${(error as Error).message}`);
+    fail("bad_json", `${what} must be JSON, e.g. '{"a":1}': ${(error as Error).message}`);
+    return BAD_JSON;
   }
 }
-
-export class UsageError extends Error {}
 
 /** Print the error the way every tool does, and make the exit code 1. */
 function fail(code: string, message: string): void {
@@ -48,6 +49,7 @@ function uptime(ms: number): string {
 
 export function* callTool(service: string, func: string, json: string | undefined, timeout: number | undefined) {
   const args = parseJson(json, "the arguments");
+  if (args === BAD_JSON) return;
   const [ret, err] = yield* RPCCall(service, func, args, timeout === undefined ? undefined : { timeout });
   if (err !== null) return fail(err.code, err.message + (err.remoteStack ? `\n${err.remoteStack}` : ""));
   console.log(JSON.stringify(ret, null, 2));
@@ -55,6 +57,7 @@ export function* callTool(service: string, func: string, json: string | undefine
 
 export function* sendTool(service: string, json: string) {
   const msg = parseJson(json, "the message");
+  if (msg === BAD_JSON) return;
   const err = yield* SendMsg(service, msg);
   if (err !== null) return fail(err.code, err.message);
 }

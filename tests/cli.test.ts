@@ -14,8 +14,9 @@ describe("luanet command", { concurrency: true }, () => {
   test("--help shows the usage and exits 0", async () => {
     const r = await runLuanet(["--help"]);
     assert.equal(r.code, 0);
-    assert.match(r.stdout, /Usage: luanet \[options\] <script> \[args\.\.\.\]/);
+    assert.match(r.stdout, /Usage: luanet \[options\] \[command\] <script> \[args\.\.\.\]/);
     assert.match(r.stdout, /-V, --version/);
+    for (const command of ["nameservice", "ls", "call", "send"]) assert.match(r.stdout, new RegExp(`^  ${command}\\b`, "m"));
   });
 
   test("--version prints the package version", async () => {

@@ -35,7 +35,7 @@ export function useNameService(addr: NetAddr): void {
 }
 
 export function nameServicePeer(): Peer {
-  return (nsPeer ??= peerFixed(`the name service at ${formatAddr(nsAddr)}`, nsAddr));
+  return (nsPeer ??= peerFixed("nameservice", nsAddr));
 }
 
 /** Call the name service from outside any task. */

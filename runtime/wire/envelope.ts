@@ -55,7 +55,13 @@ export class ProtocolError extends LuanetError {
   }
 }
 
-const isId = (x: unknown): x is number => typeof x === "number" && Number.isInteger(x) && x > 0;
+/** Envelope integers may arrive in any CBOR width: an 8-byte one decodes as a BigInt. */
+function int(v: unknown[], i: number): boolean {
+  const x = v[i];
+  if (typeof x === "bigint" && x >= 0n && x <= BigInt(Number.MAX_SAFE_INTEGER)) v[i] = Number(x);
+  return typeof v[i] === "number" && Number.isInteger(v[i]) && (v[i] as number) >= 0;
+}
+const isId = (v: unknown[]): boolean => int(v, 1) && (v[1] as number) > 0;
 
 /** Decode and validate a frame body. Throws ProtocolError. */
 export function decode(body: Uint8Array): Envelope {
@@ -69,20 +75,23 @@ export function decode(body: Uint8Array): Envelope {
   const v = value as unknown[];
   switch (v[0]) {
     case Type.HELLO:
-      if (v.length === 5 && typeof v[1] === "number" && (v[2] === null || typeof v[2] === "string") &&
-        (v[3] === null || isNetAddr(v[3])) && typeof v[4] === "number") return v as unknown as Envelope;
+      if (v.length === 5 && int(v, 1) && (v[2] === null || typeof v[2] === "string") &&
+        (v[3] === null || isNetAddr(v[3])) && int(v, 4)) {
+        if (v[1] !== PROTOCOL_VERSION) throw new ProtocolError(`unsupported protocol version ${v[1]} (this luanet speaks ${PROTOCOL_VERSION})`);
+        return v as unknown as Envelope;
+      }
       break;
     case Type.MSG:
       if (v.length === 2) return v as unknown as Envelope;
       break;
     case Type.CALL:
-      if (v.length === 4 && isId(v[1]) && typeof v[2] === "string") return v as unknown as Envelope;
+      if (v.length === 4 && isId(v) && typeof v[2] === "string") return v as unknown as Envelope;
       break;
     case Type.REPLY:
-      if (v.length === 3 && isId(v[1])) return v as unknown as Envelope;
+      if (v.length === 3 && isId(v)) return v as unknown as Envelope;
       break;
     case Type.ERROR:
-      if (v.length === 5 && isId(v[1]) && typeof v[2] === "string" && typeof v[3] === "string" &&
+      if (v.length === 5 && isId(v) && typeof v[2] === "string" && typeof v[3] === "string" &&
         (v[4] === null || typeof v[4] === "string")) return v as unknown as Envelope;
       break;
     case Type.PING:
