@@ -52,5 +52,5 @@ export function* call(peer: Peer, func: string, args: unknown, ms: number): Gene
   const body = frame(() => encode([Type.CALL, id, func, args]), `the call to ${peer.name}.${func}`);
   if (body instanceof RPCError) return [null, body];
   conn.link.send(body);
-  return yield* suspend<RPCResult>(new Session(id, peer, func, left), "luanet.RPCCall");
+  return yield* suspend<RPCResult>(new Session(id, peer, func, ms, left), "luanet.RPCCall");
 }

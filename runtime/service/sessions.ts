@@ -24,7 +24,8 @@ export function nextId(): number {
 export class Session extends Instruction {
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
-  constructor(readonly id: number, readonly peer: Peer, readonly func: string, private readonly ms: number) {
+  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
+  constructor(readonly id: number, readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
     super();
   }
   get name(): string {
@@ -33,10 +34,10 @@ export class Session extends Instruction {
   enter(task: Task): void {
     this.task = task;
     sessions.set(this.id, this);
-    setTimer(task, this.ms);
+    setTimer(task, this.left);
   }
   override timeout(task: Task): void {
-    resume(task, this, [null, new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.ms} ms`)]);
+    resume(task, this, [null, new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.deadline} ms`)]);
   }
   override exit(): void {
     this.task = null;

@@ -1,0 +1,104 @@
+/**
+ * Small luanet clusters for tests: a name service on a free port, and service scripts written
+ * into temp folders and started with LUANET_NS pointing at it. Every process is started through
+ * proc.ts, so it is killed by PID when the test file ends; every wait is bounded.
+ */
+import { join } from "node:path";
+import { fixture, runLuanet, startLuanet, type Exit, type Running } from "./proc.ts";
+
+/** What every test script starts with: the globals' types, `net`, and `NS`, the name service. */
+export const prelude = `
+import type {} from "luanet/globals";
+import * as net from "luanet/net";
+const NS = net.parseAddr(process.env.LUANET_NS!);
+void NS;
+`;
+
+export interface NameService {
+  proc: Running;
+  /** "127.0.0.1:<port>" */
+  addr: string;
+  port: number;
+}
+
+/** Start `luanet nameservice` on 127.0.0.1 (port 0 unless given); resolves once it listens. */
+export async function startNameService(options: { port?: number; env?: NodeJS.ProcessEnv; ms?: number } = {}): Promise<NameService> {
+  const proc = startLuanet(["nameservice", "--listen", `127.0.0.1:${options.port ?? 0}`], options.env ? { env: options.env } : {});
+  const m = await proc.waitFor(/nameservice listening on 127\.0\.0\.1:(\d+)/, options.ms ?? 10_000, "stderr");
+  const port = Number(m[1]);
+  return { proc, addr: `127.0.0.1:${port}`, port };
+}
+
+export interface Service extends Running {
+  /** The folder the script was written to. */
+  dir: string;
+  /** The script's path. */
+  file: string;
+}
+
+export interface ScriptOptions {
+  /** The script's file name (stack traces show it); default "service.ts". */
+  name?: string;
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Write `source` (the prelude is prepended) into a fresh temp folder and start it with LUANET_NS=ns. */
+export function launch(ns: NameService | string, source: string, options: ScriptOptions = {}): Service {
+  const name = options.name ?? "service.ts";
+  const dir = fixture({ [name]: prelude + source });
+  const file = join(dir, name);
+  const addr = typeof ns === "string" ? ns : ns.addr;
+  const proc = startLuanet([file, ...(options.args ?? [])], { cwd: dir, env: { LUANET_NS: addr, ...options.env } });
+  return Object.assign(proc, { dir, file });
+}
+
+/**
+ * Start a service script and wait (bounded) until it has registered with the name service.
+ * The script itself calls StartLocalService and Register2Name(NS).
+ */
+export async function startService(ns: NameService | string, source: string, options: ScriptOptions & { ms?: number } = {}): Promise<Service> {
+  const svc = launch(ns, source, options);
+  await svc.waitFor(/registered with the name service at /, options.ms ?? 10_000, "stderr");
+  return svc;
+}
+
+/** Run a script to completion (bounded) with LUANET_NS=ns. */
+export function runClient(ns: NameService | string, source: string, options: ScriptOptions & { timeoutMs?: number } = {}): Promise<Exit> {
+  return launch(ns, source, options).exited(options.timeoutMs ?? 15_000);
+}
+
+/** Run a CLI tool (`ls`, `call`, `send`) against the name service, bounded. */
+export function tool(ns: NameService | string, args: string[], timeoutMs = 10_000): Promise<Exit> {
+  const addr = typeof ns === "string" ? ns : ns.addr;
+  return runLuanet([...args, "--ns", addr], { timeoutMs });
+}
+
+/** Poll `check` every `every` ms until it returns a non-undefined value, at most `ms`. */
+export async function poll<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 10_000, every = 100): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}
+
+/** The last line of stdout that parses as JSON. */
+export function lastJson<T = any>(stdout: string): T { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const lines = stdout.trim().split("\n").reverse();
+  for (const line of lines) {
+    try {
+      return JSON.parse(line) as T;
+    } catch {
+      // not JSON
+    }
+  }
+  throw new Error(`no JSON line in stdout:\n${stdout}`);
+}
