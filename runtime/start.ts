@@ -10,7 +10,7 @@ import { installProcessHandlers, shutdown } from "./lifecycle.js";
 import { loadScript, ScriptLoadError } from "./loader.js";
 import { log } from "./log.js";
 import { setScript } from "./luanet.js";
-import { awaitPromise, setAmbient, setFailureReporter } from "./scheduler/loop.js";
+import { awaitPromise, setAmbient, setFailureReporter, settleValue } from "./scheduler/loop.js";
 import { spawnNamed } from "./scheduler/spawn.js";
 import type { Task } from "./scheduler/task.js";
 import type { Instruction } from "./scheduler/instruction.js";
@@ -28,9 +28,7 @@ export function start(file: string, args: readonly string[]): Task {
     }
     const main = typeof exports === "function" ? exports : exports?.default;
     if (typeof main !== "function") return undefined;
-    const out: unknown = main(...args);
-    if (isGenerator(out)) return yield* out;
-    return out instanceof Promise ? yield* awaitPromise(out) : out;
+    return yield* settleValue(main(...args));
   });
 }
 
@@ -56,8 +54,4 @@ function runRoot(what: string, body: () => Generator<Instruction, unknown, unkno
     shutdown(1);
   });
   return root;
-}
-
-function isGenerator(x: unknown): x is Generator<never, unknown, unknown> {
-  return typeof (x as Generator | null)?.next === "function" && typeof (x as Generator)[Symbol.iterator] === "function";
 }

@@ -303,11 +303,19 @@ export function* awaitPromise<T>(promise: PromiseLike<T>): Generator<Instruction
   return yield* suspend<T>(new AwaitInstr(promise), "Sche.Await");
 }
 
-function isIterator(x: unknown): x is Iterator<Instruction, unknown, unknown> {
+/** What a function returned, as an operation: a generator is driven, a promise awaited, any
+ * other value returned. (A task's own first step does the same without the extra layer.) */
+export function* settleValue(out: unknown): Generator<Instruction, unknown, unknown> {
+  if (isIterator(out)) return yield* { [Symbol.iterator]: () => out };
+  if (isThenable(out)) return yield* awaitPromise(out);
+  return out;
+}
+
+export function isIterator(x: unknown): x is Iterator<Instruction, unknown, unknown> {
   return typeof x === "object" && x !== null && typeof (x as Iterator<unknown>).next === "function" &&
     typeof (x as Iterator<unknown>).throw === "function" && typeof (x as Iterator<unknown>).return === "function";
 }
 
-function isThenable(x: unknown): x is PromiseLike<unknown> {
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
   return typeof x === "object" && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
 }

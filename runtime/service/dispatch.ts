@@ -7,8 +7,7 @@
  */
 import { LuanetError, RPCError } from "../errors.js";
 import { log } from "../log.js";
-import type { Instruction } from "../scheduler/instruction.js";
-import { awaitPromise } from "../scheduler/loop.js";
+import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import { encode, Type, type Envelope } from "../wire/envelope.js";
 import { config } from "./config.js";
@@ -64,11 +63,11 @@ function call(conn: Conn, id: number, func: string, args: unknown): void {
   queued.push(() => runHandler(conn, id, func, out));
 }
 
-function runHandler(conn: Conn, id: number, func: string, body: Iterator<unknown> | PromiseLike<unknown>): void {
+function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
   running++;
   spawnNamed(`rpc ${func}`, function* () {
     try {
-      const result: unknown = isIterator(body) ? yield* drive(body) : yield* awaitPromise(body);
+      const result = yield* settleValue(body);
       replyOk(conn, id, func, result);
     } catch (error) {
       replyThrown(conn, id, func, error);
@@ -109,17 +108,4 @@ function replyThrown(conn: Conn, id: number, func: string, error: unknown): void
 
 function replyError(conn: Conn, id: number, code: string, message: string, stack: string | null = null): void {
   replyPath(conn).send(encode([Type.ERROR, id, code, message, stack]));
-}
-
-/** Run a handler's generator inside its task. */
-function drive(body: Iterator<unknown>): Iterable<Instruction> {
-  return { [Symbol.iterator]: () => body as Iterator<Instruction> };
-}
-
-function isIterator(x: unknown): x is Iterator<unknown> {
-  return typeof (x as Iterator<unknown> | null)?.next === "function" && typeof (x as Iterator<unknown>).throw === "function";
-}
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return typeof (x as PromiseLike<unknown> | null)?.then === "function";
 }
