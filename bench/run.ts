@@ -3,6 +3,9 @@
  * measured in the same run (these machines are noisy, so ratios are what to compare).
  */
 import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { luanetPlus, plusCluster, referencePlus, stopAll, type Figures } from "./rpc.ts";
 
@@ -67,6 +70,31 @@ for (const callers of [1, 100]) {
   add(`${tag}: calls`, { value: luanet.rate, reference: reference.rate }, "net+cbor-x", "/s", callers === 100 ? ">= 0.7x" : "");
   rows.push({ metric: `${tag}: p50 latency`, luanet: `${(luanet.p50 * 1000).toFixed(0)} us`, reference: `${(reference.p50 * 1000).toFixed(0)} us`, ratio: (luanet.p50 / reference.p50).toFixed(2), target: callers === 1 ? "<= 1.5x" : "" });
   rows.push({ metric: `${tag}: p99 latency`, luanet: `${(luanet.p99 * 1000).toFixed(0)} us`, reference: `${(reference.p99 * 1000).toFixed(0)} us`, ratio: (luanet.p99 / reference.p99).toFixed(2), target: "" });
+}
+
+/** The Plus scenario with 100 tasks over each transport, beside TCP, in the same run. */
+{
+  const dir = mkdtempSync(join(tmpdir(), "luanet-bench-"));
+  const transports: [string, NodeJS.ProcessEnv][] = [
+    ["TCP", { PLUS_TYPE: "stream", PLUS_ADDR: "127.0.0.1:0" }],
+    ["UNIX socket", { PLUS_TYPE: "stream", PLUS_ADDR: `unix:${join(dir, "plus.sock")}` }],
+    ["TCP over IPv6", { PLUS_TYPE: "stream", PLUS_ADDR: "[::1]:0" }],
+    ["UDP", { PLUS_TYPE: "dgram", PLUS_ADDR: "127.0.0.1:0" }],
+  ];
+  const rates = new Map<string, number[]>();
+  for (let round = 0; round < 3; round++) {
+    for (const [name, env] of transports) {
+      const cluster = await plusCluster(env);
+      (rates.get(name) ?? rates.set(name, []).get(name)!).push(luanetPlus(cluster, 100, 2).rate);
+      stopAll();
+    }
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  const tcp = median(rates.get("TCP")!);
+  for (const [name] of transports.slice(1)) {
+    add(`Plus over ${name}, 100 calling tasks: calls`, { value: median(rates.get(name)!), reference: tcp }, "luanet over TCP", "/s", "");
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 const cols = ["metric", "luanet", "reference", "ratio", "target"] as const;

@@ -5,6 +5,7 @@
  */
 import { formatAddr } from "../stdlib/net.js";
 import { nameServiceRegistry } from "./registry/nameservice.js";
+import type { ServiceInfo } from "./registry/types.js";
 import { awaitPromise } from "./scheduler/loop.js";
 import { RPCCall, SendMsg } from "./service/api.js";
 
@@ -36,10 +37,15 @@ export function* ls() {
   const now = Date.now();
   const rows = services
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((s) => [s.name, formatAddr(s.addr), s.type, s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)]);
-  const header = ["NAME", "ADDRESS", "TYPE", "FUNCTIONS", "PID", "UPTIME"];
+    .map((s) => [s.name, formatAddr(s.addr), transport(s), s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)]);
+  const header = ["NAME", "ADDRESS", "TRANSPORT", "FUNCTIONS", "PID", "UPTIME"];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+}
+
+function transport(s: ServiceInfo): string {
+  if (s.addr.family === "local") return "unix";
+  return (s.type === "dgram" ? "udp" : "tcp") + (s.addr.family === "inet6" ? "6" : "");
 }
 
 function uptime(ms: number): string {

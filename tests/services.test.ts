@@ -402,13 +402,13 @@ describe("services", { concurrency: true }, () => {
 
     assert.equal(ls.code, 0, ls.stderr);
     const lines = ls.stdout.trim().split("\n");
-    assert.deepEqual(lines[0]!.split(/\s+/), ["NAME", "ADDRESS", "TYPE", "FUNCTIONS", "PID", "UPTIME"]);
+    assert.deepEqual(lines[0]!.split(/\s+/), ["NAME", "ADDRESS", "TRANSPORT", "FUNCTIONS", "PID", "UPTIME"]);
     const row = lines.find((l) => l.startsWith("CliSvc "));
     assert.ok(row, ls.stdout);
-    const [name, address, type, funcs, pid, uptime] = row.split(/\s+/);
+    const [name, address, transport, funcs, pid, uptime] = row.split(/\s+/);
     assert.equal(name, "CliSvc");
     assert.equal(address, addr);
-    assert.equal(type, "stream");
+    assert.equal(transport, "tcp");
     assert.deepEqual(funcs!.split(",").sort(), ["Echo", "Plus"]);
     assert.equal(Number(pid), svc.child.pid);
     assert.match(uptime!, /^\d+s$/);

@@ -55,7 +55,10 @@ export const nameServiceRegistry: Registry = {
   list: () => ask<ServiceInfo[]>("List", null),
 };
 
-setResolver(async (name) => (await nameServiceRegistry.lookup(name))?.addr ?? null);
+setResolver(async (name) => {
+  const info = await nameServiceRegistry.lookup(name);
+  return info === null ? null : { addr: info.addr, type: info.type };
+});
 
 // --- the registrar -------------------------------------------------------------------------
 

@@ -58,12 +58,14 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
   if (!isNetAddr(addr)) throw new TypeError(`${where}: addr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(addr)}`);
   if (onDisconnected !== undefined && typeof onDisconnected !== "function") throw new TypeError(`${where}: onDisconnected must be a function, got ${describe(onDisconnected)}`);
   if (local.name !== null) throw new TypeError(`${where}: this process already runs the service "${local.name}"; start one service per process`);
-  if (type === SOCK_DGRAM) throw new TypeError(`${where}: SOCK_DGRAM services are not available yet; use SOCK_STREAM`);
+  if (type === SOCK_DGRAM && addr.family === "local") {
+    throw new TypeError(`${where}: Node.js has no UNIX datagram sockets, so SOCK_DGRAM needs netaddr_ipv4 or netaddr_ipv6; for a UNIX socket use SOCK_STREAM`);
+  }
 
   local.name = name;
   local.type = type;
   local.onDisconnected = onDisconnected ?? null;
-  listening = transportFor(addr)
+  listening = transportFor(type)
     .listen(addr, (link) => {
       const conn = new Conn(null);
       conn.link = link;
@@ -152,7 +154,7 @@ export function SendMsg(service: string, msg: unknown): Operation<RPCError | nul
   return (function* () {
     const conn = yield* connected(peerNamed(service), config.rpcTimeout);
     if (conn instanceof RPCError) return conn;
-    const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`);
+    const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
     if (body instanceof RPCError) return body;
     conn.link.send(body);
     return null;

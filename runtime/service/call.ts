@@ -8,7 +8,7 @@ import type { Instruction } from "../scheduler/instruction.js";
 import { suspend } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "./await-within.js";
-import { config } from "./config.js";
+import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
 import type { Peer } from "./peers.js";
 import { nextId, Session, type RPCResult } from "./sessions.js";
@@ -24,16 +24,19 @@ export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn 
   }
 }
 
-/** Encode a frame for sending: a too-large or unencodable value is an RPCError. */
-export function frame(build: () => Uint8Array, what: string): Uint8Array | RPCError {
+/** Encode a frame for `link`: a value too large for it, or that cannot be encoded, is an RPCError. */
+export function frame(build: () => Uint8Array, what: string, link: Link): Uint8Array | RPCError {
   let body: Uint8Array;
   try {
     body = build();
   } catch (error) {
     return new RPCError(error instanceof LuanetError ? error.code : "bad_value", (error as Error).message);
   }
-  if (body.length > config.maxFrameBytes) {
-    return new RPCError("too_large", `${what} is ${body.length} bytes, over the maximum frame of ${config.maxFrameBytes} bytes (luanet.Configure({ maxFrameBytes }))`);
+  if (body.length > link.maxFrame) {
+    const limit = link.reliable
+      ? `the maximum frame of ${link.maxFrame} bytes (luanet.Configure({ maxFrameBytes }))`
+      : `the ${link.maxFrame} bytes that fit in one UDP datagram`;
+    return new RPCError("too_large", `${what} is ${body.length} bytes, over ${limit}`);
   }
   return body;
 }
@@ -49,8 +52,9 @@ export function* call(peer: Peer, func: string, args: unknown, ms: number): Gene
     left = Math.max(1, ms - (performance.now() - started));
   }
   const id = nextId();
-  const body = frame(() => encode([Type.CALL, id, func, args]), `the call to ${peer.name}.${func}`);
+  const body = frame(() => encode([Type.CALL, id, func, args]), `the call to ${peer.name}.${func}`, conn.link);
   if (body instanceof RPCError) return [null, body];
   conn.link.send(body);
-  return yield* suspend<RPCResult>(new Session(id, peer, func, ms, left), "luanet.RPCCall");
+  const resend = conn.link.reliable ? null : { link: conn.link, body };
+  return yield* suspend<RPCResult>(new Session(id, peer, func, ms, left, resend), "luanet.RPCCall");
 }

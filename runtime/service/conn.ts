@@ -4,7 +4,7 @@
  * HELLO frame that must come first.
  * @internal
  */
-import type { NetAddr } from "../../stdlib/net.js";
+import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import { log } from "../log.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
@@ -47,8 +47,11 @@ export class Conn implements LinkHandlers {
   private _link!: Link;
   /** The peer's service name (null: a process with no service), from HELLO or our Peer. */
   peerName: string | null;
-  /** The peer's listen address from its HELLO; replies to it go there. */
+  /** The peer's listen address and socket type from its HELLO; replies to it go there. */
   peerAddr: NetAddr | null = null;
+  peerType: SocketType = "stream";
+  /** On links that lose frames (UDP): replies to recent calls by id, null while still running. */
+  recent: Map<number, Uint8Array | null> | null = null;
   private greeted: boolean;
   /** performance.now() of the last frame received. */
   lastSeen = performance.now();
@@ -78,6 +81,7 @@ export class Conn implements LinkHandlers {
       this.greeted = true;
       this.peerName = envelope[2];
       this.peerAddr = envelope[3];
+      this.peerType = envelope[5] ?? "stream";
       return;
     }
     dispatch(this, envelope);

@@ -3,6 +3,8 @@
  * the session table. Calls run their handler at once; a handler that is a generator (or returns
  * a promise) gets a task of its own, at most `maxConcurrentHandlers` at a time, with a bounded
  * queue behind them. Every call gets exactly one reply; a handler's error is the caller's error.
+ * On links that lose frames (UDP) callers resend; a duplicate of a call is answered from a cache
+ * of recent replies, or ignored while its handler still runs, so each call runs at most once.
  * @internal
  */
 import { LuanetError, RPCError } from "../errors.js";
@@ -44,7 +46,20 @@ setDispatch((conn: Conn, envelope: Envelope) => {
   }
 });
 
+/** Replies remembered per lossy link, for answering resent calls. */
+const RECENT_REPLIES = 1024;
+
 function call(conn: Conn, id: number, func: string, args: unknown): void {
+  if (!conn.link.reliable) {
+    const recent = (conn.recent ??= new Map());
+    if (recent.has(id)) {
+      const reply = recent.get(id);
+      if (reply) replyPath(conn).send(reply); // the reply was lost: send it again
+      return;
+    }
+    recent.set(id, null);
+    if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
+  }
   const handler = handlers.get(func);
   if (handler === undefined) {
     return replyError(conn, id, "no_such_function", `${local.name ?? "this process"} has no function "${func}"`);
@@ -81,7 +96,7 @@ function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
 /** Replies travel on our own connection to the caller's listener, unless the caller has none. */
 function replyPath(conn: Conn): { send(body: Uint8Array): void } {
   if (conn.outgoing || local.replyOnIncoming || conn.peerName === null || conn.peerAddr === null) return conn.link;
-  return peerAt(conn.peerName, conn.peerAddr);
+  return peerAt(conn.peerName, { addr: conn.peerAddr, type: conn.peerType });
 }
 
 function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
@@ -91,10 +106,11 @@ function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
   } catch (error) {
     return replyError(conn, id, "bad_value", `the result of ${func} cannot be sent: ${(error as Error).message}`);
   }
-  if (body.length > config.maxFrameBytes) {
-    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the maximum frame of ${config.maxFrameBytes} bytes`);
+  const limit = Math.min(config.maxFrameBytes, conn.link.maxFrame);
+  if (body.length > limit) {
+    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the ${limit}-byte limit of the link it must travel on`);
   }
-  replyPath(conn).send(body);
+  sendReply(conn, id, body);
 }
 
 function replyThrown(conn: Conn, id: number, func: string, error: unknown): void {
@@ -107,5 +123,10 @@ function replyThrown(conn: Conn, id: number, func: string, error: unknown): void
 }
 
 function replyError(conn: Conn, id: number, code: string, message: string, stack: string | null = null): void {
-  replyPath(conn).send(encode([Type.ERROR, id, code, message, stack]));
+  sendReply(conn, id, encode([Type.ERROR, id, code, message, stack]));
+}
+
+function sendReply(conn: Conn, id: number, body: Uint8Array): void {
+  if (conn.recent?.has(id)) conn.recent.set(id, body);
+  replyPath(conn).send(body);
 }

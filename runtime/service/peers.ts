@@ -4,10 +4,11 @@
  * replies to B's calls, all travel on A's connection to B's listener.
  * @internal
  */
-import { formatAddr, type NetAddr } from "../../stdlib/net.js";
+import { formatAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { RPCError } from "../errors.js";
 import { log } from "../log.js";
 import { streamTransport } from "../transport/stream.js";
+import { udpTransport } from "../transport/udp.js";
 import type { Transport } from "../transport/types.js";
 import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
 import { config } from "./config.js";
@@ -15,7 +16,13 @@ import { Conn, onConnClosed } from "./conn.js";
 import { local } from "./local.js";
 import { failPeer } from "./sessions.js";
 
-type Resolver = (name: string) => Promise<NetAddr | null>;
+/** Where a service listens, and how to talk to it there. */
+export interface Endpoint {
+  addr: NetAddr;
+  type: SocketType;
+}
+
+type Resolver = (name: string) => Promise<Endpoint | null>;
 let resolve: Resolver = async () => null;
 
 /** How names become addresses (the registry sets this). */
@@ -23,8 +30,8 @@ export function setResolver(resolver: Resolver): void {
   resolve = resolver;
 }
 
-export function transportFor(_addr: NetAddr): Transport {
-  return streamTransport;
+export function transportFor(type: SocketType): Transport {
+  return type === "dgram" ? udpTransport : streamTransport;
 }
 
 export class Peer {
@@ -33,8 +40,8 @@ export class Peer {
   /** Frames sent while not connected (replies, messages), flushed on connect. */
   private backlog: Uint8Array[] = [];
 
-  /** `fixed`: the address is given (the name service, a caller's HELLO), not looked up by name. */
-  constructor(readonly name: string, public addr: NetAddr | null, readonly fixed: boolean) {}
+  /** `fixed`: the address is given (the name service), not looked up by name. */
+  constructor(readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {}
 
   /** The open connection, or one being opened. Rejects with an RPCError "unavailable". */
   connect(): Promise<Conn> {
@@ -55,18 +62,19 @@ export class Peer {
   }
 
   private async open(): Promise<Conn> {
-    const addr = this.addr ?? (await resolve(this.name));
-    if (addr === null) throw new RPCError("unavailable", `no service named "${this.name}" is registered`);
+    const endpoint = this.endpoint ?? (await resolve(this.name));
+    if (endpoint === null) throw new RPCError("unavailable", `no service named "${this.name}" is registered`);
+    const { addr, type } = endpoint;
     const conn = new Conn(this);
     try {
-      conn.link = await transportFor(addr).connect(addr, conn, config.maxFrameBytes);
+      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes);
     } catch (error) {
-      if (!this.fixed) this.addr = null;
+      if (!this.fixed) this.endpoint = null;
       throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);
     }
-    this.addr = addr;
+    this.endpoint = endpoint;
     this.conn = conn;
-    conn.link.send(encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid]));
+    conn.link.send(encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid, local.addr === null ? null : local.type]));
     for (const body of this.backlog) conn.link.send(body);
     this.backlog = [];
     log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);
@@ -77,7 +85,7 @@ export class Peer {
   dropped(conn: Conn): void {
     if (this.conn !== conn) return;
     this.conn = null;
-    if (!this.fixed) this.addr = null; // look the name up again: it may have moved
+    if (!this.fixed) this.endpoint = null; // look the name up again: it may have moved
     failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call`));
   }
 }
@@ -92,15 +100,15 @@ export function peerNamed(name: string): Peer {
 }
 
 /** The peer for a service whose address we were told (a caller's HELLO). */
-export function peerAt(name: string, addr: NetAddr): Peer {
+export function peerAt(name: string, endpoint: Endpoint): Peer {
   const peer = peerNamed(name);
-  if (peer.conn === null) peer.addr = addr;
+  if (peer.conn === null) peer.endpoint = endpoint;
   return peer;
 }
 
-/** A peer at a fixed address outside the name table (the name service). */
+/** A peer at a fixed stream address outside the name table (the name service). */
 export function peerFixed(label: string, addr: NetAddr): Peer {
-  return new Peer(label, addr, true);
+  return new Peer(label, { addr, type: "stream" }, true);
 }
 
 onConnClosed((conn) => {

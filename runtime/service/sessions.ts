@@ -2,6 +2,8 @@
  * The session table: every RPC call this process is waiting on, by id. A session is the
  * instruction its calling task is suspended on, so the reply, the deadline, the peer's
  * disconnection or a halt each settle it exactly once, and whichever comes second finds nothing.
+ * On a link that loses frames (UDP) the session resends its CALL, same id, every RESEND_MS
+ * until a reply comes or the deadline passes.
  * @internal
  */
 import { RPCError } from "../errors.js";
@@ -9,11 +11,13 @@ import { Instruction } from "../scheduler/instruction.js";
 import { resume } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
 import { setTimer } from "../scheduler/timers.js";
+import type { Link } from "../transport/types.js";
 import type { Peer } from "./peers.js";
 
 export type RPCResult<T = unknown> = [T, null] | [null, RPCError];
 
 const sessions = new Map<number, Session>();
+const RESEND_MS = 100;
 let lastId = 0;
 
 /** The id for the next call (wraps before 2^31, far beyond any number of calls in flight). */
@@ -24,8 +28,13 @@ export function nextId(): number {
 export class Session extends Instruction {
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
-  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
-  constructor(readonly id: number, readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
+  private expires = 0;
+  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting;
+   * `resend`: the link and CALL frame to send again while no reply comes (lossy links only). */
+  constructor(
+    readonly id: number, readonly peer: Peer, readonly func: string, private readonly deadline: number,
+    private readonly left: number, private readonly resend: { link: Link; body: Uint8Array } | null,
+  ) {
     super();
   }
   get name(): string {
@@ -34,9 +43,16 @@ export class Session extends Instruction {
   enter(task: Task): void {
     this.task = task;
     sessions.set(this.id, this);
-    setTimer(task, this.left);
+    this.expires = performance.now() + this.left;
+    setTimer(task, this.resend === null ? this.left : Math.min(RESEND_MS, this.left));
   }
   override timeout(task: Task): void {
+    const left = this.expires - performance.now();
+    if (this.resend !== null && left >= 1 && !this.resend.link.closed) {
+      this.resend.link.send(this.resend.body);
+      setTimer(task, Math.min(RESEND_MS, left));
+      return;
+    }
     resume(task, this, [null, new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.deadline} ms`)]);
   }
   override exit(): void {

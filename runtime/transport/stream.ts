@@ -2,17 +2,19 @@
  * Stream links: TCP (IPv4/IPv6) and UNIX domain stream sockets, with length-prefixed frames.
  * @internal
  */
+import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import * as net from "node:net";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
 import { FrameDecoder, FrameWriter } from "../wire/frame.js";
 import type { Link, LinkHandlers, Listener, Transport } from "./types.js";
 
 class StreamLink implements Link {
+  readonly reliable = true;
   private readonly writer: FrameWriter;
   private handlers: LinkHandlers | null = null;
   closed = false;
 
-  constructor(private readonly socket: net.Socket, readonly remote: string, maxFrame: number) {
+  constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number) {
     socket.setNoDelay(true);
     this.writer = new FrameWriter((data) => {
       if (!this.closed) socket.write(data);
@@ -57,6 +59,25 @@ class StreamLink implements Link {
   }
 }
 
+/**
+ * A UNIX socket file left by a process that died keeps anyone from listening there. If nobody
+ * answers on it, it is stale: remove it. If someone does, the address is in use.
+ */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) throw Object.assign(new Error(`${path} exists and is not a socket`), { code: "EEXIST" });
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ path });
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+  if (live) throw Object.assign(new Error(`another process is listening on unix:${path}`), { code: "EADDRINUSE" });
+  unlinkSync(path);
+}
+
 function socketOptions(addr: NetAddr): net.NetConnectOpts {
   return addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port };
 }
@@ -76,7 +97,8 @@ export const streamTransport: Transport = {
     });
   },
 
-  listen(addr, accept, maxFrame) {
+  async listen(addr, accept, maxFrame) {
+    if (addr.family === "local") await clearStaleSocket(addr.path);
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
       const server = net.createServer((socket) => {
@@ -96,7 +118,7 @@ export const streamTransport: Transport = {
         resolve({
           addr: actual,
           close: () => new Promise<void>((done) => {
-            server.close(() => done());
+            server.close(() => done()); // also removes a UNIX socket's file
             for (const socket of sockets) socket.destroy();
           }),
         });

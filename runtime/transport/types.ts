@@ -9,6 +9,10 @@ import type { NetAddr } from "../../stdlib/net.js";
 export interface Link {
   /** The other end, for logs: "127.0.0.1:50412". */
   readonly remote: string;
+  /** The largest frame body this link carries (one datagram's worth on UDP). */
+  readonly maxFrame: number;
+  /** False when frames may be lost (UDP): RPC then resends calls and suppresses duplicates. */
+  readonly reliable: boolean;
   /** Queue one frame body. Writes are coalesced; call order is delivery order. */
   send(body: Uint8Array): void;
   /** Close (after queued frames are flushed unless `error` is given). */

@@ -1,9 +1,11 @@
 /**
  * Envelopes: the body of every frame is one CBOR array whose first item is the type.
  *
- *     HELLO  [0, version, name, addr, pid]   first frame from the side that dialed: who it is.
+ *     HELLO  [0, version, name, addr, pid, type]
+ *                                            first frame from the side that dialed: who it is.
  *                                            name: text or null (a process with no service);
- *                                            addr: its listen address or null (see NetAddr)
+ *                                            addr: its listen address or null (see NetAddr);
+ *                                            type: "stream" or "dgram" (null with no addr)
  *     MSG    [1, payload]                    one-way message to the receiving service
  *     CALL   [2, id, func, args]             RPC request; id: unsigned integer > 0, unique
  *                                            among the caller's pending calls
@@ -21,14 +23,14 @@
  */
 import { Decoder, Encoder } from "cbor-x";
 import { LuanetError } from "../errors.js";
-import { isNetAddr, type NetAddr } from "../../stdlib/net.js";
+import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 
 export const PROTOCOL_VERSION = 1;
 
 export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5 } as const;
 
 export type Envelope =
-  | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number]
+  | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number, SocketType | null]
   | readonly [typeof Type.MSG, unknown]
   | readonly [typeof Type.CALL, number, string, unknown]
   | readonly [typeof Type.REPLY, number, unknown]
@@ -75,8 +77,8 @@ export function decode(body: Uint8Array): Envelope {
   const v = value as unknown[];
   switch (v[0]) {
     case Type.HELLO:
-      if (v.length === 5 && int(v, 1) && (v[2] === null || typeof v[2] === "string") &&
-        (v[3] === null || isNetAddr(v[3])) && int(v, 4)) {
+      if (v.length === 6 && int(v, 1) && (v[2] === null || typeof v[2] === "string") &&
+        (v[3] === null || isNetAddr(v[3])) && int(v, 4) && (v[3] === null ? v[5] === null : v[5] === "stream" || v[5] === "dgram")) {
         if (v[1] !== PROTOCOL_VERSION) throw new ProtocolError(`unsupported protocol version ${v[1]} (this luanet speaks ${PROTOCOL_VERSION})`);
         return v as unknown as Envelope;
       }

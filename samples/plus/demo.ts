@@ -35,7 +35,7 @@ export default function* (seconds = "5") {
   try {
     const [, ns] = yield* start(["nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on (\S+)/);
     console.log(`name service on ${ns}`);
-    const env = { LUANET_NS: ns!, PLUS_PORT: "0" };
+    const env = { LUANET_NS: ns!, PLUS_ADDR: "127.0.0.1:0" };
     yield* start([sample("server.ts")], /registered with the name service/, env);
     console.log(`PlusServer registered; the client runs for ${seconds} s with 100 tasks:`);
     yield* start([sample("client.ts"), seconds], /\d+ calls, 0 failed/, { ...env, LUANET_LOG_LEVEL: "warn" }, true);
