@@ -5,7 +5,7 @@
 import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { describe, LuanetError, RPCError } from "../errors.js";
 import { onShutdown, shutdown } from "../lifecycle.js";
-import { log } from "../log.js";
+import { log, setLogSource } from "../log.js";
 import { nameServiceRegistry, republishFunctions, startRegistrar, useNameService } from "../registry/nameservice.js";
 import type { Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/loop.js";
@@ -64,6 +64,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
 
   local.name = name;
   local.type = type;
+  setLogSource(name);
   local.onDisconnected = onDisconnected ?? null;
   listening = transportFor(type)
     .listen(addr, (link) => {

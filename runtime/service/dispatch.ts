@@ -94,7 +94,7 @@ function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
 }
 
 /** Replies travel on our own connection to the caller's listener, unless the caller has none. */
-function replyPath(conn: Conn): { send(body: Uint8Array): void } {
+function replyPath(conn: Conn): { send(body: Uint8Array): void; readonly maxFrame: number } {
   if (conn.outgoing || local.replyOnIncoming || conn.peerName === null || conn.peerAddr === null) return conn.link;
   return peerAt(conn.peerName, { addr: conn.peerAddr, type: conn.peerType });
 }
@@ -106,9 +106,9 @@ function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
   } catch (error) {
     return replyError(conn, id, "bad_value", `the result of ${func} cannot be sent: ${(error as Error).message}`);
   }
-  const limit = Math.min(config.maxFrameBytes, conn.link.maxFrame);
+  const limit = replyPath(conn).maxFrame;
   if (body.length > limit) {
-    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the ${limit}-byte limit of the link it must travel on`);
+    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the ${limit} bytes the link back to the caller carries`);
   }
   sendReply(conn, id, body);
 }

@@ -8,7 +8,7 @@ import { formatAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { RPCError } from "../errors.js";
 import { log } from "../log.js";
 import { streamTransport } from "../transport/stream.js";
-import { udpTransport } from "../transport/udp.js";
+import { UDP_FRAME_LIMIT, udpTransport } from "../transport/udp.js";
 import type { Transport } from "../transport/types.js";
 import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
 import { config } from "./config.js";
@@ -42,6 +42,12 @@ export class Peer {
 
   /** `fixed`: the address is given (the name service), not looked up by name. */
   constructor(readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {}
+
+  /** The largest frame this peer's link carries (before connecting: what its transport allows). */
+  get maxFrame(): number {
+    if (this.conn !== null) return this.conn.link.maxFrame;
+    return this.endpoint?.type === "dgram" ? Math.min(config.maxFrameBytes, UDP_FRAME_LIMIT) : config.maxFrameBytes;
+  }
 
   /** The open connection, or one being opened. Rejects with an RPCError "unavailable". */
   connect(): Promise<Conn> {

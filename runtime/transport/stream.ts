@@ -74,7 +74,7 @@ async function clearStaleSocket(path: string): Promise<void> {
     });
     probe.once("error", () => resolve(false));
   });
-  if (live) throw Object.assign(new Error(`another process is listening on unix:${path}`), { code: "EADDRINUSE" });
+  if (live) throw Object.assign(new Error(`address in use: another process is listening on unix:${path}`), { code: "EADDRINUSE" });
   unlinkSync(path);
 }
 

@@ -21,6 +21,8 @@ import type { Link, LinkHandlers, Listener, Transport } from "./types.js";
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
 export const MAX_DATAGRAM = 65_507;
+/** What fits in a datagram beside its header and a HELLO of up to 512 bytes. */
+export const UDP_FRAME_LIMIT = MAX_DATAGRAM - 2 - 512;
 const IDLE_MS = 120_000;
 const dropEvery = Number(process.env.LUANET_UDP_DROP ?? 0);
 let sent = 0;
@@ -66,7 +68,8 @@ class UdpLink implements Link {
     datagram.writeUInt16BE(helloLength, 0);
     if (this.hello !== null) datagram.set(this.hello, 2);
     datagram.set(body, 2 + helloLength);
-    const done = (error: Error | null) => error && this.close(error);
+    // A datagram too large for the network is this frame's problem, not the link's.
+    const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
     if (this.target === null) this.socket.send(datagram, done);
     else this.socket.send(datagram, this.target.port, this.target.address, done);
   }

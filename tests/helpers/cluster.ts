@@ -16,17 +16,23 @@ void NS;
 
 export interface NameService {
   proc: Running;
-  /** "127.0.0.1:<port>" */
+  /** "127.0.0.1:<port>" (or what it listens on when started with `listen`: "unix:/path", "[::1]:<port>") */
   addr: string;
+  /** The port it listens on; 0 on a UNIX socket. */
   port: number;
 }
 
-/** Start `luanet nameservice` on 127.0.0.1 (port 0 unless given); resolves once it listens. */
-export async function startNameService(options: { port?: number; env?: NodeJS.ProcessEnv; ms?: number } = {}): Promise<NameService> {
-  const proc = startLuanet(["nameservice", "--listen", `127.0.0.1:${options.port ?? 0}`], options.env ? { env: options.env } : {});
-  const m = await proc.waitFor(/nameservice listening on 127\.0\.0\.1:(\d+)/, options.ms ?? 10_000, "stderr");
-  const port = Number(m[1]);
-  return { proc, addr: `127.0.0.1:${port}`, port };
+/**
+ * Start `luanet nameservice` on 127.0.0.1 (port 0 unless given), or on `listen` (e.g.
+ * "unix:/tmp/x/ns.sock"); resolves once it listens.
+ */
+export async function startNameService(options: { port?: number; listen?: string; env?: NodeJS.ProcessEnv; ms?: number } = {}): Promise<NameService> {
+  const listen = options.listen ?? `127.0.0.1:${options.port ?? 0}`;
+  const proc = startLuanet(["nameservice", "--listen", listen], options.env ? { env: options.env } : {});
+  const m = await proc.waitFor(/nameservice listening on (\S+)[^\n]*\n/, options.ms ?? 10_000, "stderr");
+  const addr = m[1]!;
+  const port = addr.startsWith("unix:") ? 0 : Number(/:(\d+)$/.exec(addr)?.[1]);
+  return { proc, addr, port };
 }
 
 export interface Service extends Running {
