@@ -10,6 +10,7 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseAddr, type NetAddr } from "../stdlib/net.js";
+import { configureLog, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
@@ -28,6 +29,27 @@ function addrArg(value: string): NetAddr {
   } catch (error) {
     throw new InvalidArgumentError((error as Error).message);
   }
+}
+
+interface LogFlags {
+  logLevel: Level;
+  logDir: string;
+  logFile: boolean;
+  quiet: boolean;
+}
+
+/** The logging options every long-running command takes. */
+function withLogOptions(command: Command): Command {
+  return command
+    .addOption(new Option("--log-level <level>", "the least severe level logged").choices(["debug", "info", "warn", "error"]).env("LUANET_LOG_LEVEL").default("info"))
+    .addOption(new Option("--log-dir <dir>", "where log files go, one per service").env("LUANET_LOG_DIR").default("logs"))
+    .option("--no-log-file", "log to the console only")
+    .addOption(new Option("-q, --quiet", "log to the file only, nothing on the console").env("LUANET_QUIET"));
+}
+
+function applyLogOptions(flags: LogFlags, source: string): void {
+  configureLog({ level: flags.logLevel, dir: flags.logFile ? flags.logDir : null, quiet: flags.quiet === true });
+  setLogSource(source);
 }
 
 function timeoutArg(value: string): number {
@@ -54,20 +76,24 @@ Examples:
   luanet nameservice --listen 127.0.0.1:8010
   luanet ls
   luanet call PlusServer Plus '{"a":1,"b":2}'`)
-    .action((script: string, args: string[], options: { ns: NetAddr }) => {
+    .action((script: string, args: string[], options: { ns: NetAddr } & LogFlags) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
         process.exit(1);
       }
+      applyLogOptions(options, file);
       useNameService(options.ns);
       start(file, args);
     });
 
-  program.command("nameservice")
+  withLogOptions(program);
+
+  withLogOptions(program.command("nameservice"))
     .description("run the name service that services register with and look each other up in")
     .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg))
-    .action((options: { listen: NetAddr }) => {
+    .action((options: { listen: NetAddr } & LogFlags) => {
+      applyLogOptions(options, "nameservice");
       startBuiltin("the name service", () => nameService(options.listen), false);
     });
 

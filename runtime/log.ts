@@ -1,33 +1,140 @@
 /**
- * The runtime's logger. For now lines go to stderr synchronously; the worker-thread file logger
- * (issue 5) replaces the sink behind the same four functions.
+ * The logger: one for user scripts (`luanet.log`, `import log from "luanet/log"`) and for the
+ * runtime itself. A line is formatted on the main thread and handed to a writer thread through
+ * a bounded shared ring (log-ring.ts), so logging never waits for the disk unless a burst fills
+ * the ring. The console gets the line too: coloured by level on a terminal, plain otherwise.
+ *
+ * File format, one entry per line; an Error field's stack follows on lines that start with two
+ * spaces:
+ *
+ *     2026-11-24T16:30:00.123Z INFO  PlusServer[4242] PlusServer listening on 127.0.0.1:8012 port=8012
+ *     <ISO-8601 UTC time> <level, padded to 5> <service or script>[<pid>] <message> <key>=<JSON value>...
+ *
+ * Every line logged before the process ends is on disk after a normal exit, `process.exit()`,
+ * SIGINT/SIGTERM and an uncaught exception: the `exit` handler waits (at most 5 s) for the writer.
  */
-import { format } from "node:util";
+import { basename, extname, resolve } from "node:path";
+import { inspect } from "node:util";
+import { Worker } from "node:worker_threads";
+import { chalkStderr as chalk } from "chalk";
+import { LogRing } from "./log-ring.js";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const rank: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const paint: Record<Level, (s: string) => string> = { debug: chalk.gray, info: chalk.cyan, warn: chalk.yellow, error: chalk.red };
 
-let minimum: Level = (process.env.LUANET_LOG_LEVEL as Level) in rank ? (process.env.LUANET_LOG_LEVEL as Level) : "info";
+export interface LogOptions {
+  /** Lines below this level are skipped everywhere. */
+  level: Level;
+  /** Folder of the log files; null: no file. */
+  dir: string | null;
+  /** No console output. */
+  quiet: boolean;
+  /** Rotate the file past this many bytes, keeping `keep` old ones. */
+  maxBytes: number;
+  keep: number;
+  /** Bytes the ring between the threads holds. */
+  bufferBytes: number;
+}
 
-export function setLevel(level: Level): void {
-  if (!(level in rank)) throw new TypeError(`log level must be one of ${Object.keys(rank).join(", ")}, got ${String(level)}`);
-  minimum = level;
+const env = process.env;
+const options: LogOptions = {
+  level: isLevel(env.LUANET_LOG_LEVEL) ? env.LUANET_LOG_LEVEL : "info",
+  dir: null,
+  quiet: env.LUANET_QUIET === "1",
+  maxBytes: Number(env.LUANET_LOG_MAX_BYTES ?? 10 * 1024 * 1024),
+  keep: Number(env.LUANET_LOG_KEEP ?? 5),
+  bufferBytes: Number(env.LUANET_LOG_BUFFER ?? 4 * 1024 * 1024),
+};
+let minimum = rank[options.level];
+/** Who writes: the service's name once it has one, else the script's. */
+let source = "luanet";
+let ring: LogRing | null = null;
+let worker: Worker | null = null;
+
+function isLevel(x: unknown): x is Level {
+  return typeof x === "string" && x in rank;
+}
+
+/** Set by the start module from the command line; `dir` turns the log file on. */
+export function configureLog(changes: Partial<LogOptions>): void {
+  if (changes.level !== undefined && !isLevel(changes.level)) {
+    throw new TypeError(`log level must be one of ${Object.keys(rank).join(", ")}, got ${String(changes.level)}`);
+  }
+  Object.assign(options, changes);
+  minimum = rank[options.level];
+}
+
+export function setLogSource(name: string): void {
+  source = basename(name, extname(name));
+}
+
+function fileSink(): LogRing | null {
+  if (ring !== null || options.dir === null) return ring;
+  ring = LogRing.create(options.bufferBytes);
+  worker = new Worker(new URL("./log-writer.js", import.meta.url), {
+    workerData: { sab: ring.sab, capacity: ring.capacity, dir: resolve(options.dir), name: source, maxBytes: options.maxBytes, keep: options.keep },
+  });
+  worker.on("message", (problem: string) => process.stderr.write(`[luanet] ERROR ${problem}\n`));
+  worker.unref(); // after on("message"), which would hold the process open again
+  process.on("exit", flushLog);
+  return ring;
+}
+
+/** Wait until every line is on disk (the exit handler; also for tests). */
+export function flushLog(): void {
+  if (ring !== null && !ring.drain(5000)) process.stderr.write(`[luanet] ERROR ${ring.pending()} bytes of log lines could not be written before exit\n`);
+}
+
+function fieldText(fields: Record<string, unknown>): { inline: string; stack: string } {
+  let inline = "";
+  let stack = "";
+  for (const [key, value] of Object.entries(fields)) {
+    if (value instanceof Error) {
+      stack += "\n" + (value.stack ?? `${value.name}: ${value.message}`).split("\n").map((l) => "  " + l.trim()).join("\n");
+    } else {
+      let text: string;
+      try {
+        text = JSON.stringify(value) ?? String(value);
+      } catch {
+        text = JSON.stringify(inspect(value, { depth: 2, breakLength: Infinity }));
+      }
+      inline += ` ${key}=${text}`;
+    }
+  }
+  return { inline, stack };
 }
 
 function write(level: Level, message: string, fields?: Record<string, unknown>): void {
-  if (rank[level] < rank[minimum]) return;
-  let line = `[luanet] ${level.toUpperCase()} ${message}`;
-  if (fields !== undefined) {
-    for (const [key, value] of Object.entries(fields)) {
-      line += value instanceof Error ? `\n${value.stack ?? value.message}` : ` ${key}=${format("%o", value)}`;
-    }
+  if (rank[level] < minimum) return;
+  const { inline, stack } = fields === undefined ? { inline: "", stack: "" } : fieldText(fields);
+  const text = `${String(message)}${inline}${stack}`;
+  const sink = fileSink();
+  if (sink !== null) {
+    if (sink.dropped > 0 && sink.push(`${new Date().toISOString()} WARN  ${source}[${process.pid}] ${sink.dropped} log lines were dropped: the log writer was stuck\n`)) sink.dropped = 0;
+    sink.push(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${source}[${process.pid}] ${text}\n`);
   }
-  process.stderr.write(line + "\n");
+  if (!options.quiet) {
+    const tag = level.toUpperCase();
+    process.stderr.write(`[luanet] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
+  }
 }
 
-export const log = {
-  debug: (message: string, fields?: Record<string, unknown>) => write("debug", message, fields),
-  info: (message: string, fields?: Record<string, unknown>) => write("info", message, fields),
-  warn: (message: string, fields?: Record<string, unknown>) => write("warn", message, fields),
-  error: (message: string, fields?: Record<string, unknown>) => write("error", message, fields),
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * @example
+ * luanet.log.info("player joined", { id: 42, room: "lobby" })
+ * luanet.log.error("save failed", { error })   // an Error field brings its stack
+ */
+export const log: Logger = {
+  debug: (message, fields) => write("debug", message, fields),
+  info: (message, fields) => write("info", message, fields),
+  warn: (message, fields) => write("warn", message, fields),
+  error: (message, fields) => write("error", message, fields),
 };
