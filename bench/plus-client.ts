@@ -1,10 +1,12 @@
 /**
  * The seed's Plus scenario for the benchmark: CALLERS tasks call PlusServer.Plus for SECONDS and
- * the script prints { rate, p50, p99 } as JSON. Run by bench/rpc.ts with LUANET_NS set.
+ * the script prints { rate, p50, p99 } as JSON. Run by bench/rpc.ts with LUANET_NS set. With a
+ * third argument "log", every call also logs a line.
  */
 import type {} from "luanet/globals";
 
-export default function* (callers: string, seconds: string) {
+export default function* (callers: string, seconds: string, logEach?: string) {
+  const logging = logEach === "log";
   const until = performance.now() + Number(seconds) * 1000;
   const latencies: number[] = [];
   const tasks = [];
@@ -15,6 +17,7 @@ export default function* (callers: string, seconds: string) {
         const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 });
         if (err !== null || sum !== 3) throw new Error(`Plus failed: ${err?.message ?? sum}`);
         latencies.push(performance.now() - t0);
+        if (logging) luanet.log.info("Plus", { a: 1, b: 2, sum });
       }
     }));
   }

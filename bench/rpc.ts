@@ -46,8 +46,8 @@ export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: 
   return env;
 }
 
-export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number): Figures {
-  return run([luanet, here("plus-client.ts"), String(callers), String(seconds)], env);
+export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number, options: string[] = [], extra: string[] = []): Figures {
+  return run([luanet, ...options, here("plus-client.ts"), String(callers), String(seconds), ...extra], env);
 }
 
 export async function referencePlus(callers: number, seconds: number): Promise<Figures> {

@@ -97,6 +97,26 @@ for (const callers of [1, 100]) {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** Logging: main-thread cost per line, and Plus with a log line per call against none. */
+{
+  const dir = mkdtempSync(join(tmpdir(), "luanet-bench-log-"));
+  const r = spawnSync(node, [here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { encoding: "utf8", env: { ...process.env, LUANET_LOG_DIR: dir } });
+  if (r.status !== 0) throw new Error(`bench/log.ts failed: ${r.stderr}`);
+  const cost = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; reference: number };
+  rows.push({ metric: "log line, main-thread cost", luanet: `${cost.value.toFixed(0)} ns`, reference: `${cost.reference.toFixed(0)} ns (fs.writeSync per line)`, ratio: (cost.value / cost.reference).toFixed(2), target: "" });
+
+  const cluster = await plusCluster();
+  const logged: number[] = [], plain: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    plain.push(luanetPlus(cluster, 100, 2).rate);
+    logged.push(luanetPlus(cluster, 100, 2, ["--quiet", "--log-dir", dir], ["log"]).rate);
+  }
+  stopAll();
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  add("Plus, 100 tasks, a log line per call: calls", { value: median(logged), reference: median(plain) }, "no logging", "/s", ">= 0.75x");
+  rmSync(dir, { recursive: true, force: true });
+}
+
 const cols = ["metric", "luanet", "reference", "ratio", "target"] as const;
 const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => r[c].length)));
 const line = (r: Record<(typeof cols)[number], string>) => cols.map((c, i) => r[c].padEnd(width[i]!)).join("  ");

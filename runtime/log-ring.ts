@@ -38,20 +38,29 @@ export class LogRing {
 
   /** Queue one line (with its newline). Returns false if it had to be dropped. */
   push(line: string): boolean {
-    if (Buffer.byteLength(line) > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(Buffer.byteLength(line), this.scratch.length * 2));
-    const n = Math.min(this.scratch.write(line), this.capacity);
     const head = Atomics.load(this.control, HEAD);
-    if (!this.waitForRoom(head, n)) {
-      this.dropped++;
-      return false;
-    }
     const at = (head >>> 0) % this.capacity;
-    const first = Math.min(n, this.capacity - at);
-    this.scratch.copy(this.data, at, 0, first);
-    if (first < n) this.scratch.copy(this.data, 0, first, n);
+    const most = line.length * 3; // UTF-8 bytes at most
+    let n: number;
+    if (most <= this.capacity - at) {
+      if (!this.waitForRoom(head, most)) return this.drop();
+      n = this.data.write(line, at); // straight into the ring: the common case
+    } else { // near the end of the ring: through the scratch buffer, in two parts
+      if (most > this.scratch.length) this.scratch = Buffer.allocUnsafe(Math.max(most, this.scratch.length * 2));
+      n = Math.min(this.scratch.write(line), this.capacity);
+      if (!this.waitForRoom(head, n)) return this.drop();
+      const first = Math.min(n, this.capacity - at);
+      this.scratch.copy(this.data, at, 0, first);
+      if (first < n) this.scratch.copy(this.data, 0, first, n);
+    }
     Atomics.store(this.control, HEAD, (head + n) | 0);
     if (Atomics.load(this.control, SLEEPING) === 1) Atomics.notify(this.control, HEAD);
     return true;
+  }
+
+  private drop(): false {
+    this.dropped++;
+    return false;
   }
 
   /** Bytes queued and not yet on disk. */

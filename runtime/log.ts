@@ -49,6 +49,7 @@ const options: LogOptions = {
 let minimum = rank[options.level];
 /** Who writes: the service's name once it has one, else the script's. */
 let source = "luanet";
+let who = `${source}[${process.pid}]`;
 let ring: LogRing | null = null;
 let worker: Worker | null = null;
 
@@ -67,6 +68,7 @@ export function configureLog(changes: Partial<LogOptions>): void {
 
 export function setLogSource(name: string): void {
   source = basename(name, extname(name));
+  who = `${source}[${process.pid}]`;
 }
 
 function fileSink(): LogRing | null {
@@ -86,11 +88,30 @@ export function flushLog(): void {
   if (ring !== null && !ring.drain(5000)) process.stderr.write(`[luanet] ERROR ${ring.pending()} bytes of log lines could not be written before exit\n`);
 }
 
+/** The time stamp, rebuilt at most once per millisecond. */
+let stampMs = 0;
+let stamp = "";
+function now(): string {
+  const ms = Date.now();
+  if (ms !== stampMs) {
+    stampMs = ms;
+    stamp = new Date(ms).toISOString();
+  }
+  return stamp;
+}
+
+const fileTag: Record<Level, string> = { debug: " DEBUG ", info: " INFO  ", warn: " WARN  ", error: " ERROR " };
+const consoleTag: Record<Level, string> = { debug: "DEBUG", info: "INFO", warn: "WARN", error: "ERROR" };
+
 function fieldText(fields: Record<string, unknown>): { inline: string; stack: string } {
   let inline = "";
   let stack = "";
-  for (const [key, value] of Object.entries(fields)) {
-    if (value instanceof Error) {
+  for (const key in fields) {
+    if (!Object.hasOwn(fields, key)) continue;
+    const value = fields[key];
+    if (typeof value === "number" || typeof value === "boolean") {
+      inline += ` ${key}=${value}`;
+    } else if (value instanceof Error) {
       stack += "\n" + (value.stack ?? `${value.name}: ${value.message}`).split("\n").map((l) => "  " + l.trim()).join("\n");
     } else {
       let text: string;
@@ -108,14 +129,14 @@ function fieldText(fields: Record<string, unknown>): { inline: string; stack: st
 function write(level: Level, message: string, fields?: Record<string, unknown>): void {
   if (rank[level] < minimum) return;
   const { inline, stack } = fields === undefined ? { inline: "", stack: "" } : fieldText(fields);
-  const text = `${String(message)}${inline}${stack}`;
+  const text = `${message}${inline}${stack}`;
   const sink = fileSink();
   if (sink !== null) {
-    if (sink.dropped > 0 && sink.push(`${new Date().toISOString()} WARN  ${source}[${process.pid}] ${sink.dropped} log lines were dropped: the log writer was stuck\n`)) sink.dropped = 0;
-    sink.push(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${source}[${process.pid}] ${text}\n`);
+    if (sink.dropped > 0 && sink.push(`${now()} WARN  ${who} ${sink.dropped} log lines were dropped: the log writer was stuck\n`)) sink.dropped = 0;
+    sink.push(`${now()}${fileTag[level]}${who} ${text}\n`);
   }
   if (!options.quiet) {
-    const tag = level.toUpperCase();
+    const tag = consoleTag[level];
     process.stderr.write(`[luanet] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
   }
 }

@@ -89,9 +89,10 @@ export class Conn implements LinkHandlers {
 
   onClose(error?: Error): void {
     open.delete(this);
-    if (error !== undefined && !isOrdinaryDrop(error)) {
-      log.warn(`connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed: ${error.message}`);
-    }
+    const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
+    if (error !== undefined && !isOrdinaryDrop(error)) log.warn(`${what}: ${error.message}`);
+    else if (this.peerName !== null) log.info(what);
+    else log.debug(what);
     for (const handler of closedHandlers) handler(this, error);
   }
 
