@@ -8,15 +8,18 @@
  *   [TAIL]     bytes ever written to disk
  *   [SLEEPING] 1 while the writer waits for HEAD to move
  *   [FAILED]   1 once the writer cannot write (it says why in a message)
+ *   [STARTED]  1 once the writer thread runs (its start-up is not "stuck")
  *
  * Memory is bounded by `capacity`. When a burst fills the ring the logging call waits for the
  * writer to make room (the disk is fast; nothing is lost); only if the writer makes no progress
  * for STUCK_MS are lines dropped, counted, and the count logged once room returns.
  * @internal
  */
-export const HEAD = 0, TAIL = 1, SLEEPING = 2, FAILED = 3;
+export const HEAD = 0, TAIL = 1, SLEEPING = 2, FAILED = 3, STARTED = 4;
 export const CONTROL_BYTES = 64;
 const STUCK_MS = 1000;
+/** How long a full ring waits for a writer thread that has not started yet. */
+const BOOT_MS = 10_000;
 
 export class LogRing {
   readonly control: Int32Array;
@@ -32,7 +35,11 @@ export class LogRing {
     this.data = Buffer.from(sab, CONTROL_BYTES, capacity);
   }
 
-  static create(capacity: number): LogRing {
+  /** A ring of at least `bytes`, rounded up to a power of two so positions survive the
+   * counters' wrap at 2^32. */
+  static create(bytes: number): LogRing {
+    let capacity = 4096;
+    while (capacity < bytes) capacity *= 2;
     return new LogRing(new SharedArrayBuffer(CONTROL_BYTES + capacity), capacity);
   }
 
@@ -73,7 +80,7 @@ export class LogRing {
     if (this.capacity - ((head - tail) >>> 0) >= n) return true;
     if (Atomics.load(this.control, FAILED) === 1) return false;
     if (this.dropped > 0 && tail === this.stuckAt) return false; // still stuck: don't wait again
-    const until = performance.now() + STUCK_MS;
+    const until = performance.now() + (Atomics.load(this.control, STARTED) === 1 ? STUCK_MS : BOOT_MS);
     for (;;) {
       const left = until - performance.now();
       if (left <= 0) {

@@ -15,7 +15,7 @@
  */
 import { basename, extname, resolve } from "node:path";
 import { inspect } from "node:util";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { chalkStderr as chalk } from "chalk";
 import { LogRing } from "./log-ring.js";
 
@@ -52,6 +52,8 @@ let source = "luanet";
 let who = `${source}[${process.pid}]`;
 let ring: LogRing | null = null;
 let worker: Worker | null = null;
+/** The writer's reason if it stops; read synchronously at exit, when no event loop runs. */
+let problems: MessagePort | null = null;
 
 function isLevel(x: unknown): x is Level {
   return typeof x === "string" && x in rank;
@@ -74,18 +76,29 @@ export function setLogSource(name: string): void {
 function fileSink(): LogRing | null {
   if (ring !== null || options.dir === null) return ring;
   ring = LogRing.create(options.bufferBytes);
+  const { port1, port2 } = new MessageChannel();
+  problems = port1;
   worker = new Worker(new URL("./log-writer.js", import.meta.url), {
-    workerData: { sab: ring.sab, capacity: ring.capacity, dir: resolve(options.dir), name: source, maxBytes: options.maxBytes, keep: options.keep },
+    workerData: { sab: ring.sab, capacity: ring.capacity, dir: resolve(options.dir), name: source, maxBytes: options.maxBytes, keep: options.keep, port: port2 },
+    transferList: [port2],
   });
-  worker.on("message", (problem: string) => process.stderr.write(`[luanet] ERROR ${problem}\n`));
-  worker.unref(); // after on("message"), which would hold the process open again
+  port1.on("message", reportProblem);
+  port1.unref(); // after on("message"), which would hold the process open again
+  worker.unref();
   process.on("exit", flushLog);
   return ring;
 }
 
 /** Wait until every line is on disk (the exit handler; also for tests). */
 export function flushLog(): void {
-  if (ring !== null && !ring.drain(5000)) process.stderr.write(`[luanet] ERROR ${ring.pending()} bytes of log lines could not be written before exit\n`);
+  if (ring === null) return;
+  const complete = ring.drain(5000);
+  for (let m; (m = problems !== null ? receiveMessageOnPort(problems) : undefined);) reportProblem(m.message as string);
+  if (!complete) process.stderr.write(`[luanet] ERROR ${ring.pending()} bytes of log lines could not be written before exit\n`);
+}
+
+function reportProblem(problem: string): void {
+  process.stderr.write(`[luanet] ERROR ${problem}\n`);
 }
 
 /** The time stamp, rebuilt at most once per millisecond. */

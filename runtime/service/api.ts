@@ -31,7 +31,8 @@ export type { Message } from "./mailbox.js";
 function started<T>(what: string, work: Promise<T>): Operation<T> {
   let observed = false;
   work.catch((error: Error) => {
-    if (observed) return;
+    if (observed || reported.has(error)) return;
+    reported.add(error); // registration fails with the listener's error: say it once
     log.error(`${what} failed: ${error.message}`);
     shutdown(1);
   });
@@ -43,6 +44,7 @@ function started<T>(what: string, work: Promise<T>): Operation<T> {
   };
 }
 
+const reported = new WeakSet<Error>();
 let listening: Promise<NetAddr> | null = null;
 
 /**
