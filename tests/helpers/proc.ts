@@ -59,9 +59,11 @@ export function startLuanet(args: string[], options: { cwd?: string; env?: NodeJ
 }
 
 export function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Running {
+  // A process run from the project folder logs into a temp folder, never into the checkout.
+  const logDir = options.cwd === undefined ? { LUANET_LOG_DIR: tempDir() } : {};
   const child = spawn(command, args, {
     cwd: options.cwd ?? root,
-    env: { ...process.env, FORCE_COLOR: "0", ...options.env },
+    env: { ...process.env, FORCE_COLOR: "0", ...logDir, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);
