@@ -4,14 +4,14 @@
  * @internal
  */
 import { LuanetError, RPCError } from "../errors.js";
-import type { Instruction } from "../scheduler/instruction.js";
-import { suspend } from "../scheduler/loop.js";
+import type { Instruction, Operation } from "../scheduler/instruction.js";
+import { current, outsideTask } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "./await-within.js";
 import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
 import type { Peer } from "./peers.js";
-import { nextId, Session, type RPCResult } from "./sessions.js";
+import { Session, type RPCResult } from "./sessions.js";
 
 /** The peer's connection, opened if need be within `ms`; an RPCError if that fails. */
 export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn | RPCError, unknown> {
@@ -41,20 +41,44 @@ export function frame(build: () => Uint8Array, what: string, link: Link): Uint8A
   return body;
 }
 
-export function* call(peer: Peer, func: string, args: unknown, ms: number): Generator<Instruction, RPCResult, unknown> {
-  let conn = peer.conn;
-  let left = ms;
-  if (conn === null) { // time spent connecting counts against the deadline
-    const started = performance.now();
-    const c = yield* connected(peer, ms);
-    if (c instanceof RPCError) return [null, c];
-    conn = c;
-    left = Math.max(1, ms - (performance.now() - started));
+/**
+ * A call as an operation. On an open connection (the hot path) this is a single object, the
+ * session itself: it sends the CALL when the task first steps into it and is what the task waits
+ * on. Otherwise a generator connects first, the time spent counting against the deadline.
+ */
+export function call(peer: Peer, func: string, args: unknown, ms: number): Operation<RPCResult> {
+  return peer.conn !== null ? new Call(peer, func, args, ms) : connectThenCall(peer, func, args, ms);
+}
+
+function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number): Generator<Instruction, RPCResult, unknown> {
+  const started = performance.now();
+  const conn = yield* connected(peer, ms);
+  if (conn instanceof RPCError) return [null, conn];
+  return (yield* new Call(peer, func, args, ms, Math.max(1, ms - (performance.now() - started)))) as RPCResult;
+}
+
+/** One call: the operation a task `yield*`s and the session it waits on. */
+class Call extends Session implements Operation<RPCResult>, Iterator<Instruction, RPCResult, unknown> {
+  private sent = false;
+  constructor(peer: Peer, func: string, private readonly args: unknown, ms: number, left = ms) {
+    super(peer, func, ms, left);
   }
-  const id = nextId();
-  const body = frame(() => encode([Type.CALL, id, func, args]), `the call to ${peer.name}.${func}`, conn.link);
-  if (body instanceof RPCError) return [null, body];
-  conn.link.send(body);
-  const resend = conn.link.reliable ? null : { link: conn.link, body };
-  return yield* suspend<RPCResult>(new Session(id, peer, func, ms, left, resend), "luanet.RPCCall");
+  [Symbol.iterator](): this {
+    return this;
+  }
+  next(value?: unknown): IteratorResult<Instruction, RPCResult> {
+    if (this.sent) return { value: value as RPCResult, done: true };
+    if (current === null) throw outsideTask("luanet.RPCCall");
+    this.sent = true;
+    const conn = this.peer.conn;
+    if (conn === null) return { value: [null, new RPCError("disconnected", `the connection to ${this.peer.name} dropped before the call was sent`)], done: true };
+    const body = frame(() => encode([Type.CALL, this.id, this.func, this.args]), `the call to ${this.peer.name}.${this.func}`, conn.link);
+    if (body instanceof RPCError) return { value: [null, body], done: true };
+    if (!conn.link.reliable) this.resendOn(conn.link, body);
+    conn.link.send(body);
+    return { value: this, done: false };
+  }
+  return(value?: unknown): IteratorResult<Instruction, RPCResult> {
+    return { value: value as RPCResult, done: true };
+  }
 }

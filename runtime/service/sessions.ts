@@ -26,16 +26,18 @@ export function nextId(): number {
 }
 
 export class Session extends Instruction {
+  readonly id = nextId();
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
   private expires = 0;
-  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting;
-   * `resend`: the link and CALL frame to send again while no reply comes (lossy links only). */
-  constructor(
-    readonly id: number, readonly peer: Peer, readonly func: string, private readonly deadline: number,
-    private readonly left: number, private readonly resend: { link: Link; body: Uint8Array } | null,
-  ) {
+  /** The link and CALL frame to send again while no reply comes (lossy links only). */
+  private resend: { link: Link; body: Uint8Array } | null = null;
+  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
+  constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
     super();
+  }
+  protected resendOn(link: Link, body: Uint8Array): void {
+    this.resend = { link, body };
   }
   get name(): string {
     return `rpc(${this.peer.name}.${this.func})`;
