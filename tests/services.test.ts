@@ -93,7 +93,7 @@ describe("services", { concurrency: true }, () => {
       assert.equal(out.sum, 2);
     });
 
-    test("a handler past the caller's deadline: timeout; its late reply is dropped quietly", async (t) => {
+    test("a handler past the caller's deadline: timeout; its late reply is dropped quietly", async () => {
       // The caller is a registered service, so the late reply comes back over the server's own
       // connection to the caller's listener.
       const r = await runClient(ns, `

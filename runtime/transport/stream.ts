@@ -6,7 +6,7 @@ import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import * as net from "node:net";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
 import { FrameDecoder, FrameWriter } from "../wire/frame.js";
-import type { Link, LinkHandlers, Listener, Transport } from "./types.js";
+import type { Link, LinkHandlers, Transport } from "./types.js";
 
 class StreamLink implements Link {
   readonly reliable = true;

@@ -17,7 +17,7 @@
  */
 import * as dgram from "node:dgram";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
-import type { Link, LinkHandlers, Listener, Transport } from "./types.js";
+import type { Link, LinkHandlers, Transport } from "./types.js";
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
 export const MAX_DATAGRAM = 65_507;
