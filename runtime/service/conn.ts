@@ -14,6 +14,9 @@ type Dispatch = (conn: Conn, envelope: Envelope) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];
+/** An incoming connection that has not sent HELLO within this long is closed. */
+const HELLO_TIMEOUT_MS = Number(process.env.LUANET_HELLO_TIMEOUT_MS ?? 10_000);
+
 /** Every open connection, so shutdown can flush and close them. */
 const open = new Set<Conn>();
 
@@ -53,6 +56,7 @@ export class Conn implements LinkHandlers {
   /** On links that lose frames (UDP): replies to recent calls by id, null while still running. */
   recent: Map<number, Uint8Array | null> | null = null;
   private greeted: boolean;
+  private helloTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last frame received. */
   lastSeen = performance.now();
 
@@ -67,6 +71,9 @@ export class Conn implements LinkHandlers {
   set link(link: Link) {
     this._link = link;
     open.add(this);
+    if (!this.greeted) {
+      this.helloTimer = setTimeout(() => link.close(new Error(`no HELLO within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS).unref();
+    }
   }
 
   get outgoing(): boolean {
@@ -79,6 +86,7 @@ export class Conn implements LinkHandlers {
     if (!this.greeted) {
       if (envelope[0] !== Type.HELLO) throw new ProtocolError("the first frame on a connection must be HELLO");
       this.greeted = true;
+      if (this.helloTimer !== null) clearTimeout(this.helloTimer);
       this.peerName = envelope[2];
       this.peerAddr = envelope[3];
       this.peerType = envelope[5] ?? "stream";
@@ -89,6 +97,7 @@ export class Conn implements LinkHandlers {
 
   onClose(error?: Error): void {
     open.delete(this);
+    if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
     if (error !== undefined && !isOrdinaryDrop(error)) log.warn(`${what}: ${error.message}`);
     else if (this.peerName !== null) log.info(what);
