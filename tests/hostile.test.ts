@@ -130,3 +130,33 @@ test("hostile input never crashes a service, and a well-behaved client keeps get
   assert.ok(after.heap < before.heap + 64 * 1024 * 1024, `heap grew from ${before.heap} to ${after.heap}`);
   assert.match(target.stderr, /connection from an unnamed process .* closed: .*(exceeds the maximum|invalid CBOR|HELLO)/);
 });
+
+test("connections past maxConnections are closed on arrival, logged once, and service resumes when they go", async () => {
+  const ns = await startNameService();
+  const target = await startService(ns, `
+    luanet.Configure({ maxConnections: 20 });
+    luanet.RegRPCFunction("Plus", ({ a, b }: { a: number; b: number }) => a + b);
+    luanet.StartLocalService("Capped", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+    luanet.Register2Name(NS);
+  `);
+  const port = Number(/Capped listening on 127\.0\.0\.1:(\d+)/.exec(target.stderr)![1]);
+  const sockets: Socket[] = [];
+  const outcomes = await Promise.all(Array.from({ length: 60 }, () => new Promise<"held" | "refused">((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => socket.write(hello));
+    sockets.push(socket);
+    const timer = setTimeout(() => resolve("held"), 1500);
+    socket.on("error", () => {});
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve("refused");
+    });
+  })));
+  // The service's own link to the name service is outgoing, so all 20 places are ours.
+  assert.equal(outcomes.filter((o) => o === "held").length, 20);
+  assert.equal(outcomes.filter((o) => o === "refused").length, 40);
+  await target.waitFor(/refused 40 connection\(s\) on 127\.0\.0\.1:\d+: already at the maximum of 20/, 5000, "stderr");
+  for (const socket of sockets) socket.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  const call = await tool(ns, ["call", "Capped", "Plus", '{"a":1,"b":2}']);
+  assert.equal(call.stdout.trim(), "3", call.stderr);
+});

@@ -73,7 +73,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
       const conn = new Conn(null);
       conn.link = link;
       return conn;
-    }, config.maxFrameBytes)
+    }, config.maxFrameBytes, config.maxConnections)
     .then((listener) => {
       local.listener = listener;
       local.addr = listener.addr;

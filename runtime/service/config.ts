@@ -12,6 +12,8 @@ export interface Config {
   maxConcurrentHandlers: number;
   /** Calls that may wait for a handler slot; past that they fail with `overloaded`. */
   handlerQueue: number;
+  /** Connections this service's stream listener accepts at once; more are closed on arrival. */
+  maxConnections: number;
 }
 
 export const config: Config = {
@@ -19,6 +21,7 @@ export const config: Config = {
   maxFrameBytes: 16 * 1024 * 1024,
   maxConcurrentHandlers: 1000,
   handlerQueue: 10_000,
+  maxConnections: 10_000,
 };
 
 export function configure(changes: Partial<Config>): Config {

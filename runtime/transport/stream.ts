@@ -5,6 +5,7 @@
 import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import * as net from "node:net";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
+import { log } from "../log.js";
 import { FrameDecoder, FrameWriter } from "../wire/frame.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 
@@ -97,7 +98,7 @@ export const streamTransport: Transport = {
     });
   },
 
-  async listen(addr, accept, maxFrame) {
+  async listen(addr, accept, maxFrame, maxConnections) {
     if (addr.family === "local") await clearStaleSocket(addr.path);
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
@@ -107,6 +108,16 @@ export const streamTransport: Transport = {
         const remote = socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`;
         const link = new StreamLink(socket, remote, maxFrame);
         link.attach(accept(link));
+      });
+      server.maxConnections = maxConnections;
+      let refused = 0;
+      server.on("drop", () => {
+        if (refused++ === 0) {
+          setTimeout(() => {
+            log.warn(`refused ${refused} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`);
+            refused = 0;
+          }, 1000).unref();
+        }
       });
       server.once("error", reject);
       server.listen(addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port }, () => {
