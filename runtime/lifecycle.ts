@@ -24,10 +24,6 @@ export function onShutdown(hook: Hook): () => void {
   };
 }
 
-export function isShuttingDown(): boolean {
-  return exiting;
-}
-
 /** Halt every task, run the hooks, exit with `code`. */
 export function shutdown(code: number): void {
   if (exiting) return;

@@ -51,7 +51,6 @@ let minimum = rank[options.level];
 let source = "luanet";
 let who = `${source}[${process.pid}]`;
 let ring: LogRing | null = null;
-let worker: Worker | null = null;
 /** The writer's reason if it stops; read synchronously at exit, when no event loop runs. */
 let problems: MessagePort | null = null;
 
@@ -78,7 +77,7 @@ function fileSink(): LogRing | null {
   ring = LogRing.create(options.bufferBytes);
   const { port1, port2 } = new MessageChannel();
   problems = port1;
-  worker = new Worker(new URL("./log-writer.js", import.meta.url), {
+  const worker = new Worker(new URL("./log-writer.js", import.meta.url), {
     workerData: { sab: ring.sab, capacity: ring.capacity, dir: resolve(options.dir), name: source, maxBytes: options.maxBytes, keep: options.keep, port: port2 },
     transferList: [port2],
   });

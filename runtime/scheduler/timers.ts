@@ -65,13 +65,6 @@ export function clearTimer(task: Task): void {
   else list.tail = node.prev;
 }
 
-/** How many tasks wait on a timer (for tests and dumps). */
-export function pendingTimers(): number {
-  let n = 0;
-  for (const list of lists.values()) for (let t = list.head; t !== null; t = t.next) n++;
-  return n;
-}
-
 function arm(at: number, now: number): void {
   if (handle !== null) clearTimeout(handle);
   armedAt = at;

@@ -110,7 +110,7 @@ export function Register2Name(nameaddr: NetAddr): Operation<void> {
  * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
  */
 export function RegRPCFunction(name: string, fn: Handler): void {
-  if (typeof name !== "string" || name.length === 0) throw new TypeError(`luanet.RegRPCFunction(name, fn): name must be a non-empty string, got ${describe(name)}`);
+  checkName(name, "luanet.RegRPCFunction(name, fn)", "name");
   if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunction(name, fn): fn must be a function, got ${describe(fn)}`);
   const isNew = !handlers.has(name);
   handlers.set(name, fn);

@@ -24,8 +24,11 @@ export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn 
   }
 }
 
+/** What a frame is checked against: the link (or peer) it will travel on. */
+export type Carrier = Pick<Link, "maxFrame" | "reliable">;
+
 /** Encode a frame for `link`: a value too large for it, or that cannot be encoded, is an RPCError. */
-export function frame(build: () => Uint8Array, what: string, link: Link): Uint8Array | RPCError {
+export function frame(build: () => Uint8Array, what: string, link: Carrier): Uint8Array | RPCError {
   let body: Uint8Array;
   try {
     body = build();

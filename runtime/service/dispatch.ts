@@ -12,6 +12,7 @@ import { log } from "../log.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import { encode, Type, type Envelope } from "../wire/envelope.js";
+import { frame, type Carrier } from "./call.js";
 import { config } from "./config.js";
 import { Conn, setDispatch } from "./conn.js";
 import { local } from "./local.js";
@@ -93,24 +94,19 @@ function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
   });
 }
 
+type ReplyPath = Carrier & { send(body: Uint8Array): void };
+
 /** Replies travel on our own connection to the caller's listener, unless the caller has none. */
-function replyPath(conn: Conn): { send(body: Uint8Array): void; readonly maxFrame: number } {
+function replyPath(conn: Conn): ReplyPath {
   if (conn.outgoing || local.replyOnIncoming || conn.peerName === null || conn.peerAddr === null) return conn.link;
   return peerAt(conn.peerName, { addr: conn.peerAddr, type: conn.peerType });
 }
 
 function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
-  let body: Uint8Array;
-  try {
-    body = encode([Type.REPLY, id, result]);
-  } catch (error) {
-    return replyError(conn, id, "bad_value", `the result of ${func} cannot be sent: ${(error as Error).message}`);
-  }
-  const limit = replyPath(conn).maxFrame;
-  if (body.length > limit) {
-    return replyError(conn, id, "too_large", `the result of ${func} is ${body.length} bytes, over the ${limit} bytes the link back to the caller carries`);
-  }
-  sendReply(conn, id, body);
+  const path = replyPath(conn);
+  const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, path);
+  if (body instanceof RPCError) return replyError(conn, id, body.code, body.message);
+  sendReply(conn, id, body, path);
 }
 
 function replyThrown(conn: Conn, id: number, func: string, error: unknown): void {
@@ -126,7 +122,7 @@ function replyError(conn: Conn, id: number, code: string, message: string, stack
   sendReply(conn, id, encode([Type.ERROR, id, code, message, stack]));
 }
 
-function sendReply(conn: Conn, id: number, body: Uint8Array): void {
+function sendReply(conn: Conn, id: number, body: Uint8Array, path: ReplyPath = replyPath(conn)): void {
   if (conn.recent?.has(id)) conn.recent.set(id, body);
-  replyPath(conn).send(body);
+  path.send(body);
 }

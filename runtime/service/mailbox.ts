@@ -49,7 +49,3 @@ export function deliver(from: string | null, msg: unknown): void {
 export function GetMsg<T = unknown>(): Operation<Message<T>> {
   return GET_OP as Operation<Message<T>>;
 }
-
-export function queuedMessages(): number {
-  return messages.length - head;
-}

@@ -49,6 +49,11 @@ export class Peer {
     return this.endpoint?.type === "dgram" ? Math.min(config.maxFrameBytes, UDP_FRAME_LIMIT) : config.maxFrameBytes;
   }
 
+  /** False when frames to this peer may be lost (UDP). */
+  get reliable(): boolean {
+    return this.endpoint?.type !== "dgram";
+  }
+
   /** The open connection, or one being opened. Rejects with an RPCError "unavailable". */
   connect(): Promise<Conn> {
     if (this.conn !== null) return Promise.resolve(this.conn);

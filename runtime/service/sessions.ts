@@ -72,11 +72,7 @@ export function settle(id: number, result: RPCResult): boolean {
 
 /** Fail every call waiting on `peer`: its connection dropped. */
 export function failPeer(peer: Peer, error: () => RPCError): void {
-  for (const session of [...sessions.values()]) {
+  for (const session of sessions.values()) { // resume() deletes the entry: safe while iterating a Map
     if (session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
   }
-}
-
-export function pendingCalls(): number {
-  return sessions.size;
 }
