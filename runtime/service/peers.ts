@@ -54,7 +54,10 @@ export class Peer {
     return this.endpoint?.type !== "dgram";
   }
 
-  /** The open connection, or one being opened. Rejects with an RPCError "unavailable". */
+  /**
+   * The open connection, or one being opened (given up after `rpcTimeout`, so a host that stopped
+   * answering is looked up again on the next try). Rejects with an RPCError "unavailable".
+   */
   connect(): Promise<Conn> {
     if (this.conn !== null) return Promise.resolve(this.conn);
     return (this.connecting ??= this.open().finally(() => {
@@ -78,7 +81,7 @@ export class Peer {
     const { addr, type } = endpoint;
     const conn = new Conn(this);
     try {
-      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes);
+      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes, config.rpcTimeout);
     } catch (error) {
       if (!this.fixed) this.endpoint = null;
       throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);

@@ -84,12 +84,16 @@ function socketOptions(addr: NetAddr): net.NetConnectOpts {
 }
 
 export const streamTransport: Transport = {
-  connect(addr, handlers, maxFrame) {
+  connect(addr, handlers, maxFrame, timeoutMs) {
     return new Promise((resolve, reject) => {
       const socket = net.connect(socketOptions(addr));
       const fail = (error: Error) => reject(error);
       socket.once("error", fail);
+      // Unanswered SYNs are retried by the kernel for about two minutes, ever more slowly; give up
+      // sooner, so the next attempt looks the name up again and, if the host is back, finds it.
+      socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
       socket.once("connect", () => {
+        socket.setTimeout(0);
         socket.off("error", fail);
         const link = new StreamLink(socket, formatAddr(addr), maxFrame);
         link.attach(handlers);
