@@ -10,10 +10,11 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseAddr, type NetAddr } from "../stdlib/net.js";
-import { configureLog, setLogSource, type Level } from "./log.js";
+import { configureLog, log, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
+import { security, SecurityConfigError } from "./security/settings.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, sendTool } from "./tools.js";
 
@@ -52,6 +53,37 @@ function applyLogOptions(flags: LogFlags, source: string): void {
   setLogSource(source);
 }
 
+interface SecurityFlags {
+  secretFile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+/** The security options every command takes. The secret itself is never an argument: other
+ * users can read a process's command line. */
+function withSecurityOptions(command: Command): Command {
+  return command
+    .addOption(new Option("--secret-file <path>", "the cluster secret: every link must prove it knows it").env("LUANET_SECRET_FILE"))
+    .addOption(new Option("--tls-cert <pem>", "this process's TLS certificate (TCP links use TLS)").env("LUANET_TLS_CERT"))
+    .addOption(new Option("--tls-key <pem>", "the key of --tls-cert").env("LUANET_TLS_KEY"))
+    .addOption(new Option("--tls-ca <pem>", "the CA that signs every member's certificate").env("LUANET_TLS_CA"));
+}
+
+/** Hand the options to security/settings.ts through the environment (child processes inherit
+ * them), and read them now so a bad one stops the process before it does anything. */
+function applySecurity(flags: SecurityFlags): void {
+  const env = { LUANET_SECRET_FILE: flags.secretFile, LUANET_TLS_CERT: flags.tlsCert, LUANET_TLS_KEY: flags.tlsKey, LUANET_TLS_CA: flags.tlsCa };
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) process.env[key] = value;
+  try {
+    for (const warning of security().warnings) log.warn(warning);
+  } catch (error) {
+    if (!(error instanceof SecurityConfigError)) throw error;
+    process.stderr.write(`luanet: ${error.message}\n`);
+    process.exit(1);
+  }
+}
+
 function timeoutArg(value: string): number {
   const ms = Number(value);
   if (!(ms > 0)) throw new InvalidArgumentError("it must be a positive number of milliseconds.");
@@ -76,13 +108,14 @@ Examples:
   luanet nameservice --listen 127.0.0.1:8010
   luanet ls
   luanet call PlusServer Plus '{"a":1,"b":2}'`)
-    .action((script: string, args: string[], options: { ns: NetAddr } & LogFlags) => {
+    .action((script: string, args: string[], options: { ns: NetAddr } & LogFlags & SecurityFlags) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
         process.exit(1);
       }
       applyLogOptions(options, file);
+      applySecurity(options);
       useNameService(options.ns);
       start(file, args);
     });
@@ -92,15 +125,17 @@ Examples:
   withLogOptions(program.command("nameservice"))
     .description("run the name service that services register with and look each other up in")
     .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg))
-    .action((options: { listen: NetAddr } & LogFlags) => {
+    .action((options: { listen: NetAddr } & LogFlags & SecurityFlags) => {
       applyLogOptions(options, "nameservice");
+      applySecurity(options);
       startBuiltin("the name service", () => nameService(options.listen), false);
     });
 
   program.command("ls")
     .description("list the services registered with the name service")
     .addOption(nsOption())
-    .action((options: { ns: NetAddr }) => {
+    .action((options: { ns: NetAddr } & SecurityFlags) => {
+      applySecurity(options);
       useNameService(options.ns);
       startBuiltin("luanet ls", ls, true);
     });
@@ -110,7 +145,8 @@ Examples:
     .argument("<service>").argument("<func>").argument("[json]", "the arguments, as JSON")
     .addOption(nsOption())
     .option("--timeout <ms>", "the call's deadline", timeoutArg)
-    .action((service: string, func: string, json: string | undefined, options: { ns: NetAddr; timeout?: number }) => {
+    .action((service: string, func: string, json: string | undefined, options: { ns: NetAddr; timeout?: number } & SecurityFlags) => {
+      applySecurity(options);
       useNameService(options.ns);
       startBuiltin("luanet call", () => callTool(service, func, json, options.timeout), true);
     });
@@ -119,12 +155,13 @@ Examples:
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
     .addOption(nsOption())
-    .action((service: string, json: string, options: { ns: NetAddr }) => {
+    .action((service: string, json: string, options: { ns: NetAddr } & SecurityFlags) => {
+      applySecurity(options);
       useNameService(options.ns);
       startBuiltin("luanet send", () => sendTool(service, json), true);
     });
 
-  for (const command of [program, ...program.commands]) command.exitOverride();
+  for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   try {
     program.parse(argv as string[]);
   } catch (error) {

@@ -6,6 +6,7 @@
  */
 import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import { log } from "../log.js";
+import { HANDSHAKE_TIMEOUT_MS } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import type { Peer } from "./peers.js";
@@ -14,8 +15,8 @@ type Dispatch = (conn: Conn, envelope: Envelope) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];
-/** An incoming connection that has not sent HELLO within this long is closed. */
-const HELLO_TIMEOUT_MS = Number(process.env.LUANET_HELLO_TIMEOUT_MS ?? 10_000);
+/** What a peer asking for the cluster handshake is told when this process has no secret. */
+export const NO_SECRET = "it asks for the cluster handshake, and this process has no cluster secret (set LUANET_SECRET_FILE or --secret-file)";
 
 /** Every open connection, so shutdown can flush and close them. */
 const open = new Set<Conn>();
@@ -72,7 +73,7 @@ export class Conn implements LinkHandlers {
     this._link = link;
     open.add(this);
     if (!this.greeted) {
-      this.helloTimer = setTimeout(() => link.close(new Error(`no HELLO within ${HELLO_TIMEOUT_MS} ms`)), HELLO_TIMEOUT_MS).unref();
+      this.helloTimer = setTimeout(() => link.close(new Error(`no HELLO within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS).unref();
     }
   }
 
@@ -84,6 +85,7 @@ export class Conn implements LinkHandlers {
     this.lastSeen = performance.now();
     const envelope = decode(body);
     if (!this.greeted) {
+      if (envelope[0] === Type.CHALLENGE) throw new ProtocolError(NO_SECRET);
       if (envelope[0] !== Type.HELLO) throw new ProtocolError("the first frame on a connection must be HELLO");
       this.greeted = true;
       if (this.helloTimer !== null) clearTimeout(this.helloTimer);

@@ -11,10 +11,10 @@ import { LuanetError, RPCError } from "../errors.js";
 import { log } from "../log.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
-import { encode, Type, type Envelope } from "../wire/envelope.js";
+import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { frame, type Carrier } from "./call.js";
 import { config } from "./config.js";
-import { Conn, setDispatch } from "./conn.js";
+import { Conn, NO_SECRET, setDispatch } from "./conn.js";
 import { local } from "./local.js";
 import { deliver } from "./mailbox.js";
 import { peerAt } from "./peers.js";
@@ -42,6 +42,8 @@ setDispatch((conn: Conn, envelope: Envelope) => {
     case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3]);
     case Type.REPLY: return void settle(envelope[1], [envelope[2], null]);
     case Type.ERROR: return void settle(envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
+    case Type.CHALLENGE:
+    case Type.PROOF: throw new ProtocolError(NO_SECRET);
     case Type.HELLO: // a second HELLO changes nothing
     case Type.PING: return; // Conn.lastSeen was updated
   }

@@ -68,7 +68,7 @@ export class Peer {
   /** Send a frame now, or as soon as connected; dropped (and logged) if the connect fails. */
   send(body: Uint8Array): void {
     if (this.conn !== null) return this.conn.link.send(body);
-    this.backlog.push(body);
+    if (this.backlog.push(body) > 1) return; // already waiting for the connect
     this.connect().catch((error: Error) => {
       log.warn(`dropped ${this.backlog.length} frame(s) for ${this.name}: ${error.message}`);
       this.backlog = [];
@@ -96,11 +96,12 @@ export class Peer {
   }
 
   /** The connection dropped: fail the calls waiting on it; the next use reconnects. */
-  dropped(conn: Conn): void {
+  dropped(conn: Conn, error?: Error): void {
     if (this.conn !== conn) return;
     this.conn = null;
     if (!this.fixed) this.endpoint = null; // look the name up again: it may have moved
-    failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call`));
+    const why = error === undefined ? "" : `: ${error.message}`;
+    failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call${why}`));
   }
 }
 
@@ -125,8 +126,8 @@ export function peerFixed(label: string, addr: NetAddr): Peer {
   return new Peer(label, { addr, type: "stream" }, true);
 }
 
-onConnClosed((conn) => {
-  conn.peer?.dropped(conn);
+onConnClosed((conn, error) => {
+  conn.peer?.dropped(conn, error);
   if (conn.peerName !== null && conn.peer?.fixed !== true && local.onDisconnected !== null) {
     try {
       local.onDisconnected(conn.peerName);

@@ -1,11 +1,18 @@
 /**
  * Stream links: TCP (IPv4/IPv6) and UNIX domain stream sockets, with length-prefixed frames.
+ * With TLS configured, TCP links run over TLS and both ends must present a certificate signed by
+ * the cluster's CA. With a cluster secret, a link carries nothing until both ends have passed the
+ * handshake in security/handshake.ts; a peer that fails it is closed and logged.
  * @internal
  */
 import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import * as net from "node:net";
+import * as tls from "node:tls";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
 import { log } from "../log.js";
+import { AuthError, Handshake, HANDSHAKE_TIMEOUT_MS, type Role } from "../security/handshake.js";
+import { refused } from "../security/refusals.js";
+import { security } from "../security/settings.js";
 import { FrameDecoder, FrameWriter } from "../wire/frame.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 
@@ -13,6 +20,8 @@ class StreamLink implements Link {
   readonly reliable = true;
   private readonly writer: FrameWriter;
   private handlers: LinkHandlers | null = null;
+  /** While the cluster handshake runs, frames go here instead of to the handlers. */
+  private guard: ((body: Buffer) => void) | null = null;
   closed = false;
 
   constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number) {
@@ -23,7 +32,7 @@ class StreamLink implements Link {
     const decoder = new FrameDecoder(maxFrame);
     socket.on("data", (chunk: Buffer) => {
       try {
-        decoder.push(chunk, (body) => this.handlers!.onFrame(body));
+        decoder.push(chunk, (body) => (this.guard !== null ? this.guard(body) : this.handlers!.onFrame(body)));
       } catch (error) {
         this.close(error as Error);
       }
@@ -34,6 +43,25 @@ class StreamLink implements Link {
 
   attach(handlers: LinkHandlers): void {
     this.handlers = handlers;
+  }
+
+  /**
+   * Run the cluster handshake (when a secret is set), then call `ready`: synchronously, so frames
+   * that came in the same chunk as the peer's proof reach the handlers `ready` attaches. If it
+   * fails, the handlers attached so far get onClose with the AuthError.
+   */
+  authenticate(role: Role, ready: () => void): void {
+    const secret = security().secret;
+    if (secret === null) return ready();
+    const timer = setTimeout(() => this.close(new AuthError(`no cluster handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+    const handshake = new Handshake(secret, role, (body) => this.send(body));
+    this.guard = (body) => {
+      if (!handshake.receive(body)) return;
+      clearTimeout(timer);
+      this.guard = null;
+      ready();
+    };
+    this.socket.once("close", () => clearTimeout(timer));
   }
 
   send(body: Uint8Array): void {
@@ -83,21 +111,43 @@ function socketOptions(addr: NetAddr): net.NetConnectOpts {
   return addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port };
 }
 
+/** TLS applies to TCP links only: a UNIX socket never leaves the machine. */
+function tlsFor(addr: NetAddr) {
+  const files = security().tls;
+  return files === null || addr.family === "local" ? null : { cert: files.cert, key: files.key, ca: files.ca };
+}
+
+/** Dial: TCP or UNIX, then TLS if configured; resolves with the socket once it can carry data. */
+function dial(addr: NetAddr): { socket: net.Socket; ready: string } {
+  const files = tlsFor(addr);
+  if (files === null) return { socket: net.connect(socketOptions(addr)), ready: "connect" };
+  // Members are identified by the CA that signed them, not by host name: addresses are IPs.
+  const socket = tls.connect({ ...(socketOptions(addr) as tls.ConnectionOptions), ...files, checkServerIdentity: () => undefined });
+  return { socket, ready: "secureConnect" };
+}
+
 export const streamTransport: Transport = {
   connect(addr, handlers, maxFrame, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const socket = net.connect(socketOptions(addr));
+      const { socket, ready } = dial(addr);
       const fail = (error: Error) => reject(error);
       socket.once("error", fail);
       // Unanswered SYNs are retried by the kernel for about two minutes, ever more slowly; give up
       // sooner, so the next attempt looks the name up again and, if the host is back, finds it.
       socket.setTimeout(timeoutMs, () => socket.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: "ETIMEDOUT" })));
-      socket.once("connect", () => {
+      socket.once(ready, () => {
         socket.setTimeout(0);
         socket.off("error", fail);
         const link = new StreamLink(socket, formatAddr(addr), maxFrame);
-        link.attach(handlers);
-        resolve(link);
+        link.attach({
+          onFrame: () => {},
+          onClose: (error) => reject(error instanceof AuthError ? new AuthError(`it failed the cluster handshake: ${error.message}`)
+            : new Error(`the connection closed during the cluster handshake${error ? `: ${error.message}` : " (has it the same cluster secret?)"}`)),
+        });
+        link.authenticate("dial", () => {
+          link.attach(handlers);
+          resolve(link);
+        });
       });
     });
   },
@@ -106,20 +156,28 @@ export const streamTransport: Transport = {
     if (addr.family === "local") await clearStaleSocket(addr.path);
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
-      const server = net.createServer((socket) => {
+      const remoteOf = (socket: net.Socket) => (socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`);
+      const onSocket = (socket: net.Socket) => {
+        const remote = remoteOf(socket);
+        const link = new StreamLink(socket, remote, maxFrame);
+        link.attach({ onFrame: () => {}, onClose: (error) => refused(remote, error?.message ?? "it closed the connection during the cluster handshake") });
+        link.authenticate("accept", () => link.attach(accept(link)));
+      };
+      const files = tlsFor(addr);
+      const server = files === null ? net.createServer(onSocket)
+        : tls.createServer({ ...files, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, onSocket)
+          .on("tlsClientError", (error, socket) => refused(remoteOf(socket), `TLS handshake failed: ${error.message}`));
+      server.on("connection", (socket: net.Socket) => {
         sockets.add(socket);
         socket.on("close", () => sockets.delete(socket));
-        const remote = socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`;
-        const link = new StreamLink(socket, remote, maxFrame);
-        link.attach(accept(link));
       });
       server.maxConnections = maxConnections;
-      let refused = 0;
+      let dropped = 0;
       server.on("drop", () => {
-        if (refused++ === 0) {
+        if (dropped++ === 0) {
           setTimeout(() => {
-            log.warn(`refused ${refused} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`);
-            refused = 0;
+            log.warn(`refused ${dropped} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`);
+            dropped = 0;
           }, 1000).unref();
         }
       });

@@ -12,11 +12,18 @@
  * suppression above this (see service/sessions.ts and service/dispatch.ts). A virtual link
  * that hears nothing for `IDLE_MS` is closed.
  *
+ * With a cluster secret, each datagram is wrapped as security/datagram.ts describes: a handshake
+ * opens a session per link, and every datagram after it is signed and numbered.
+ *
  * Test switch: LUANET_UDP_DROP=N drops every Nth datagram this process sends.
  * @internal
  */
 import * as dgram from "node:dgram";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
+import { acceptAnswer, answer, challenge, challengeNonce, DATA_OVERHEAD, Kind, RETRY, type DatagramSession } from "../security/datagram.js";
+import { AuthError, HANDSHAKE_TIMEOUT_MS, nonce } from "../security/handshake.js";
+import { refused } from "../security/refusals.js";
+import { security } from "../security/settings.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
@@ -24,6 +31,8 @@ export const MAX_DATAGRAM = 65_507;
 /** What fits in a datagram beside its header and a HELLO of up to 512 bytes. */
 export const UDP_FRAME_LIMIT = MAX_DATAGRAM - 2 - 512;
 const IDLE_MS = 120_000;
+/** How often an unanswered CHALLENGE is sent again. */
+const CHALLENGE_EVERY_MS = 100;
 const dropEvery = Number(process.env.LUANET_UDP_DROP ?? 0);
 let sent = 0;
 
@@ -34,6 +43,10 @@ class UdpLink implements Link {
   private hello: Uint8Array | null = null;
   private greeted = false;
   private idle: NodeJS.Timeout;
+  /** With a cluster secret: the session datagrams are signed with, and (listener side) the one a
+   * newer handshake from the same address opened, which replaces it once the dialer uses it. */
+  session: DatagramSession | null = null;
+  next: DatagramSession | null = null;
 
   constructor(
     private readonly socket: dgram.Socket,
@@ -53,7 +66,7 @@ class UdpLink implements Link {
 
   /** What fits in one datagram beside the header and our HELLO. */
   get maxFrame(): number {
-    return Math.min(this.maxFrameBytes, MAX_DATAGRAM - 2 - (this.hello?.length ?? 0));
+    return Math.min(this.maxFrameBytes, MAX_DATAGRAM - 2 - (this.hello?.length ?? 0) - (security().secret === null ? 0 : DATA_OVERHEAD));
   }
 
   send(body: Uint8Array): void {
@@ -69,15 +82,33 @@ class UdpLink implements Link {
     if (this.hello !== null) datagram.set(this.hello, 2);
     datagram.set(body, 2 + helloLength);
     // A datagram too large for the network is this frame's problem, not the link's.
+    this.transmit(this.session === null ? datagram : this.session.seal(datagram));
+  }
+
+  transmit(datagram: Buffer): void {
     const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
     if (this.target === null) this.socket.send(datagram, done);
     else this.socket.send(datagram, this.target.port, this.target.address, done);
+  }
+
+  /** A signed datagram's content, or null if it fails the check (wrong key, forged, replayed). */
+  unseal(datagram: Buffer): Buffer | null {
+    const payload = this.session?.open(datagram) ?? null;
+    if (payload !== null || this.next === null) return payload;
+    const renewed = this.next.open(datagram);
+    if (renewed !== null) [this.session, this.next] = [this.next, null];
+    return renewed;
+  }
+
+  get accepted(): boolean {
+    return this.handlers !== null;
   }
 
   /** One datagram for this link. */
   receive(datagram: Buffer): void {
     this.idle.refresh();
     try {
+      if (datagram.length === 1 && datagram[0] === Kind.RETRY) throw new AuthError("it asks for the cluster handshake, and this process has no cluster secret (set LUANET_SECRET_FILE or --secret-file)");
       if (datagram.length < 2) throw new Error("a datagram shorter than its 2-byte header");
       const helloLength = datagram.readUInt16BE(0);
       if (2 + helloLength > datagram.length) throw new Error("a datagram shorter than its HELLO");
@@ -103,6 +134,65 @@ class UdpLink implements Link {
   }
 }
 
+/**
+ * The dialer's side of the UDP handshake: CHALLENGE every CHALLENGE_EVERY_MS until an ANSWER
+ * checks (then `ready`), or `timeoutMs` passes (then `fail`); again whenever the listener says
+ * RETRY, signing with the old session meanwhile.
+ */
+class DialerHandshake {
+  private mine = nonce();
+  private timer: NodeJS.Timeout | null = null;
+  private ready: (() => void) | null;
+
+  constructor(private readonly link: UdpLink, private readonly secret: Buffer, private readonly timeoutMs: number,
+    ready: () => void, private readonly fail: (error: Error) => void) {
+    this.ready = ready;
+    this.start();
+  }
+
+  private start(): void {
+    this.mine = nonce();
+    const until = performance.now() + this.timeoutMs;
+    const tick = () => {
+      if (this.link.closed) return;
+      if (performance.now() > until) {
+        const error = new AuthError(`no answer to the cluster handshake within ${this.timeoutMs} ms (is it up, with the same cluster secret?)`);
+        this.fail(error);
+        return this.link.close(error);
+      }
+      this.link.transmit(challenge(this.mine));
+      this.timer = setTimeout(tick, CHALLENGE_EVERY_MS);
+    };
+    tick();
+  }
+
+  receive(datagram: Buffer): void {
+    if (datagram[0] === Kind.ANSWER) {
+      const session = acceptAnswer(this.secret, this.mine, datagram);
+      if (session === null) {
+        if (this.ready === null) return refused(this.link.remote, "an answer to our cluster handshake that fails its check");
+        const error = new AuthError("it failed the cluster handshake: its answer does not check (a different cluster secret?)");
+        clearTimeout(this.timer!);
+        this.fail(error);
+        return this.link.close(error);
+      }
+      clearTimeout(this.timer!);
+      this.timer = null;
+      this.link.session = session;
+      const ready = this.ready;
+      this.ready = null;
+      return ready?.();
+    }
+    if (datagram[0] === Kind.RETRY && datagram.length === 1) {
+      if (this.timer === null) this.start();
+      return;
+    }
+    const payload = this.link.session?.open(datagram) ?? null;
+    if (payload === null) return refused(this.link.remote, "a datagram that fails its cluster-secret check");
+    this.link.receive(payload);
+  }
+}
+
 const socketType = (addr: NetAddr): dgram.SocketType => (addr.family === "inet6" ? "udp6" : "udp4");
 
 function checkInet(addr: NetAddr): asserts addr is Exclude<NetAddr, { family: "local" }> {
@@ -112,38 +202,81 @@ function checkInet(addr: NetAddr): asserts addr is Exclude<NetAddr, { family: "l
 }
 
 export const udpTransport: Transport = {
-  connect(addr, handlers, maxFrame) {
+  connect(addr, handlers, maxFrame, timeoutMs) {
     checkInet(addr);
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(socketType(addr));
       socket.once("error", reject);
       socket.connect(addr.port, addr.ip, () => {
         socket.off("error", reject);
-        const link = new UdpLink(socket, formatAddr(addr), true, null, handlers, maxFrame);
-        socket.on("message", (datagram) => link.receive(datagram));
+        const link = new UdpLink(socket, formatAddr(addr), true, null, null, maxFrame);
         // On a connected socket the kernel reports the peer's ICMP "port unreachable" as an error.
-        socket.on("error", (error) => link.close(error));
-        resolve(link);
+        socket.on("error", (error) => {
+          link.close(error);
+          reject(error);
+        });
+        const secret = security().secret;
+        if (secret === null) {
+          socket.on("message", (datagram) => link.receive(datagram));
+          link.attach(handlers);
+          return resolve(link);
+        }
+        const handshake = new DialerHandshake(link, secret, timeoutMs, () => {
+          link.attach(handlers);
+          resolve(link);
+        }, reject);
+        socket.on("message", (datagram) => handshake.receive(datagram));
       });
     });
   },
 
-  listen(addr, accept, maxFrame) {
+  listen(addr, accept, maxFrame, maxConnections) {
     checkInet(addr);
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(socketType(addr));
       const links = new Map<string, UdpLink>();
       socket.once("error", reject);
+      const secret = security().secret;
       socket.on("message", (datagram, from) => {
         const key = `${from.address}|${from.port}`;
         let link = links.get(key);
-        if (link === undefined) {
-          const remote = from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`;
+        const remote = from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`;
+        const open = () => {
           link = new UdpLink(socket, remote, false, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
           links.set(key, link);
-          link.attach(accept(link));
+          return link;
+        };
+        if (secret === null) {
+          if (link === undefined) {
+            const fresh = open();
+            fresh.attach(accept(fresh));
+          }
+          return link!.receive(datagram);
         }
-        link.receive(datagram);
+        const theirs = challengeNonce(datagram);
+        if (theirs !== null) {
+          if (link === undefined) {
+            if (links.size >= maxConnections) return refused(remote, `already at the maximum of ${maxConnections} UDP peers (luanet.Configure({ maxConnections }))`);
+            const pending = open();
+            setTimeout(() => {
+              if (pending.accepted) return;
+              refused(remote, `no signed datagram within ${HANDSHAKE_TIMEOUT_MS} ms of its challenge (a different cluster secret?)`);
+              pending.close();
+            }, HANDSHAKE_TIMEOUT_MS).unref();
+          }
+          const answered = answer(secret, theirs);
+          if (link!.session === null) link!.session = answered.session;
+          else link!.next = answered.session;
+          return link!.transmit(answered.datagram);
+        }
+        if (link === undefined) {
+          socket.send(RETRY, from.port, from.address);
+          return refused(remote, "a datagram outside any cluster session (no cluster secret, or this service restarted)");
+        }
+        const payload = link.unseal(datagram);
+        if (payload === null) return refused(remote, "a datagram that fails its cluster-secret check (forged, replayed or a different secret)");
+        if (!link.accepted) link.attach(accept(link));
+        link.receive(payload);
       });
       socket.bind(addr.port, addr.ip, () => {
         socket.off("error", reject);

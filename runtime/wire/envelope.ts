@@ -12,7 +12,13 @@
  *     REPLY  [3, id, result]                 RPC success
  *     ERROR  [4, id, code, message, stack]   RPC failure; code: text (see ErrorCode);
  *                                            stack: text or null
- *     PING   [5]                             liveness, sent on links to the name service
+ *     PING   [5]                             liveness: sent on a link idle for a second; the
+ *                                            side that accepted the link answers with PING
+ *     CHALLENGE [6, nonce]                   cluster handshake, first frame both ways when a
+ *                                            secret is set: 16 fresh random bytes
+ *     PROOF  [7, mac]                        HMAC-SHA256(secret, "luanet/1 " + role + peer's
+ *                                            nonce + own nonce), role "dial" or "accept"
+ *                                            (see security/handshake.ts)
  *
  * Replies go to the caller's own listener over the callee's connection to it (two one-way
  * connections per pair, as in the original), except when the caller sent no address in its
@@ -26,8 +32,11 @@ import { LuanetError } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 
 export const PROTOCOL_VERSION = 1;
+/** Sizes of a CHALLENGE's nonce and a PROOF's HMAC-SHA256. */
+export const NONCE_BYTES = 16;
+export const MAC_BYTES = 32;
 
-export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5 } as const;
+export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5, CHALLENGE: 6, PROOF: 7 } as const;
 
 export type Envelope =
   | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number, SocketType | null]
@@ -35,7 +44,9 @@ export type Envelope =
   | readonly [typeof Type.CALL, number, string, unknown]
   | readonly [typeof Type.REPLY, number, unknown]
   | readonly [typeof Type.ERROR, number, string, string, string | null]
-  | readonly [typeof Type.PING];
+  | readonly [typeof Type.PING]
+  | readonly [typeof Type.CHALLENGE, Uint8Array]
+  | readonly [typeof Type.PROOF, Uint8Array];
 
 // Plain CBOR only (no cbor-x record extension), so any CBOR library can speak the protocol.
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false });
@@ -98,6 +109,10 @@ export function decode(body: Uint8Array): Envelope {
       break;
     case Type.PING:
       if (v.length === 1) return v as unknown as Envelope;
+      break;
+    case Type.CHALLENGE:
+    case Type.PROOF:
+      if (v.length === 2 && v[1] instanceof Uint8Array && v[1].length === (v[0] === Type.CHALLENGE ? NONCE_BYTES : MAC_BYTES)) return v as unknown as Envelope;
       break;
   }
   throw new ProtocolError(`malformed envelope of type ${JSON.stringify(v[0])} with ${v.length} items`);

@@ -1,0 +1,103 @@
+/**
+ * The cluster handshake and signed datagrams on UDP links. With a cluster secret, every datagram
+ * starts with a kind byte:
+ *
+ *     CHALLENGE  [1][Nd: 16 bytes]                   dialer -> listener, resent until answered
+ *     ANSWER     [2][Nd][Nl: 16][proof: 32]           listener -> dialer;
+ *                                                    proof = HMAC(secret, "luanet/1 accept" Nd Nl)
+ *     DATA       [3][seq: u48 BE][datagram][mac: 16]  either way; the datagram as udp.ts
+ *                                                    describes it; mac = first 16 bytes of
+ *                                                    HMAC(key, direction seq datagram), where
+ *                                                    key = HMAC(secret, "luanet/1 udp" Nd Nl),
+ *                                                    direction "d" from the dialer, "a" back
+ *     RETRY      [4]                                 listener -> dialer: "I know no session of
+ *                                                    yours" (it restarted): handshake again
+ *
+ * The listener takes the dialer as authenticated at its first DATA whose mac checks: only a
+ * holder of the secret can derive the key from its fresh nonce Nl, so a recorded session is
+ * useless against a new one. Within a session, each direction numbers its datagrams and the
+ * receiver refuses a number it has seen, or one older than the last 64 (a replay window, as in
+ * IPsec and DTLS).
+ * @internal
+ */
+import { createHmac, randomBytes } from "node:crypto";
+import { NONCE_BYTES } from "../wire/envelope.js";
+import { proof, sameMac } from "./handshake.js";
+
+export const Kind = { CHALLENGE: 1, ANSWER: 2, DATA: 3, RETRY: 4 } as const;
+const SEQ_BYTES = 6;
+const TAG_BYTES = 16;
+/** Bytes DATA adds to a datagram. */
+export const DATA_OVERHEAD = 1 + SEQ_BYTES + TAG_BYTES;
+const WINDOW = 64;
+
+export const challenge = (nonce: Buffer): Buffer => Buffer.concat([Buffer.of(Kind.CHALLENGE), nonce]);
+export const RETRY = Buffer.of(Kind.RETRY);
+
+/** A CHALLENGE's nonce, or null if `datagram` is not a well-formed CHALLENGE. */
+export function challengeNonce(datagram: Buffer): Buffer | null {
+  return datagram[0] === Kind.CHALLENGE && datagram.length === 1 + NONCE_BYTES ? datagram.subarray(1) : null;
+}
+
+function sessionKey(secret: Buffer, dialerNonce: Uint8Array, listenerNonce: Uint8Array): Buffer {
+  return createHmac("sha256", secret).update("luanet/1 udp").update(dialerNonce).update(listenerNonce).digest();
+}
+
+/** Listener: answer a CHALLENGE; returns the ANSWER to send and the new session's keys. */
+export function answer(secret: Buffer, dialerNonce: Buffer): { datagram: Buffer; session: DatagramSession } {
+  const mine = randomBytes(NONCE_BYTES);
+  const datagram = Buffer.concat([Buffer.of(Kind.ANSWER), dialerNonce, mine, proof(secret, "accept", dialerNonce, mine)]);
+  return { datagram, session: new DatagramSession(sessionKey(secret, dialerNonce, mine), "a") };
+}
+
+/** Dialer: the session an ANSWER to our CHALLENGE opens, or null if it is not one (wrong secret,
+ * a stale or forged answer). */
+export function acceptAnswer(secret: Buffer, myNonce: Buffer, datagram: Buffer): DatagramSession | null {
+  if (datagram[0] !== Kind.ANSWER || datagram.length !== 1 + 2 * NONCE_BYTES + 32) return null;
+  if (!datagram.subarray(1, 1 + NONCE_BYTES).equals(myNonce)) return null;
+  const theirs = datagram.subarray(1 + NONCE_BYTES, 1 + 2 * NONCE_BYTES);
+  if (!sameMac(datagram.subarray(1 + 2 * NONCE_BYTES), proof(secret, "accept", myNonce, theirs))) return null;
+  return new DatagramSession(sessionKey(secret, myNonce, theirs), "d");
+}
+
+/** The keys and counters of one authenticated UDP session, one side's view. */
+export class DatagramSession {
+  private sent = 0;
+  /** Highest sequence number accepted, and a bitmap of the WINDOW numbers below it. */
+  private highest = 0;
+  private seen = 0n;
+
+  constructor(private readonly key: Buffer, private readonly direction: "d" | "a") {}
+
+  private tag(direction: string, header: Buffer, payload: Uint8Array): Buffer {
+    return createHmac("sha256", this.key).update(direction).update(header).update(payload).digest().subarray(0, TAG_BYTES);
+  }
+
+  /** Wrap an outgoing datagram as DATA. */
+  seal(payload: Uint8Array): Buffer {
+    const header = Buffer.allocUnsafe(1 + SEQ_BYTES);
+    header[0] = Kind.DATA;
+    header.writeUIntBE(++this.sent, 1, SEQ_BYTES);
+    return Buffer.concat([header, payload, this.tag(this.direction, header, payload)]);
+  }
+
+  /** Unwrap an incoming DATA: its datagram, or null if the mac fails or it is a replay. */
+  open(datagram: Buffer): Buffer | null {
+    if (datagram[0] !== Kind.DATA || datagram.length < DATA_OVERHEAD) return null;
+    const header = datagram.subarray(0, 1 + SEQ_BYTES);
+    const payload = datagram.subarray(1 + SEQ_BYTES, datagram.length - TAG_BYTES);
+    const peer = this.direction === "d" ? "a" : "d";
+    if (!sameMac(datagram.subarray(datagram.length - TAG_BYTES), this.tag(peer, header, payload))) return null;
+    const seq = header.readUIntBE(1, SEQ_BYTES);
+    if (seq > this.highest) {
+      const shift = seq - this.highest;
+      this.seen = shift >= WINDOW ? 1n : ((this.seen << BigInt(shift)) | 1n) & ((1n << BigInt(WINDOW)) - 1n);
+      this.highest = seq;
+      return payload;
+    }
+    const age = this.highest - seq;
+    if (age >= WINDOW || (this.seen >> BigInt(age)) & 1n) return null;
+    this.seen |= 1n << BigInt(age);
+    return payload;
+  }
+}
