@@ -6,10 +6,12 @@ import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type Sock
 import { describe, LuanetError, RPCError } from "../errors.js";
 import { onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
+import { security } from "../security/settings.js";
 import { nameServiceRegistry, republishFunctions, startRegistrar, useNameService } from "../registry/nameservice.js";
 import type { Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
+import { awaitWithin, TIMED_OUT } from "./await-within.js";
 import { call, connected, frame } from "./call.js";
 import { config } from "./config.js";
 import { closeAll, Conn } from "./conn.js";
@@ -45,6 +47,17 @@ function started<T>(what: string, work: Promise<T>): Operation<T> {
 }
 
 const reported = new WeakSet<Error>();
+
+const isLoopback = (addr: NetAddr): boolean =>
+  addr.family === "local" || (addr.family === "inet" ? addr.ip.startsWith("127.") : addr.ip === "::1" || addr.ip === "::ffff:127.0.0.1");
+
+/** One warning when a service anyone on the network can reach has nothing to tell friend from foe. */
+function warnIfExposed(name: string, type: SocketType, addr: NetAddr): void {
+  const { secret, tls } = security();
+  if (isLoopback(addr) || secret !== null || (tls !== null && type === SOCK_STREAM)) return;
+  log.warn(`${name} listens on ${formatAddr(addr)}, beyond this machine, with no cluster secret${type === SOCK_STREAM ? " and no TLS" : " (TLS does not cover UDP)"}: ` +
+    `anyone who can reach it can call its functions. Set one with --secret-file or LUANET_SECRET_FILE (README, "Security").`);
+}
 let listening: Promise<NetAddr> | null = null;
 
 /**
@@ -79,6 +92,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
       local.addr = listener.addr;
       onShutdown(() => listener.close());
       log.info(`${name} listening on ${formatAddr(listener.addr)}`);
+      warnIfExposed(name, type, listener.addr);
       return listener.addr;
     }, (error: NodeJS.ErrnoException) => {
       throw new LuanetError(error.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", `${name} cannot listen on ${formatAddr(addr)}: ${error.message}`);
@@ -150,15 +164,26 @@ export function RPCCall<T = unknown>(service: string, func: string, args?: unkno
 
 /**
  * Send a one-way message to `service`: `const err = yield* luanet.SendMsg(...)`. null means it was
- * handed to the connection; messages from one sender to one receiver arrive in order.
+ * handed to the connection; messages from one sender to one receiver arrive in order. While the
+ * connection has more than `sendHighWater` bytes queued (the receiver reads slower than we
+ * send), the sending task waits for it to drain; after `rpcTimeout` it gets a "timeout" error and
+ * the message is not sent.
  */
 export function SendMsg(service: string, msg: unknown): Operation<RPCError | null> {
   checkName(service, "luanet.SendMsg(service, msg)", "service");
   return (function* () {
+    const started = performance.now();
     const conn = yield* connected(peerNamed(service), config.rpcTimeout);
     if (conn instanceof RPCError) return conn;
     const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
     if (body instanceof RPCError) return body;
+    if (conn.link.buffered > config.sendHighWater) {
+      const left = Math.max(1, config.rpcTimeout - (performance.now() - started));
+      if ((yield* awaitWithin(conn.link.drained(), left, `SendMsg(${service})`)) === TIMED_OUT) {
+        return new RPCError("timeout", `${service} has not read what was already sent to it for ${config.rpcTimeout} ms (over ${config.sendHighWater} bytes queued); the message was not sent`);
+      }
+      if (conn.link.closed) return new RPCError("disconnected", `the connection to ${service} dropped while the message waited to be sent`);
+    }
     conn.link.send(body);
     return null;
   })();

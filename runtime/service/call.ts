@@ -8,6 +8,7 @@ import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { current, outsideTask } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "./await-within.js";
+import { config } from "./config.js";
 import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
 import type { Peer } from "./peers.js";
@@ -75,6 +76,9 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     this.sent = true;
     const conn = this.peer.conn;
     if (conn === null) return { value: [null, new RPCError("disconnected", `the connection to ${this.peer.name} dropped before the call was sent`)], done: true };
+    if (this.peer.pending >= config.maxPendingCalls) {
+      return { value: [null, new RPCError("overloaded", `${this.peer.pending} calls to ${this.peer.name} are already waiting for replies (luanet.Configure({ maxPendingCalls }))`)], done: true };
+    }
     const body = frame(() => encode([Type.CALL, this.id, this.func, this.args]), `the call to ${this.peer.name}.${this.func}`, conn.link);
     if (body instanceof RPCError) return { value: [null, body], done: true };
     if (!conn.link.reliable) this.resendOn(conn.link, body);

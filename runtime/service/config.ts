@@ -14,6 +14,16 @@ export interface Config {
   handlerQueue: number;
   /** Connections this service's stream listener accepts at once; more are closed on arrival. */
   maxConnections: number;
+  /** A connection we dialed that hears nothing, not even an answer to PING, for this long (ms)
+   * is closed: its pending calls fail `disconnected`. */
+  peerTimeout: number;
+  /** Calls to one service waiting for replies at once; past that, calls fail `overloaded`. */
+  maxPendingCalls: number;
+  /** Bytes queued on a connection past which `SendMsg` waits (up to rpcTimeout) for it to drain. */
+  sendHighWater: number;
+  /** Messages waiting for `GetMsg`; at this many, the service stops reading from the stream
+   * connections that bring more until half are taken (UDP messages past it are dropped). */
+  mailboxLength: number;
 }
 
 export const config: Config = {
@@ -22,6 +32,10 @@ export const config: Config = {
   maxConcurrentHandlers: 1000,
   handlerQueue: 10_000,
   maxConnections: 10_000,
+  peerTimeout: 5000,
+  maxPendingCalls: 10_000,
+  sendHighWater: 1024 * 1024,
+  mailboxLength: 100_000,
 };
 
 export function configure(changes: Partial<Config>): Config {

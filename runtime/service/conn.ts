@@ -8,7 +8,8 @@ import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import { log } from "../log.js";
 import { HANDSHAKE_TIMEOUT_MS } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
-import { decode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
+import { decode, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
+import { config } from "./config.js";
 import type { Peer } from "./peers.js";
 
 type Dispatch = (conn: Conn, envelope: Envelope) => void;
@@ -20,6 +21,42 @@ export const NO_SECRET = "it asks for the cluster handshake, and this process ha
 
 /** Every open connection, so shutdown can flush and close them. */
 const open = new Set<Conn>();
+
+/**
+ * Liveness of the links we dialed. Traffic on them is mostly one way (replies come back on the
+ * peer's own connection to us), so silence proves nothing by itself: each outgoing link that
+ * has heard nothing for a second (or a quarter of peerTimeout) sends PING, which the accepting side
+ * answers (a receiver that paused the link, its mailbox full, sends PING on it unasked). One
+ * silent for `config.peerTimeout` is closed: its calls fail `disconnected` at once,
+ * and the next use looks the name up again, rather than waiting for TCP to give up (minutes).
+ */
+const PING_BODY = encode([Type.PING]);
+const SWEEP_MS = 250;
+let sweeping: NodeJS.Timeout | null = null;
+let lastSweep = 0;
+
+function sweep(): void {
+  const now = performance.now();
+  // If this process itself was stalled, what came in meanwhile is still unread: judge next time.
+  const stalled = now - lastSweep > 2000;
+  lastSweep = now;
+  for (const conn of open) {
+    if (conn.link.closed) continue;
+    // A receiver that stopped reading a link (its mailbox is full) still says it is alive.
+    if (!conn.outgoing) {
+      if (conn.link.paused) conn.link.send(PING_BODY);
+      continue;
+    }
+    const silent = now - conn.lastSeen;
+    if (silent > config.peerTimeout && !stalled) conn.link.close(new Error(`no answer for ${Math.round(silent)} ms: the peer or the network is down`));
+    else if (silent >= Math.min(1000, config.peerTimeout / 4)) conn.link.send(PING_BODY);
+  }
+}
+
+/** Answer a PING that came in on a link the peer dialed; see `sweep`. */
+export function pong(conn: Conn): void {
+  if (!conn.outgoing) conn.link.send(PING_BODY);
+}
 
 /** Flush and close every connection; resolves when all are closed, or after `ms`. */
 export function closeAll(ms: number): Promise<void> {
@@ -71,7 +108,12 @@ export class Conn implements LinkHandlers {
   }
   set link(link: Link) {
     this._link = link;
+    this.lastSeen = performance.now();
     open.add(this);
+    if (sweeping === null) {
+      lastSweep = performance.now();
+      sweeping = setInterval(sweep, SWEEP_MS).unref();
+    }
     if (!this.greeted) {
       this.helloTimer = setTimeout(() => link.close(new Error(`no HELLO within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS).unref();
     }

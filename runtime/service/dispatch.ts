@@ -14,7 +14,7 @@ import { spawnNamed } from "../scheduler/spawn.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { frame, type Carrier } from "./call.js";
 import { config } from "./config.js";
-import { Conn, NO_SECRET, setDispatch } from "./conn.js";
+import { Conn, NO_SECRET, pong, setDispatch } from "./conn.js";
 import { local } from "./local.js";
 import { deliver } from "./mailbox.js";
 import { peerAt } from "./peers.js";
@@ -38,14 +38,14 @@ const queued: (() => void)[] = [];
 
 setDispatch((conn: Conn, envelope: Envelope) => {
   switch (envelope[0]) {
-    case Type.MSG: return deliver(conn.peerName, envelope[1]);
+    case Type.MSG: return deliver(conn, envelope[1]);
     case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3]);
     case Type.REPLY: return void settle(envelope[1], [envelope[2], null]);
     case Type.ERROR: return void settle(envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
     case Type.CHALLENGE:
     case Type.PROOF: throw new ProtocolError(NO_SECRET);
-    case Type.HELLO: // a second HELLO changes nothing
-    case Type.PING: return; // Conn.lastSeen was updated
+    case Type.PING: return pong(conn); // Conn.lastSeen was updated
+    case Type.HELLO: return; // a second HELLO changes nothing
   }
 });
 

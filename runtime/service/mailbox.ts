@@ -1,11 +1,18 @@
 /**
  * Incoming one-way messages, waiting for `GetMsg`. Each message goes to exactly one caller, in
- * arrival order; callers waiting together are served first come, first served.
+ * arrival order; callers waiting together are served first come, first served. The mailbox is
+ * bounded: at `config.mailboxLength` messages, the stream connections that bring more are paused
+ * (their senders' `SendMsg` then waits) until half have been taken; on UDP, which cannot be
+ * paused, messages past the bound are dropped and counted.
  * @internal
  */
 import { Instruction, type Operation } from "../scheduler/instruction.js";
 import { resume, Suspension } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
+import type { Link } from "../transport/types.js";
+import { log } from "../log.js";
+import { config } from "./config.js";
+import type { Conn } from "./conn.js";
 
 export interface Message<T = unknown> {
   /** The sending service's name, or null for a process with no service (a CLI tool). */
@@ -16,6 +23,9 @@ export interface Message<T = unknown> {
 const messages: Message[] = [];
 let head = 0;
 const waiting: Task[] = [];
+/** Links paused because the mailbox was full. */
+const paused = new Set<Link>();
+let dropped = 0;
 
 class GetMsgInstr extends Instruction {
   readonly name = "GetMsg";
@@ -35,14 +45,30 @@ function take(): Message {
   const m = messages[head]!;
   messages[head++] = undefined as unknown as Message;
   if (head === messages.length) messages.length = head = 0;
+  if (paused.size > 0 && messages.length - head <= config.mailboxLength / 2) {
+    for (const link of paused) link.resume();
+    paused.clear();
+  }
   return m;
 }
 
-export function deliver(from: string | null, msg: unknown): void {
-  const message: Message = { from, msg };
+export function deliver(conn: Conn, msg: unknown): void {
+  const message: Message = { from: conn.peerName, msg };
   const task = waiting.shift();
-  if (task === undefined) messages.push(message);
-  else resume(task, GET, message);
+  if (task !== undefined) return void resume(task, GET, message);
+  if (messages.length - head < config.mailboxLength) return void messages.push(message);
+  if (!conn.link.reliable) {
+    if (dropped++ === 0) {
+      setTimeout(() => {
+        log.warn(`dropped ${dropped} UDP message(s): the mailbox was full (${config.mailboxLength} messages; luanet.Configure({ mailboxLength }))`);
+        dropped = 0;
+      }, 1000).unref();
+    }
+    return;
+  }
+  messages.push(message); // it is here already: keep it, and stop reading more
+  conn.link.pause();
+  paused.add(conn.link);
 }
 
 /** `const { from, msg } = yield* luanet.GetMsg()`: the next message; waits while there is none. */

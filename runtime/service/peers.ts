@@ -36,6 +36,8 @@ export function transportFor(type: SocketType): Transport {
 
 export class Peer {
   conn: Conn | null = null;
+  /** Calls to this peer waiting for replies (see config.maxPendingCalls). */
+  pending = 0;
   private connecting: Promise<Conn> | null = null;
   /** Frames sent while not connected (replies, messages), flushed on connect. */
   private backlog: Uint8Array[] = [];

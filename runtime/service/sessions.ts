@@ -44,6 +44,7 @@ export class Session extends Instruction {
   }
   enter(task: Task): void {
     this.task = task;
+    this.peer.pending++;
     sessions.set(this.id, this);
     this.expires = performance.now() + this.left;
     setTimer(task, this.resend === null ? this.left : Math.min(RESEND_MS, this.left));
@@ -59,6 +60,7 @@ export class Session extends Instruction {
   }
   override exit(): void {
     this.task = null;
+    this.peer.pending--;
     sessions.delete(this.id);
   }
 }

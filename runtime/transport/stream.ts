@@ -68,6 +68,38 @@ class StreamLink implements Link {
     if (!this.closed) this.writer.send(body);
   }
 
+  get buffered(): number {
+    return this.writer.pending + this.socket.writableLength;
+  }
+
+  /** One promise however many senders wait, so waiting costs no listener per sender. */
+  private draining: Promise<void> | null = null;
+
+  drained(): Promise<void> {
+    this.writer.flush();
+    if (this.closed || this.socket.writableLength === 0) return Promise.resolve();
+    return (this.draining ??= new Promise((resolve) => {
+      const done = () => {
+        this.socket.off("drain", done).off("close", done);
+        this.draining = null;
+        resolve();
+      };
+      this.socket.on("drain", done).on("close", done);
+    }));
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  get paused(): boolean {
+    return this.socket.isPaused();
+  }
+
   close(error?: Error): void {
     if (this.closed) return;
     if (error === undefined) {

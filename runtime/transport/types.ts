@@ -15,6 +15,14 @@ export interface Link {
   readonly reliable: boolean;
   /** Queue one frame body. Writes are coalesced; call order is delivery order. */
   send(body: Uint8Array): void;
+  /** Bytes queued to send and not yet handed to the kernel (0 on UDP, which never queues). */
+  readonly buffered: number;
+  /** Resolves when the queue has been handed to the kernel, or the link closed. */
+  drained(): Promise<void>;
+  /** Stop reading (the peer's sends then back up), and start again; for receivers that are full. */
+  pause(): void;
+  resume(): void;
+  readonly paused: boolean;
   /** Close (after queued frames are flushed unless `error` is given). */
   close(error?: Error): void;
   readonly closed: boolean;

@@ -64,6 +64,15 @@ class UdpLink implements Link {
     this.handlers = handlers;
   }
 
+  // Datagrams are never queued: a full socket buffer drops them, as the network may.
+  readonly buffered = 0;
+  drained(): Promise<void> {
+    return Promise.resolve();
+  }
+  pause(): void {}
+  resume(): void {}
+  readonly paused = false;
+
   /** What fits in one datagram beside the header and our HELLO. */
   get maxFrame(): number {
     return Math.min(this.maxFrameBytes, MAX_DATAGRAM - 2 - (this.hello?.length ?? 0) - (security().secret === null ? 0 : DATA_OVERHEAD));

@@ -81,6 +81,11 @@ export class FrameWriter {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
+  /** Bytes queued and not yet written. */
+  get pending(): number {
+    return this.pos;
+  }
+
   send(body: Uint8Array): void {
     const need = HEADER_BYTES + body.length;
     if (this.pos + need > this.buf.length) this.grow(need);
