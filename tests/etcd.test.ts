@@ -172,7 +172,7 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
     assert.match(ls.stdout, new RegExp(`\\s${holder.child.pid}\\s`));
   });
 
-  test("kill -9: the service leaves callers' look-ups and luanet ls within its lease time", async () => {
+  test("kill -9: the service leaves callers' look-ups, GetRemoteFuncProvider and luanet ls within its lease time", async () => {
     const registry = isolated(shared);
     const ttl = 2;
     const srv = await service(registry, server("Doomed"), { LUANET_ETCD_TTL: String(ttl) });
@@ -183,6 +183,7 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
       export default function* () {
         const [, err] = yield* luanet.RPCCall("Doomed", "Plus", { a: 1, b: 2 }, { timeout: 5000 });
         if (err !== null) throw err;
+        const before = yield* luanet.GetRemoteFuncProvider("Plus"); // now cached, the watch keeps it
         const killed = performance.now();
         process.kill(Number(process.env.VICTIM), "SIGKILL");
         let last = "";
@@ -192,7 +193,13 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
           if (/no service named/.test(last) || performance.now() - killed > 15000) break;
           yield* Sche.Sleep(20);
         }
-        console.log(JSON.stringify({ last, ms: performance.now() - killed }));
+        const ms = performance.now() - killed;
+        let after = yield* luanet.GetRemoteFuncProvider("Plus");
+        while (after.length > 0 && performance.now() - killed < 15000) {
+          yield* Sche.Sleep(20);
+          after = yield* luanet.GetRemoteFuncProvider("Plus");
+        }
+        console.log(JSON.stringify({ last, ms, before, after, providersMs: performance.now() - killed }));
         process.exit(0);
       }
     `, { VICTIM: String(srv.child.pid) });
@@ -200,7 +207,10 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
     assert.equal(r.code, 0, r.stderr);
     const out = lastJson(r.stdout);
     assert.equal(out.last, `unavailable: no service named "Doomed" is registered`);
-    assert.ok(out.ms < ttl * 1000 + 1500, `the caller's look-ups found the dead service for ${out.ms} ms (lease ${ttl} s)`);
+    assert.ok(out.ms < ttl * 1000 + 2000, `the caller's look-ups found the dead service for ${out.ms} ms (lease ${ttl} s)`);
+    assert.deepEqual(out.before, ["Doomed"]);
+    assert.deepEqual(out.after, []);
+    assert.ok(out.providersMs < ttl * 1000 + 2000, `GetRemoteFuncProvider named the dead service for ${out.providersMs} ms`);
     assert.equal((await srv.exited()).signal, "SIGKILL");
 
     // By then etcd has dropped it: luanet ls and a new caller agree.
@@ -243,7 +253,8 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
     t.after(() => cluster.stop());
     const registry = cluster.url;
     const srv = await service(registry, server("Steady"));
-    // Calls on the open connection, and a look-up in etcd's function index every 20 ms.
+    // Calls on the open connection, and GetRemoteFuncProvider every 20 ms (from etcd's index, or
+    // its cache while the watch on it is up).
     const looper = launch(registry, `
       export default function* () {
         let calls = 0, lookups = 0, failed = 0;
@@ -270,14 +281,20 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
 
     const victim = await leader(cluster);
     await victim.kill();
-    // Fresh processes look the name up in etcd while a member is down.
-    for (let i = 0; i < 3; i++) {
+    const killed = Date.now();
+    // Fresh processes read etcd (their caches are empty), naming the dead member among the others,
+    // for longer than two lease times: a lease that was not kept alive would have expired.
+    let fresh = 0;
+    while (Date.now() - killed < 7000) {
       const call = await tool(registry, ["call", "Steady", "Plus", '{"a":2,"b":2}']);
       assert.equal(call.code, 0, call.stderr);
       assert.equal(call.stdout.trim(), "4");
+      const ls = await tool(registry, ["ls"]);
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.deepEqual(names(ls.stdout), ["Steady"]);
+      fresh++;
     }
-    // Past two lease times, so a lease that was not kept alive would have expired.
-    await new Promise((r) => setTimeout(r, 7000));
+    assert.ok(fresh >= 2, `${fresh} rounds of fresh look-ups`);
     const mark = looper.stdout.length;
     await poll("a progress line after the wait", () => (/\{[^\n]*\}\n/.test(looper.stdout.slice(mark)) ? true : undefined));
     const last = lastJson<{ calls: number; lookups: number; failed: number }>(looper.stdout);
@@ -285,8 +302,6 @@ describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
     assert.equal(last.failed, 0, looper.stdout.split("\n").filter((l) => !l.startsWith("{")).join("\n"));
     assert.ok(last.calls > 0 && last.lookups > 0, JSON.stringify(last));
     assert.doesNotMatch(srv.stderr, /lost its etcd lease|cannot register/, "the server's registration was never lost");
-    const ls = await tool(registry, ["ls"]);
-    assert.deepEqual(names(ls.stdout), ["Steady"]);
   });
 
   test("all of etcd stopped and restarted: bounded unavailable errors, open connections carry on, services re-register", async (t) => {

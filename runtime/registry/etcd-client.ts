@@ -70,7 +70,9 @@ export const keys = {
   services: "services/",
   service: (name: string) => `services/${encodeURIComponent(name)}`,
   nameOf: (serviceKey: string) => decodeURIComponent(serviceKey.slice("services/".length)),
+  allFuncs: "funcs/",
   funcs: (func: string) => `funcs/${encodeURIComponent(func)}/`,
+  funcOf: (funcKey: string) => decodeURIComponent(funcKey.split("/")[1]!),
   func: (func: string, name: string) => `funcs/${encodeURIComponent(func)}/${encodeURIComponent(name)}`,
 };
 

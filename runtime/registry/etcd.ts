@@ -1,21 +1,26 @@
 /**
  * The registry backed by etcd v3: services register under a key prefix, each on a lease it keeps
- * alive (etcd-registrar.ts); look-ups are answered from a cache that a watch keeps current
- * (etcd-cache.ts); GetRemoteFuncProvider reads the function index; `luanet ls` reads the
- * services. Every wait on etcd is bounded (etcd-client.ts): with etcd away, a look-up fails with
- * `unavailable` within LUANET_ETCD_TIMEOUT_MS, while connections already open carry on.
+ * alive (etcd-registrar.ts). Look-ups by name and GetRemoteFuncProvider read the services and the
+ * function index in etcd, and keep the answers in caches that two watches keep current
+ * (etcd-cache.ts); `luanet ls` reads the services. Every wait on etcd is bounded
+ * (etcd-client.ts): with etcd away, a question fails with `unavailable` within
+ * LUANET_ETCD_TIMEOUT_MS, while connections already open carry on.
  * @internal
  */
+import type { Watcher } from "etcd3";
 import { log } from "../log.js";
 import { nameGone } from "../service/peers.js";
-import { LookupCache } from "./etcd-cache.js";
+import { WatchedCache } from "./etcd-cache.js";
 import { bounded, client, DEFAULT_PREFIX, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
 import { EtcdRegistrar } from "./etcd-registrar.js";
 import type { Registry, ServiceInfo } from "./types.js";
 
 export class EtcdRegistry implements Registry {
   readonly where: string;
-  private readonly cache = new LookupCache();
+  /** name -> its registration, or null: none. */
+  private readonly services = new WatchedCache<ServiceInfo | null>();
+  /** function -> the names of the services that provide it. */
+  private readonly providing = new WatchedCache<string[]>();
   private watching = false;
   private registrar: EtcdRegistrar | null = null;
 
@@ -24,27 +29,48 @@ export class EtcdRegistry implements Registry {
     client(spec).catch(() => {}); // start loading etcd3 now: it takes a moment (a failure shows on use)
   }
 
-  /** Start the watch that keeps the cache current (once; it lasts as long as the process). */
+  /** Start the watches that keep the caches current (once; they last as long as the process). */
   startWatch(): void {
     if (this.watching) return;
     this.watching = true;
-    client(this.spec).then((c) => this.watch(c), () => (this.watching = false));
+    client(this.spec).then((c) => {
+      this.watch(c, keys.services, this.services, (event, key, value) => {
+        const name = keys.nameOf(key);
+        if (event === "delete") {
+          this.services.set(name, null);
+          this.registrar?.changed(name, null);
+          nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
+        } else {
+          const info = parseInfo(value, name);
+          if (info !== null) this.services.set(name, info);
+          else this.services.drop(name);
+          this.registrar?.changed(name, info);
+        }
+      });
+      this.watch(c, keys.allFuncs, this.providing, (_, key) => this.providing.drop(keys.funcOf(key)));
+    }, () => (this.watching = false));
   }
 
   async lookup(name: string): Promise<ServiceInfo | null> {
-    const hit = this.cache.get(name);
+    const hit = this.services.get(name);
     if (hit !== undefined) return hit;
-    const token = this.cache.begin();
     this.startWatch();
+    const token = this.services.begin();
     const text = await bounded(this.spec, `looking up ${name}`, (c) => c.kv.get(keys.service(name)).string());
     const info = text === null ? null : parseInfo(text, name);
-    this.cache.store(name, info, token);
+    this.services.store(name, info, token);
     return info;
   }
 
   async providers(func: string): Promise<string[]> {
-    const names = await bounded(this.spec, `finding the providers of ${func}`, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings());
-    return Object.values(names).sort();
+    const hit = this.providing.get(func);
+    if (hit !== undefined) return [...hit];
+    this.startWatch();
+    const token = this.providing.begin();
+    const index = await bounded(this.spec, `finding the providers of ${func}`, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings());
+    const names = Object.values(index).sort();
+    this.providing.store(func, names, token);
+    return [...names];
   }
 
   async list(): Promise<ServiceInfo[]> {
@@ -60,35 +86,30 @@ export class EtcdRegistry implements Registry {
     this.registrar?.poke();
   }
 
-  /** One watch on the services prefix for the life of the process; etcd3 reconnects it. */
-  private watch(c: Client): void {
-    c.kv.watch().prefix(keys.services).create().then((watcher) => {
-      this.cache.setLive(true);
+  /**
+   * Watch the keys under `prefix` for the life of the process (etcd3 reconnects the watch),
+   * telling `cache` whether it is live and `changed` every put and delete.
+   */
+  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, changed: (event: "put" | "delete", key: string, value: string) => void): void {
+    const where = `${this.spec.prefix}/${prefix}`;
+    const again = () => setTimeout(() => this.watch(c, prefix, cache, changed), 1000).unref();
+    c.kv.watch().prefix(prefix).create().then((watcher: Watcher) => {
+      cache.setLive(true);
       watcher
-        .on("connected", () => this.cache.setLive(true))
-        .on("disconnected", () => this.cache.setLive(false))
-        .on("put", (kv) => {
-          const name = keys.nameOf(kv.key.toString());
-          const info = parseInfo(kv.value.toString(), name);
-          if (info !== null) this.cache.put(name, info);
-          this.registrar?.changed(name, info);
-        })
-        .on("delete", (kv) => {
-          const name = keys.nameOf(kv.key.toString());
-          this.cache.delete(name);
-          this.registrar?.changed(name, null);
-          nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
-        })
+        .on("connected", () => cache.setLive(true))
+        .on("disconnected", () => cache.setLive(false))
+        .on("put", (kv) => changed("put", kv.key.toString(), kv.value.toString()))
+        .on("delete", (kv) => changed("delete", kv.key.toString(), ""))
         .on("error", (error) => {
-          // The watch was cancelled by etcd (a compaction, say): start another.
-          log.warn(`the etcd watch on ${this.spec.prefix}/${keys.services} ended: ${error.message}; watching again`);
-          this.cache.setLive(false);
+          // etcd cancelled the watch (a compaction, say): start another.
+          log.warn(`the etcd watch on ${where} ended: ${error.message}; watching again`);
+          cache.setLive(false);
           void watcher.cancel().catch(() => {});
-          setTimeout(() => this.watch(c), 1000).unref();
+          again();
         });
     }, (error: Error) => {
-      log.warn(`cannot watch ${this.spec.prefix}/${keys.services} in etcd: ${error.message}; trying again`);
-      setTimeout(() => this.watch(c), 1000).unref();
+      log.warn(`cannot watch ${where} in etcd: ${error.message}; trying again`);
+      again();
     });
   }
 }
