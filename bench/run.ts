@@ -133,7 +133,7 @@ if (etcdMissing) {
   const med = (xs: RegistryFigures[], k: keyof RegistryFigures) => xs.map((x) => x[k]).sort((a, b) => a - b)[xs.length >> 1]!;
   const ref = "built-in name service";
   add("name look-ups, 50 tasks: etcd (watch-kept cache)", { value: med(e, "lookups"), reference: med(n, "lookups") }, ref, "/s", "");
-  add("GetRemoteFuncProvider, 50 tasks: etcd index", { value: med(e, "providers"), reference: med(n, "providers") }, ref, "/s", "");
+  add("GetRemoteFuncProvider, 50 tasks: etcd (watch-kept cache)", { value: med(e, "providers"), reference: med(n, "providers") }, ref, "/s", "");
   for (const [k, what] of [["warm", "registry connected"], ["cold", "fresh process"]] as const) {
     const value = med(e, k), reference = med(n, k);
     rows.push({ metric: `first call to a new name, ${what}: etcd`, luanet: `${value.toFixed(1)} ms`, reference: `${reference.toFixed(1)} ms (${ref})`, ratio: (value / reference).toFixed(2), target: "" });
