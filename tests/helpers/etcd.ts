@@ -65,8 +65,8 @@ export class EtcdMember {
       "--listen-client-urls", this.endpoint, "--advertise-client-urls", this.endpoint,
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
       "--initial-cluster", this.cluster, "--initial-cluster-state", "new", "--initial-cluster-token", this.token,
-      // Fast elections, so killing the leader costs a fraction of a second.
-      "--heartbeat-interval", "50", "--election-timeout", "500",
+      // etcd's own timing (a heartbeat every 100 ms, an election after 1 s without one).
+      "--heartbeat-interval", "100", "--election-timeout", "1000",
       "--log-level", "warn", "--logger", "zap",
     ], { stdio: ["ignore", "pipe", "pipe"] });
     this.output = "";
