@@ -66,7 +66,9 @@ async function leader(cluster: EtcdCluster): Promise<EtcdMember> {
   }, 10_000);
 }
 
-describe("luanet on etcd", { concurrency: true, skip: etcdMissing }, () => {
+// Three at a time: each test runs several processes that load gRPC, some a cluster of their own,
+// beside the rest of the suite on a two-CPU machine.
+describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
   let shared: string;
   let own: EtcdCluster | null = null;
   before(async () => {
