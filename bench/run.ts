@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { etcdMissing, measure, registries, stopAll as stopRegistries, type RegistryFigures } from "./registry.ts";
 import { luanetPlus, plusCluster, referencePlus, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -115,6 +116,28 @@ for (const callers of [1, 100]) {
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   add("Plus, 100 tasks, a log line per call: calls", { value: median(logged), reference: median(plain) }, "no logging", "/s", ">= 0.75x");
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Registries: etcd beside the built-in name service, the same services in each, alternating. */
+if (etcdMissing) {
+  rows.push({ metric: "registry rows (etcd vs name service)", luanet: "skipped", reference: etcdMissing, ratio: "", target: "" });
+} else {
+  const names = ["S0", "S1", "S2", "S3", "S4", "S5"];
+  const { ns, etcd, cluster } = await registries(names);
+  const n: RegistryFigures[] = [], e: RegistryFigures[] = [];
+  for (let round = 0; round < 3; round++) {
+    n.push(measure(ns, names, 2));
+    e.push(measure(etcd, names, 2));
+  }
+  await stopRegistries(cluster);
+  const med = (xs: RegistryFigures[], k: keyof RegistryFigures) => xs.map((x) => x[k]).sort((a, b) => a - b)[xs.length >> 1]!;
+  const ref = "built-in name service";
+  add("name look-ups, 50 tasks: etcd (watch-kept cache)", { value: med(e, "lookups"), reference: med(n, "lookups") }, ref, "/s", "");
+  add("GetRemoteFuncProvider, 50 tasks: etcd (watch-kept cache)", { value: med(e, "providers"), reference: med(n, "providers") }, ref, "/s", "");
+  for (const [k, what] of [["warm", "registry connected"], ["cold", "fresh process"]] as const) {
+    const value = med(e, k), reference = med(n, k);
+    rows.push({ metric: `first call to a new name, ${what}: etcd`, luanet: `${value.toFixed(1)} ms`, reference: `${reference.toFixed(1)} ms (${ref})`, ratio: (value / reference).toFixed(2), target: "" });
+  }
 }
 
 const cols = ["metric", "luanet", "reference", "ratio", "target"] as const;

@@ -1,7 +1,7 @@
 /**
  * The `luanet` command line. Parsing only; the work is elsewhere.
  *
- *   luanet [--ns ADDR] <script> [args...]   run a service script
+ *   luanet [--ns ADDR | --registry ADDR] <script> [args...]   run a service script
  *   luanet nameservice [--listen ADDR]      run the name service
  *   luanet ls | call | send                 talk to a running cluster
  * @internal
@@ -15,6 +15,7 @@ import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
+import { parseRegistry, useRegistry, type RegistrySpec } from "./registry/select.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, sendTool } from "./tools.js";
 
@@ -22,7 +23,30 @@ import { callTool, ls, sendTool } from "./tools.js";
 const EXIT_USAGE = 2;
 
 const nsOption = () => new Option("--ns <addr>", "the name service: host:port, [v6]:port or unix:/path")
-  .env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg);
+  .env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg);
+
+/** --registry wins over --ns: it may name etcd, and it holds whatever the script registers at. */
+const registryOption = () => new Option("--registry <addr>", "the registry: etcd://host:port[,host:port...][/prefix], or a name service address as for --ns")
+  .env("LUANET_REGISTRY").argParser(registryArg);
+
+function registryArg(value: string): RegistrySpec | "" {
+  if (value === "") return ""; // LUANET_REGISTRY= : no choice
+  try {
+    return parseRegistry(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message);
+  }
+}
+
+interface RegistryFlags {
+  ns: NetAddr;
+  registry?: RegistrySpec | "";
+}
+
+function applyRegistry(options: RegistryFlags): void {
+  if (options.registry) useRegistry(options.registry);
+  else useNameService(options.ns);
+}
 
 function addrArg(value: string): NetAddr {
   try {
@@ -98,6 +122,7 @@ export function main(argv: readonly string[]): void {
     .argument("<script>", "the script to run (.ts, .mts, .js or .mjs)")
     .argument("[args...]", "arguments for the script (luanet.args and process.argv)")
     .addOption(nsOption())
+    .addOption(registryOption())
     .enablePositionalOptions()
     .passThroughOptions()
     .exitOverride()
@@ -106,9 +131,10 @@ Examples:
   luanet samples/plus/server.ts
   luanet myservice.ts --port 8012     options after the script are the script's own
   luanet nameservice --listen 127.0.0.1:8010
+  luanet --registry etcd://127.0.0.1:2379 samples/plus/server.ts
   luanet ls
   luanet call PlusServer Plus '{"a":1,"b":2}'`)
-    .action((script: string, args: string[], options: { ns: NetAddr } & LogFlags & SecurityFlags) => {
+    .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
@@ -116,7 +142,7 @@ Examples:
       }
       applyLogOptions(options, file);
       applySecurity(options);
-      useNameService(options.ns);
+      applyRegistry(options);
       start(file, args);
     });
 
@@ -124,7 +150,7 @@ Examples:
 
   withLogOptions(program.command("nameservice"))
     .description("run the name service that services register with and look each other up in")
-    .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(DEFAULT_NAMESERVICE).argParser(addrArg))
+    .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg))
     .action((options: { listen: NetAddr } & LogFlags & SecurityFlags) => {
       applyLogOptions(options, "nameservice");
       applySecurity(options);
@@ -132,11 +158,12 @@ Examples:
     });
 
   program.command("ls")
-    .description("list the services registered with the name service")
+    .description("list the services registered with the name service (or etcd)")
     .addOption(nsOption())
-    .action((options: { ns: NetAddr } & SecurityFlags) => {
+    .addOption(registryOption())
+    .action((options: RegistryFlags & SecurityFlags) => {
       applySecurity(options);
-      useNameService(options.ns);
+      applyRegistry(options);
       startBuiltin("luanet ls", ls, true);
     });
 
@@ -144,10 +171,11 @@ Examples:
     .description("call a function of a service and print the result as JSON")
     .argument("<service>").argument("<func>").argument("[json]", "the arguments, as JSON")
     .addOption(nsOption())
+    .addOption(registryOption())
     .option("--timeout <ms>", "the call's deadline", timeoutArg)
-    .action((service: string, func: string, json: string | undefined, options: { ns: NetAddr; timeout?: number } & SecurityFlags) => {
+    .action((service: string, func: string, json: string | undefined, options: RegistryFlags & { timeout?: number } & SecurityFlags) => {
       applySecurity(options);
-      useNameService(options.ns);
+      applyRegistry(options);
       startBuiltin("luanet call", () => callTool(service, func, json, options.timeout), true);
     });
 
@@ -155,9 +183,10 @@ Examples:
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
     .addOption(nsOption())
-    .action((service: string, json: string, options: { ns: NetAddr } & SecurityFlags) => {
+    .addOption(registryOption())
+    .action((service: string, json: string, options: RegistryFlags & SecurityFlags) => {
       applySecurity(options);
-      useNameService(options.ns);
+      applyRegistry(options);
       startBuiltin("luanet send", () => sendTool(service, json), true);
     });
 

@@ -4,7 +4,7 @@
  * @internal
  */
 import { formatAddr } from "../stdlib/net.js";
-import { nameServiceRegistry } from "./registry/nameservice.js";
+import { registry } from "./registry/select.js";
 import type { ServiceInfo } from "./registry/types.js";
 import { awaitPromise } from "./scheduler/loop.js";
 import { RPCCall, SendMsg } from "./service/api.js";
@@ -30,7 +30,7 @@ function fail(code: string, message: string): void {
 export function* ls() {
   let services;
   try {
-    services = yield* awaitPromise(nameServiceRegistry.list());
+    services = yield* awaitPromise(registry().list());
   } catch (error) {
     return fail((error as { code?: string }).code ?? "error", (error as Error).message);
   }

@@ -14,7 +14,7 @@
 import { formatAddr, isNetAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
-import type { ServiceInfo } from "../registry/types.js";
+import { nameTaken, type ServiceInfo } from "../registry/types.js";
 import { Sleep } from "../scheduler/sleep.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
 import { onConnClosed, type Conn } from "../service/conn.js";
@@ -37,8 +37,7 @@ export function* nameService(addr: NetAddr) {
     checkInfo(info);
     const held = table.get(info.name);
     if (held !== undefined && held.conn !== ctx.conn && held.info.instance !== info.instance && !held.conn.link.closed) {
-      const since = new Date(held.info.started).toISOString();
-      throw new LuanetError("name_taken", `the name "${info.name}" is held by pid ${held.info.pid} on ${held.info.host} at ${formatAddr(held.info.addr)} (since ${since})`);
+      throw nameTaken(held.info);
     }
     if (held === undefined || held.info.instance !== info.instance) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
     table.set(info.name, { info, conn: ctx.conn });

@@ -5,7 +5,6 @@
  * sends a heartbeat every second.
  * @internal
  */
-import { hostname } from "node:os";
 import { formatAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError, RPCError } from "../errors.js";
 import { log } from "../log.js";
@@ -17,8 +16,9 @@ import { call } from "../service/call.js";
 import { config } from "../service/config.js";
 import { local } from "../service/local.js";
 import { onConnClosed } from "../service/conn.js";
-import { peerFixed, setResolver, type Peer } from "../service/peers.js";
+import { peerFixed, type Peer } from "../service/peers.js";
 import { encode, Type } from "../wire/envelope.js";
+import { selfInfo } from "./self.js";
 import type { Registry, ServiceInfo } from "./types.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
@@ -50,34 +50,23 @@ function ask<T>(func: string, args: unknown): Promise<T> {
 }
 
 export const nameServiceRegistry: Registry = {
+  get where() {
+    return `the name service at ${formatAddr(nsAddr)}`;
+  },
   lookup: (name) => ask<ServiceInfo | null>("GetInfo", { name }),
   providers: (func) => ask<string[]>("GetRemoteFunc", { func }),
   list: () => ask<ServiceInfo[]>("List", null),
+  register: (funcs, onFirst) => startRegistrar(funcs, onFirst),
+  republish: () => republishFunctions(),
 };
-
-setResolver(async (name) => {
-  const info = await nameServiceRegistry.lookup(name);
-  return info === null ? null : { addr: info.addr, type: info.type };
-});
 
 // --- the registrar -------------------------------------------------------------------------
 
 let registrar: Task | null = null;
 let republish = false;
 
-/** What this process registers. */
-export function selfInfo(funcs: string[]): ServiceInfo {
-  return {
-    name: local.name!, type: local.type, addr: local.addr!, pid: process.pid, host: hostname(),
-    funcs, started: local.started, instance: local.instance,
-  };
-}
-
-/**
- * Keep this service registered. `funcs` gives the current function list; `onFirst` is told the
- * outcome of the first attempt that gets an answer (registered, or refused).
- */
-export function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | null) => void): void {
+/** Keep this service registered (Registry.register). */
+function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | null) => void): void {
   if (registrar !== null) return;
   let first = true;
   const settleFirst = (error: LuanetError | null) => {
@@ -113,7 +102,7 @@ export function startRegistrar(funcs: () => string[], onFirst: (error: LuanetErr
 }
 
 /** A function was registered after registration: publish the new list now. */
-export function republishFunctions(): void {
+function republishFunctions(): void {
   republish = true;
   if (registrar !== null) WakeUp(registrar);
 }

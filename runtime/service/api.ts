@@ -7,7 +7,7 @@ import { describe, LuanetError, RPCError } from "../errors.js";
 import { onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
 import { security } from "../security/settings.js";
-import { nameServiceRegistry, republishFunctions, startRegistrar, useNameService } from "../registry/nameservice.js";
+import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
 import type { Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
@@ -101,19 +101,20 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
 }
 
 /**
- * Register this service with the name service at `nameaddr` (its name, address, pid, host and
- * RPC functions, including ones registered later). While the name service is unreachable it
- * keeps retrying; if it restarts, the service registers again by itself. A name held by another
- * live service is refused: unless a task waits on the result, the process exits 1.
+ * Register this service (its name, address, pid, host and RPC functions, including ones
+ * registered later) with the registry at `nameaddr`: the built-in name service (a net address,
+ * or "127.0.0.1:8010") or etcd ("etcd://host:port[,host:port...]"). `--registry` or
+ * LUANET_REGISTRY, when given, choose the registry instead, so a script runs on etcd unchanged.
+ * While the registry is unreachable it keeps retrying; if it loses the registration (a restart),
+ * the service registers again by itself. A name held by another live service is refused: unless
+ * a task waits on the result, the process exits 1.
  * @example luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010))
  */
-export function Register2Name(nameaddr: NetAddr): Operation<void> {
-  if (!isNetAddr(nameaddr)) throw new TypeError(`luanet.Register2Name(nameaddr): nameaddr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(nameaddr)}`);
+export function Register2Name(nameaddr: NetAddr | string): Operation<void> {
+  const spec = registryFor(nameaddr);
   if (listening === null) throw new TypeError("luanet.Register2Name(nameaddr): call luanet.StartLocalService first: there is no service to register");
-  useNameService(nameaddr);
-  const registered = listening.then(() => new Promise<void>((resolve, reject) => {
-    startRegistrar(() => [...handlers.keys()], (error) => (error === null ? resolve() : reject(error)));
-  }));
+  chooseForScript(spec);
+  const registered = listening.then(() => registerSelf(() => [...handlers.keys()]));
   return started(`registering ${local.name}`, registered);
 }
 
@@ -128,7 +129,7 @@ export function RegRPCFunction(name: string, fn: Handler): void {
   if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunction(name, fn): fn must be a function, got ${describe(fn)}`);
   const isNew = !handlers.has(name);
   handlers.set(name, fn);
-  if (isNew) republishFunctions();
+  if (isNew) republish();
 }
 
 export interface CallOptions {
@@ -201,8 +202,8 @@ export function Exit(code = 0): void {
 
 onShutdown(() => closeAll(1000));
 
-/** The live services that provide `func`, from the name service. */
+/** The live services that provide `func`, from the registry (the name service, or etcd's index). */
 export function GetRemoteFuncProvider(func: string): Operation<string[]> {
   checkName(func, "luanet.GetRemoteFuncProvider(func)", "func");
-  return awaitPromise(nameServiceRegistry.providers(func));
+  return awaitPromise(registry().providers(func));
 }

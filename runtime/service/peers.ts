@@ -116,6 +116,16 @@ export function peerNamed(name: string): Peer {
   return peer;
 }
 
+/**
+ * The registry says `name` is gone (its registration ended): close the connection to it, so calls
+ * waiting on it fail now as `disconnected` rather than at their deadline (a host that went
+ * silent sends no reset), and the next call looks the name up again.
+ */
+export function nameGone(name: string, why: string): void {
+  const conn = peers.get(name)?.conn;
+  if (conn != null && !conn.link.closed) conn.link.close(new Error(why));
+}
+
 /** The peer for a service whose address we were told (a caller's HELLO). */
 export function peerAt(name: string, endpoint: Endpoint): Peer {
   const peer = peerNamed(name);

@@ -63,7 +63,8 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
   const logDir = options.cwd === undefined ? { LUANET_LOG_DIR: tempDir() } : {};
   const child = spawn(command, args, {
     cwd: options.cwd ?? root,
-    env: { ...process.env, FORCE_COLOR: "0", ...logDir, ...options.env },
+    // A registry chosen in the developer's shell (LUANET_REGISTRY) must not redirect the tests.
+    env: { ...process.env, FORCE_COLOR: "0", LUANET_REGISTRY: undefined, ...logDir, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.add(child);

@@ -1,0 +1,78 @@
+/**
+ * Registries compared in one run: the built-in name service and a three-member etcd cluster
+ * (Debian's etcd, on free loopback ports), each holding the same services. Measures look-ups per
+ * second, GetRemoteFuncProvider per second, and the time to a first call to a new name. Every
+ * process is started here and killed by PID.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { etcdMissing, startEtcd, type EtcdCluster } from "../tests/helpers/etcd.ts";
+
+const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+const luanet = here("../bin/luanet.js");
+const children: ChildProcess[] = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+
+export { etcdMissing };
+
+/** Start luanet with `args`; resolves with the first match of `pattern` in its output. */
+function start(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv): Promise<RegExpExecArray> {
+  const child = spawn(process.execPath, [luanet, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  let out = "";
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`luanet ${args.join(" ")}: timed out waiting for ${pattern}: ${out}`)), 20_000);
+    const check = (d: Buffer) => {
+      out += d;
+      const m = pattern.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout!.on("data", check);
+    child.stderr!.on("data", check);
+  });
+}
+
+function client<T>(env: NodeJS.ProcessEnv, args: string[]): T {
+  const r = spawnSync(process.execPath, [luanet, here("registry-client.mts"), ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`registry-client ${args.join(" ")} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+}
+
+export interface RegistryFigures {
+  lookups: number;
+  providers: number;
+  /** Median ms to a first call, in a fresh process (cold) and with the registry connected (warm). */
+  cold: number;
+  warm: number;
+}
+
+/** `names` servers registered with a name service and with etcd; the env that selects each. */
+export async function registries(names: string[]): Promise<{ ns: NodeJS.ProcessEnv; etcd: NodeJS.ProcessEnv; cluster: EtcdCluster }> {
+  const quiet = { LUANET_LOG_LEVEL: "warn", LUANET_LOG_DIR: "/tmp" };
+  const [, port] = await start(["nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on 127\.0\.0\.1:(\d+)/, {});
+  const ns = { ...quiet, LUANET_NS: `127.0.0.1:${port}` };
+  const cluster = await startEtcd(3);
+  const etcd = { ...quiet, LUANET_REGISTRY: cluster.url };
+  await Promise.all(names.flatMap((name) => [
+    start([here("named-server.ts"), name], /registered with the name service/, { ...ns, LUANET_LOG_LEVEL: "info" }),
+    start([here("named-server.ts"), name], /registered in etcd/, { ...etcd, LUANET_LOG_LEVEL: "info" }),
+  ]));
+  return { ns, etcd, cluster };
+}
+
+/** Measure one registry: `rounds` of each scenario (the caller alternates registries). */
+export function measure(env: NodeJS.ProcessEnv, names: string[], seconds: number): RegistryFigures {
+  const lookups = client<{ rate: number }>(env, ["lookups", String(seconds), names[0]!]).rate;
+  const providers = client<{ rate: number }>(env, ["providers", String(seconds), "Plus"]).rate;
+  const first = client<{ cold: number; warm: number[] }>(env, ["first-calls", ...names]);
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  return { lookups, providers, cold: first.cold, warm: median(first.warm) };
+}
+
+export async function stopAll(cluster: EtcdCluster): Promise<void> {
+  for (const c of children.splice(0)) c.kill("SIGKILL");
+  await cluster.stop();
+}

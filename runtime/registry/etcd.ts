@@ -1,0 +1,124 @@
+/**
+ * The registry backed by etcd v3: services register under a key prefix, each on a lease it keeps
+ * alive (etcd-registrar.ts). Look-ups by name and GetRemoteFuncProvider read the services and the
+ * function index in etcd, and keep the answers in caches that two watches keep current
+ * (etcd-cache.ts); `luanet ls` reads the services. Every wait on etcd is bounded
+ * (etcd-client.ts): with etcd away, a question fails with `unavailable` within
+ * LUANET_ETCD_TIMEOUT_MS, while connections already open carry on.
+ * @internal
+ */
+import type { Watcher } from "etcd3";
+import { log } from "../log.js";
+import { nameGone } from "../service/peers.js";
+import { WatchedCache } from "./etcd-cache.js";
+import { bounded, client, DEFAULT_PREFIX, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
+import { EtcdRegistrar } from "./etcd-registrar.js";
+import type { Registry, ServiceInfo } from "./types.js";
+
+export class EtcdRegistry implements Registry {
+  readonly where: string;
+  /** name -> its registration, or null: none. */
+  private readonly services = new WatchedCache<ServiceInfo | null>();
+  /** function -> the names of the services that provide it. */
+  private readonly providing = new WatchedCache<string[]>();
+  private watching = false;
+  private registrar: EtcdRegistrar | null = null;
+
+  constructor(readonly spec: EtcdSpec) {
+    this.where = `etcd at ${spec.hosts.join(",")}${spec.prefix === DEFAULT_PREFIX ? "" : ` (keys under ${spec.prefix})`}`;
+    client(spec).catch(() => {}); // start loading etcd3 now: it takes a moment (a failure shows on use)
+  }
+
+  /** Start the watches that keep the caches current (once; they last as long as the process). */
+  startWatch(): void {
+    if (this.watching) return;
+    this.watching = true;
+    client(this.spec).then((c) => {
+      this.watch(c, keys.services, this.services, (event, key, value) => {
+        const name = keys.nameOf(key);
+        if (event === "delete") {
+          this.services.set(name, null);
+          this.registrar?.changed(name, null);
+          nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
+        } else {
+          const info = parseInfo(value, name);
+          if (info !== null) this.services.set(name, info);
+          else this.services.drop(name);
+          this.registrar?.changed(name, info);
+        }
+      });
+      this.watch(c, keys.allFuncs, this.providing, (_, key) => this.providing.drop(keys.funcOf(key)));
+    }, () => (this.watching = false));
+  }
+
+  async lookup(name: string): Promise<ServiceInfo | null> {
+    const hit = this.services.get(name);
+    if (hit !== undefined) return hit;
+    this.startWatch();
+    const token = this.services.begin();
+    const text = await bounded(this.spec, `looking up ${name}`, (c) => c.kv.get(keys.service(name)).string());
+    const info = text === null ? null : parseInfo(text, name);
+    this.services.store(name, info, token);
+    return info;
+  }
+
+  async providers(func: string): Promise<string[]> {
+    const hit = this.providing.get(func);
+    if (hit !== undefined) return [...hit];
+    this.startWatch();
+    const token = this.providing.begin();
+    const index = await bounded(this.spec, `finding the providers of ${func}`, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings());
+    const names = Object.values(index).sort();
+    this.providing.store(func, names, token);
+    return [...names];
+  }
+
+  async list(): Promise<ServiceInfo[]> {
+    const all = await bounded(this.spec, "listing the services", (c) => c.kv.getAll().prefix(keys.services).strings());
+    return Object.entries(all).map(([key, text]) => parseInfo(text, keys.nameOf(key))).filter((info) => info !== null);
+  }
+
+  register(funcs: () => string[], onFirst: Parameters<Registry["register"]>[1]): void {
+    this.registrar ??= new EtcdRegistrar(this, funcs, onFirst);
+  }
+
+  republish(): void {
+    this.registrar?.poke();
+  }
+
+  /**
+   * Watch the keys under `prefix` for the life of the process (etcd3 reconnects the watch),
+   * telling `cache` whether it is live and `changed` every put and delete.
+   */
+  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, changed: (event: "put" | "delete", key: string, value: string) => void): void {
+    const where = `${this.spec.prefix}/${prefix}`;
+    const again = () => setTimeout(() => this.watch(c, prefix, cache, changed), 1000).unref();
+    c.kv.watch().prefix(prefix).create().then((watcher: Watcher) => {
+      cache.setLive(true);
+      watcher
+        .on("connected", () => cache.setLive(true))
+        .on("disconnected", () => cache.setLive(false))
+        .on("put", (kv) => changed("put", kv.key.toString(), kv.value.toString()))
+        .on("delete", (kv) => changed("delete", kv.key.toString(), ""))
+        .on("error", (error) => {
+          // etcd cancelled the watch (a compaction, say): start another.
+          log.warn(`the etcd watch on ${where} ended: ${error.message}; watching again`);
+          cache.setLive(false);
+          void watcher.cancel().catch(() => {});
+          again();
+        });
+    }, (error: Error) => {
+      log.warn(`cannot watch ${where} in etcd: ${error.message}; trying again`);
+      again();
+    });
+  }
+}
+
+const registries = new Map<string, EtcdRegistry>();
+
+/** The registry for an etcd address (one per address per process). */
+export function etcdRegistry(spec: EtcdSpec): EtcdRegistry {
+  let r = registries.get(spec.url);
+  if (r === undefined) registries.set(spec.url, (r = new EtcdRegistry(spec)));
+  return r;
+}

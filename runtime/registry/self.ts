@@ -1,0 +1,14 @@
+/**
+ * What this process registers about its own service, whichever registry holds it.
+ * @internal
+ */
+import { hostname } from "node:os";
+import { local } from "../service/local.js";
+import type { ServiceInfo } from "./types.js";
+
+export function selfInfo(funcs: string[]): ServiceInfo {
+  return {
+    name: local.name!, type: local.type, addr: local.addr!, pid: process.pid, host: hostname(),
+    funcs, started: local.started, instance: local.instance,
+  };
+}

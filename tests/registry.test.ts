@@ -1,0 +1,114 @@
+/**
+ * Choosing the registry: --registry and LUANET_REGISTRY over the address a script passes to
+ * Register2Name, the name service's default address, and every bad registry address refused with
+ * a message that says what is expected. None of this needs etcd to be installed: an etcd address
+ * where nothing listens must fail with `unavailable`, promptly.
+ */
+import assert from "node:assert/strict";
+import { createServer, type AddressInfo } from "node:net";
+import { describe, test } from "node:test";
+import { launch, startNameService } from "./helpers/cluster.ts";
+import { runLuanet, runScript } from "./helpers/proc.ts";
+
+/** A TCP port on 127.0.0.1 where nothing listens (bound, then released). */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+describe("choosing the registry", { concurrency: true }, () => {
+  for (const [address, expected] of [
+    ["etcd://", /names no etcd member/],
+    ["etcd://127.0.0.1:99999", /"127\.0\.0\.1:99999" must be host:port with a port from 1 to 65535/],
+    ["etcd://127.0.0.1:2379,", /names no etcd member/],
+    ["etcd://127.0.0.1:2379/", /the key prefix must not be "\/" alone/],
+    ["bogus", /expected a name service address .* or etcd:\/\/host:port/],
+  ] as const) {
+    test(`--registry ${address} is a usage error, exit 2`, async () => {
+      const r = await runLuanet(["ls", "--registry", address]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, expected);
+    });
+  }
+
+  test("a bad LUANET_REGISTRY is a usage error too; an empty one is no choice", async () => {
+    const bad = await runLuanet(["ls"], { env: { LUANET_REGISTRY: "etcd://nohost" } });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /LUANET_REGISTRY|"nohost" must be host:port/);
+    const ns = await startNameService();
+    const empty = await runLuanet(["ls", "--ns", ns.addr], { env: { LUANET_REGISTRY: "" } });
+    assert.equal(empty.code, 0, empty.stderr);
+    assert.match(empty.stdout, /^NAME\s+ADDRESS/);
+  });
+
+  test("etcd where nothing listens: ls, call and a script's look-up fail with unavailable, promptly", async () => {
+    const registry = `etcd://127.0.0.1:${await closedPort()}`;
+    const env = { LUANET_ETCD_TIMEOUT_MS: "1000" };
+    for (const args of [["ls"], ["call", "Anyone", "Plus", "{}"]]) {
+      const t0 = Date.now();
+      const r = await runLuanet([...args, "--registry", registry], { env, timeoutMs: 20_000 });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^luanet: unavailable: (cannot reach etcd|etcd) at 127\.0\.0\.1:\d+/);
+      assert.ok(Date.now() - t0 < 10_000, `${args[0]} gave up after ${Date.now() - t0} ms`);
+    }
+    const r = await runScript(`
+      export default function* () {
+        const t0 = performance.now();
+        const [, err] = yield* luanet.RPCCall("Anyone", "Plus", {}, { timeout: 8000 });
+        let thrown = "";
+        try { yield* luanet.GetRemoteFuncProvider("Plus"); } catch (e) { thrown = (e as { code: string }).code; }
+        console.log(JSON.stringify({ code: err?.code, thrown, ms: performance.now() - t0 }));
+        process.exit(0);
+      }
+    `, { env: { ...env, LUANET_REGISTRY: registry } });
+    assert.equal(r.code, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    assert.equal(out.code, "unavailable", "not a timeout at the call's 8 s deadline");
+    assert.equal(out.thrown, "unavailable");
+    assert.ok(out.ms < 5000, `two look-ups took ${out.ms} ms (bound 1000 ms each)`);
+  });
+
+  test("Register2Name refuses a bad address with a TypeError that says what it takes", async () => {
+    for (const [arg, expected] of [
+      ['"etcd://"', /luanet\.Register2Name\(nameaddr\): the etcd address "etcd:\/\/" names no etcd member/],
+      ["42", /luanet\.Register2Name\(nameaddr\): nameaddr must come from net\.netaddr_ipv4.* or be an address such as "127\.0\.0\.1:8010" or "etcd:\/\/127\.0\.0\.1:2379", got 42/],
+    ] as const) {
+      const r = await runScript(`
+        import * as net from "luanet/net";
+        luanet.StartLocalService("X", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+        try { luanet.Register2Name(${arg} as any); } catch (e) { console.log(String(e)); }
+        process.exit(0);
+      `);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, expected);
+    }
+  });
+
+  test("--registry and LUANET_REGISTRY win over the address the script registers at", async () => {
+    const ns = await startNameService();
+    // The script names a name service where there is none; the environment names the real one.
+    const svc = launch("127.0.0.1:1", `
+      luanet.RegRPCFunction("Hi", () => "hi");
+      luanet.StartLocalService("Pinned", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(NS);
+    `, { env: { LUANET_REGISTRY: ns.addr } });
+    await svc.waitFor(new RegExp(`Pinned registered with the name service at ${ns.addr.replace(/\./g, "\\.")}`), 10_000, "stderr");
+    assert.match(svc.stderr, /not at 127\.0\.0\.1:1 as the script says/);
+    const ls = await runLuanet(["ls", "--registry", ns.addr]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^Pinned\s/m);
+    const call = await runLuanet(["call", "Pinned", "Hi", "--registry", ns.addr]);
+    assert.equal(call.stdout.trim(), '"hi"');
+  });
+
+  test("with neither --ns nor LUANET_NS, the tools use the default name service 127.0.0.1:8010", async () => {
+    const r = await runLuanet(["ls"], { env: { LUANET_NS: undefined, LUANET_REGISTRY: undefined } });
+    // Whether or not a name service runs there, the address used is the default, never "undefined".
+    if (r.code === 0) assert.match(r.stdout, /^NAME\s+ADDRESS/);
+    else assert.match(r.stderr, /127\.0\.0\.1:8010/);
+    assert.doesNotMatch(r.stderr, /undefined/);
+  });
+});
