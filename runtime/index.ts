@@ -3,5 +3,5 @@
  */
 export { luanet, type Luanet } from "./luanet.js";
 export { Sche, Task, type Scheduler, type TaskStatus, type Operation, type Instruction } from "./scheduler/index.js";
-export { LuanetError, TaskHaltedError, ErrorCode } from "./errors.js";
+export { LuanetError, RPCError, TaskHaltedError, ErrorCode } from "./errors.js";
 export { AF_INET, AF_INET6, AF_LOCAL, SOCK_DGRAM, SOCK_STREAM } from "../stdlib/net.js";
