@@ -40,7 +40,7 @@ function run(args: string[], env: NodeJS.ProcessEnv = {}): Figures {
 
 /** Start a name service and a PlusServer; returns the env a client needs. */
 export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: string[] = []): Promise<NodeJS.ProcessEnv> {
-  const [, port] = await startAndWait([luanet, "nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on 127\.0\.0\.1:(\d+)/);
+  const [, port] = await startAndWait([luanet, "nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on 127\.0\.0\.1:(\d+)/, extraEnv);
   const env = { LUANET_NS: `127.0.0.1:${port}`, PLUS_ADDR: "127.0.0.1:0", LUANET_LOG_LEVEL: "warn", ...extraEnv };
   await startAndWait([luanet, ...serverArgs, here("../samples/plus/server.ts")], /registered with the name service/, { ...env, LUANET_LOG_LEVEL: "info" });
   return env;

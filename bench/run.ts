@@ -3,7 +3,8 @@
  * measured in the same run (these machines are noisy, so ratios are what to compare).
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,6 +13,19 @@ import { luanetPlus, plusCluster, referencePlus, stopAll, type Figures } from ".
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const node = process.execPath;
+
+/** A CA and a member certificate in `dir`, made with the openssl command; null without it. */
+function makeCerts(dir: string): NodeJS.ProcessEnv | null {
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
+  try {
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj", "/CN=bench CA", "-keyout", "ca.key", "-out", "ca.pem");
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=bench member", "-keyout", "member.key", "-out", "member.csr");
+    openssl("x509", "-req", "-in", "member.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", "member.pem");
+  } catch {
+    return null;
+  }
+  return { LUANET_TLS_CERT: join(dir, "member.pem"), LUANET_TLS_KEY: join(dir, "member.key"), LUANET_TLS_CA: join(dir, "ca.pem") };
+}
 
 type Row = { metric: string; luanet: string; reference: string; ratio: string; target: string };
 const rows: Row[] = [];
@@ -95,6 +109,37 @@ for (const callers of [1, 100]) {
   for (const [name] of transports.slice(1)) {
     add(`Plus over ${name}, 100 calling tasks: calls`, { value: median(rates.get(name)!), reference: tcp }, "luanet over TCP", "/s", "");
   }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Security: the Plus scenario with a cluster secret, and with TLS, beside the same without. */
+{
+  const dir = mkdtempSync(join(tmpdir(), "luanet-bench-sec-"));
+  writeFileSync(join(dir, "secret"), randomBytes(32).toString("hex"), { mode: 0o600 });
+  const secret = { LUANET_SECRET_FILE: join(dir, "secret") };
+  const tls = makeCerts(dir);
+  const configs: [string, NodeJS.ProcessEnv][] = [
+    ["TCP", {}],
+    ["TCP, cluster secret", secret],
+    ...(tls === null ? [] : [["TCP, TLS", tls], ["TCP, TLS and secret", { ...tls, ...secret }]] as [string, NodeJS.ProcessEnv][]),
+    ["UDP", { PLUS_TYPE: "dgram" }],
+    ["UDP, cluster secret", { PLUS_TYPE: "dgram", ...secret }],
+  ];
+  const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
+  for (let round = 0; round < 3; round++) {
+    for (const [name, env] of configs) {
+      const cluster = await plusCluster(env);
+      rates.get(name)!.push(luanetPlus(cluster, 100, 2).rate);
+      stopAll();
+    }
+  }
+  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  for (const [name] of configs) {
+    if (name === "TCP" || name === "UDP") continue;
+    const base = name.startsWith("UDP") ? "UDP" : "TCP";
+    add(`Plus over ${name}, 100 tasks: calls`, { value: median(rates.get(name)!), reference: median(rates.get(base)!) }, `${base}, no security`, "/s", name === "TCP, cluster secret" ? ">= 0.9x" : "");
+  }
+  if (tls === null) rows.push({ metric: "Plus over TLS", luanet: "skipped", reference: "no openssl command to make test certificates", ratio: "", target: "" });
   rmSync(dir, { recursive: true, force: true });
 }
 
