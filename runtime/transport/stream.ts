@@ -198,7 +198,7 @@ export const streamTransport: Transport = {
       const files = tlsFor(addr);
       const server = files === null ? net.createServer(onSocket)
         : tls.createServer({ ...files, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, onSocket)
-          .on("tlsClientError", (error, socket) => refused(remoteOf(socket), `TLS handshake failed: ${error.message}`));
+          .on("tlsClientError", (error: Error & { reason?: string }, socket) => refused(remoteOf(socket), `TLS handshake failed: ${error.reason ?? error.message}`));
       server.on("connection", (socket: net.Socket) => {
         sockets.add(socket);
         socket.on("close", () => sockets.delete(socket));
