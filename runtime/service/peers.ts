@@ -57,7 +57,8 @@ export class Peer {
   }
 
   /**
-   * The open connection, or one being opened (given up after `rpcTimeout`, so a host that stopped
+   * The open connection, or one being opened (given up after `peerTimeout` or `rpcTimeout`,
+   * whichever is shorter, so a host that stopped
    * answering is looked up again on the next try). Rejects with an RPCError "unavailable".
    */
   connect(): Promise<Conn> {
@@ -83,7 +84,7 @@ export class Peer {
     const { addr, type } = endpoint;
     const conn = new Conn(this);
     try {
-      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes, config.rpcTimeout);
+      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes, Math.min(config.peerTimeout, config.rpcTimeout));
     } catch (error) {
       if (!this.fixed) this.endpoint = null;
       throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);
