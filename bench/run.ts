@@ -40,10 +40,18 @@ function add(metric: string, r: { value: number; reference: number }, refName: s
   rows.push({ metric, luanet: `${fmt(r.value)} ${unit}`, reference: `${fmt(r.reference)} ${unit} (${refName})`, ratio: (r.value / r.reference).toFixed(2), target });
 }
 
-add("spawn+finish, 1,000,000 tasks", scenario("scheduler.ts", "spawn"), "bare generators", "tasks/s", "");
-add("Block/WakeUp switches, 2 tasks", scenario("scheduler.ts", "switch2"), "async/await", "/s", ">= 2M/s");
-add("Block/WakeUp switches, 10,000 tasks", scenario("scheduler.ts", "switch10k"), "async/await", "/s", ">= 2M/s");
-add("heap per idle blocked task, 100,000", scenario("scheduler.ts", "memory"), "bare generator", "B", "<= 1024 B");
+/** `npm run bench -- security transports`: only those sections; all of them without arguments. */
+const sections = ["scheduler", "startup", "plus", "transports", "security", "logging", "registry"];
+const only = process.argv.slice(2);
+for (const name of only) if (!sections.includes(name)) throw new Error(`unknown section ${JSON.stringify(name)}; the sections: ${sections.join(", ")}`);
+const want = (name: string) => only.length === 0 || only.includes(name);
+
+if (want("scheduler")) {
+  add("spawn+finish, 1,000,000 tasks", scenario("scheduler.ts", "spawn"), "bare generators", "tasks/s", "");
+  add("Block/WakeUp switches, 2 tasks", scenario("scheduler.ts", "switch2"), "async/await", "/s", ">= 2M/s");
+  add("Block/WakeUp switches, 10,000 tasks", scenario("scheduler.ts", "switch10k"), "async/await", "/s", ">= 2M/s");
+  add("heap per idle blocked task, 100,000", scenario("scheduler.ts", "memory"), "bare generator", "B", "<= 1024 B");
+}
 
 /** Median wall time of `runs` runs of a command, alternating with the reference to share noise. */
 function startup(runs: number): { value: number; reference: number } {
@@ -62,8 +70,10 @@ function startup(runs: number): { value: number; reference: number } {
   }
   return { value: median(luanet), reference: median(plain) };
 }
-const s = startup(15);
-rows.push({ metric: "start-up, luanet hello.ts", luanet: `${s.value.toFixed(0)} ms`, reference: `${s.reference.toFixed(0)} ms (node hello.js)`, ratio: (s.value / s.reference).toFixed(2), target: "<= 3x" });
+if (want("startup")) {
+  const s = startup(15);
+  rows.push({ metric: "start-up, luanet hello.ts", luanet: `${s.value.toFixed(0)} ms`, reference: `${s.reference.toFixed(0)} ms (node hello.js)`, ratio: (s.value / s.reference).toFixed(2), target: "<= 3x" });
+}
 
 /** The Plus scenario: luanet and the reference alternate, `rounds` times; medians are kept. */
 async function plus(callers: number, rounds: number, seconds: number): Promise<{ luanet: Figures; reference: Figures }> {
@@ -79,7 +89,7 @@ async function plus(callers: number, rounds: number, seconds: number): Promise<{
   return { luanet: pick(l), reference: pick(r) };
 }
 
-for (const callers of [1, 100]) {
+for (const callers of want("plus") ? [1, 100] : []) {
   const { luanet, reference } = await plus(callers, 3, 3);
   const tag = `Plus over TCP, ${callers} calling task${callers > 1 ? "s" : ""}`;
   add(`${tag}: calls`, { value: luanet.rate, reference: reference.rate }, "net+cbor-x", "/s", callers === 100 ? ">= 0.7x" : "");
@@ -88,7 +98,7 @@ for (const callers of [1, 100]) {
 }
 
 /** The Plus scenario with 100 tasks over each transport, beside TCP, in the same run. */
-{
+if (want("transports")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-"));
   const transports: [string, NodeJS.ProcessEnv][] = [
     ["TCP", { PLUS_TYPE: "stream", PLUS_ADDR: "127.0.0.1:0" }],
@@ -113,7 +123,7 @@ for (const callers of [1, 100]) {
 }
 
 /** Security: the Plus scenario with a cluster secret, and with TLS, beside the same without. */
-{
+if (want("security")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-sec-"));
   writeFileSync(join(dir, "secret"), randomBytes(32).toString("hex"), { mode: 0o600 });
   const secret = { LUANET_SECRET_FILE: join(dir, "secret") };
@@ -144,7 +154,7 @@ for (const callers of [1, 100]) {
 }
 
 /** Logging: main-thread cost per line, and Plus with a log line per call against none. */
-{
+if (want("logging")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-log-"));
   const r = spawnSync(node, [here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { encoding: "utf8", env: { ...process.env, LUANET_LOG_DIR: dir } });
   if (r.status !== 0) throw new Error(`bench/log.ts failed: ${r.stderr}`);
@@ -164,7 +174,9 @@ for (const callers of [1, 100]) {
 }
 
 /** Registries: etcd beside the built-in name service, the same services in each, alternating. */
-if (etcdMissing) {
+if (!want("registry")) {
+  // not asked for
+} else if (etcdMissing) {
   rows.push({ metric: "registry rows (etcd vs name service)", luanet: "skipped", reference: etcdMissing, ratio: "", target: "" });
 } else {
   const names = ["S0", "S1", "S2", "S3", "S4", "S5"];

@@ -63,9 +63,9 @@ export function acceptAnswer(secret: Buffer, myNonce: Buffer, datagram: Buffer):
 /** The keys and counters of one authenticated UDP session, one side's view. */
 export class DatagramSession {
   private sent = 0;
-  /** Highest sequence number accepted, and a bitmap of the WINDOW numbers below it. */
+  /** Highest sequence number accepted; `seen[n % WINDOW] === n` for each n accepted within WINDOW of it. */
   private highest = 0;
-  private seen = 0n;
+  private readonly seen = new Float64Array(WINDOW);
 
   constructor(private readonly key: Buffer, private readonly direction: "d" | "a") {}
 
@@ -89,15 +89,9 @@ export class DatagramSession {
     const peer = this.direction === "d" ? "a" : "d";
     if (!sameMac(datagram.subarray(datagram.length - TAG_BYTES), this.tag(peer, header, payload))) return null;
     const seq = header.readUIntBE(1, SEQ_BYTES);
-    if (seq > this.highest) {
-      const shift = seq - this.highest;
-      this.seen = shift >= WINDOW ? 1n : ((this.seen << BigInt(shift)) | 1n) & ((1n << BigInt(WINDOW)) - 1n);
-      this.highest = seq;
-      return payload;
-    }
-    const age = this.highest - seq;
-    if (age >= WINDOW || (this.seen >> BigInt(age)) & 1n) return null;
-    this.seen |= 1n << BigInt(age);
+    if (seq <= this.highest - WINDOW || this.seen[seq % WINDOW] === seq) return null;
+    this.seen[seq % WINDOW] = seq;
+    if (seq > this.highest) this.highest = seq;
     return payload;
   }
 }
