@@ -66,4 +66,13 @@ export function* sendTool(service: string, json: string) {
   if (msg === BAD_JSON) return;
   const err = yield* SendMsg(service, msg);
   if (err !== null) return fail(err.code, err.message);
+  // SendMsg returns once the message is handed to the connection; a tool that exits then cannot
+  // tell a refusal (the peer wants a secret this process lacks) from delivery. A call behind it on
+  // the same connection settles that: frames are read in order, so any answer, "no such
+  // function" included, means the message was read.
+  const [, confirm] = yield* RPCCall(service, CONFIRM, null);
+  if (confirm !== null && confirm.code !== "no_such_function") return fail(confirm.code, `the message may not have arrived: ${confirm.message}`);
 }
+
+/** A function no service has: calling it only confirms that what was sent before it was read. */
+const CONFIRM = "luanet send: confirm";

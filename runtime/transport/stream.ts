@@ -106,6 +106,9 @@ class StreamLink implements Link {
       this.writer.flush();
       this.socket.end();
     } else {
+      // A failed handshake still sends our PROOF, queued in this tick: the peer then learns it
+      // holds a different secret, rather than seeing us hang up.
+      if (error instanceof AuthError) this.writer.flush();
       this.socket.destroy();
     }
     this.gone(error);
@@ -149,6 +152,17 @@ function tlsFor(addr: NetAddr) {
   return files === null || addr.family === "local" ? null : { cert: files.cert, key: files.key, ca: files.ca };
 }
 
+/**
+ * Why a peer failed the TLS handshake. A certificate that does not verify shows only as "socket
+ * hang up" in the error (Node closes the socket itself), so say so; otherwise OpenSSL's reason
+ * ("wrong version number") rather than its multi-line message with source paths.
+ */
+function tlsReason(error: Error, socket: tls.TLSSocket): string {
+  const unverified = socket.authorizationError as unknown as string | null | undefined;
+  if (unverified) return `its certificate does not verify against the cluster CA (${unverified})`;
+  return (error as { reason?: string }).reason ?? error.message;
+}
+
 /** Dial: TCP or UNIX, then TLS if configured; resolves with the socket once it can carry data. */
 function dial(addr: NetAddr): { socket: net.Socket; ready: string } {
   const files = tlsFor(addr);
@@ -189,6 +203,13 @@ export const streamTransport: Transport = {
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
       const remoteOf = (socket: net.Socket) => (socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`);
+      // A TLS socket whose handshake failed has lost its address: take the one its TCP socket
+      // (Node's `_parent`) had on arrival.
+      const tcpRemotes = new WeakMap<net.Socket, string>();
+      const arrivedFrom = (socket: tls.TLSSocket) => {
+        const tcp = (socket as unknown as { _parent?: net.Socket })._parent;
+        return (tcp ? tcpRemotes.get(tcp) : undefined) ?? remoteOf(socket);
+      };
       const onSocket = (socket: net.Socket) => {
         const remote = remoteOf(socket);
         const link = new StreamLink(socket, remote, maxFrame);
@@ -198,8 +219,9 @@ export const streamTransport: Transport = {
       const files = tlsFor(addr);
       const server = files === null ? net.createServer(onSocket)
         : tls.createServer({ ...files, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, onSocket)
-          .on("tlsClientError", (error: Error & { reason?: string }, socket) => refused(remoteOf(socket), `TLS handshake failed: ${error.reason ?? error.message}`));
+          .on("tlsClientError", (error, socket) => refused(arrivedFrom(socket), `TLS handshake failed: ${tlsReason(error, socket)}`));
       server.on("connection", (socket: net.Socket) => {
+        tcpRemotes.set(socket, remoteOf(socket));
         sockets.add(socket);
         socket.on("close", () => sockets.delete(socket));
       });
