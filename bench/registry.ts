@@ -4,36 +4,18 @@
  * second, GetRemoteFuncProvider per second, and the time to a first call to a new name. Every
  * process is started here and killed by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { etcdMissing, startEtcd, type EtcdCluster } from "../tests/helpers/etcd.ts";
+import { startAndWait, stopAll as stopProcesses } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const luanet = here("../bin/luanet.js");
-const children: ChildProcess[] = [];
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 
 export { etcdMissing };
 
 /** Start luanet with `args`; resolves with the first match of `pattern` in its output. */
-function start(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv): Promise<RegExpExecArray> {
-  const child = spawn(process.execPath, [luanet, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`luanet ${args.join(" ")}: timed out waiting for ${pattern}: ${out}`)), 20_000);
-    const check = (d: Buffer) => {
-      out += d;
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout!.on("data", check);
-    child.stderr!.on("data", check);
-  });
-}
+const start = (args: string[], pattern: RegExp, env: NodeJS.ProcessEnv) => startAndWait([luanet, ...args], pattern, env);
 
 function client<T>(env: NodeJS.ProcessEnv, args: string[]): T {
   const r = spawnSync(process.execPath, [luanet, here("registry-client.mts"), ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
@@ -73,6 +55,6 @@ export function measure(env: NodeJS.ProcessEnv, names: string[], seconds: number
 }
 
 export async function stopAll(cluster: EtcdCluster): Promise<void> {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+  stopProcesses();
   await cluster.stop();
 }

@@ -13,12 +13,12 @@ process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
 export type Figures = { rate: number; p50: number; p99: number };
 
 /** Start a process and resolve with the first match of `pattern` in its output. */
-function startAndWait(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray> {
+export function startAndWait(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray> {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.push(child);
   let out = "";
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${out}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: timed out waiting for ${pattern}: ${out}`)), 20_000);
     const check = (d: Buffer) => {
       out += d;
       const m = pattern.exec(out);
