@@ -22,7 +22,7 @@ let lastId = 0;
 
 export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _status = READY;
-  /** @internal */ _gen: Iterator<Instruction, unknown, unknown> | null = null;
+  /** @internal */ _gen: Generator<Instruction, unknown, unknown> | null = null;
   /** @internal */ _waitingOn: Instruction | null = null;
   /** @internal */ _resumeMode = NEXT;
   /** @internal */ _resumeValue: unknown = undefined;
