@@ -59,6 +59,9 @@ async function spawnRate(): Promise<Result> {
 /**
  * Block/WakeUp switches per second around a ring of `size` tasks (2 = ping-pong). The reference
  * is the same ring with async functions and promise resolvers, the usual Node way.
+ * Each task runs its own closure, as tasks spawned in a loop do in user code; V8 gives every
+ * generator closure's generators their own hidden class, so this also checks that the loop's
+ * calls into 10,000 generators do not go megamorphic (they did: 1.3M/s instead of 6M/s+).
  */
 async function switchRate(size: number, switches: number): Promise<Result> {
   const luanet = async () => {

@@ -2,8 +2,9 @@
  * A task: one cooperative thread of control, driven by the loop in `loop.ts`.
  *
  * The fields marked internal are the loop's. A blocked task is this object plus its generator:
- * the fields a switch touches come first and rarely used state is kept elsewhere, because at
- * 10,000 tasks switch speed is bound by how much memory each switch touches.
+ * the fields a switch touches come first and rarely used state is kept elsewhere, so an idle task
+ * stays small and a switch touches few cache lines. (Memory is not what bounds a switch between
+ * 10,000 tasks, though: see the note on genNext in loop.ts.)
  */
 import { TaskHaltedError } from "../errors.js";
 import { Instruction, type Operation } from "./instruction.js";
@@ -22,7 +23,7 @@ let lastId = 0;
 
 export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _status = READY;
-  /** @internal */ _gen: Iterator<Instruction, unknown, unknown> | null = null;
+  /** @internal */ _gen: Generator<Instruction, unknown, unknown> | null = null;
   /** @internal */ _waitingOn: Instruction | null = null;
   /** @internal */ _resumeMode = NEXT;
   /** @internal */ _resumeValue: unknown = undefined;
