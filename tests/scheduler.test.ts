@@ -23,6 +23,50 @@ describe("scheduler", { concurrency: true }, () => {
     assert.equal(r.stdout.trim(), "spawned a1 b1 c1 a2 b2 c2");
   });
 
+  test("a task function may return any iterator: a hand-written one, or a generator with its own next, is driven and halted as a generator", async () => {
+    const r = await runScript(`
+      const log: string[] = [];
+      // A hand-written iterator (next, throw and return, as a task needs) over two Yields.
+      const forward = (inner: Generator) => ({
+        next: (v?: unknown) => inner.next(v), throw: (e?: unknown) => inner.throw(e), return: (v?: unknown) => inner.return(v),
+        [Symbol.iterator]() { return this; },
+      });
+      const handWritten = () => forward((function* () { yield* Sche.Yield(); log.push("hand 1"); yield* Sche.Yield(); log.push("hand 2"); return "hand done"; })());
+      // A generator whose own next counts the steps it is driven through.
+      let steps = 0;
+      const counted = () => {
+        const g = (function* () { yield* Sche.Yield(); return "counted done"; })();
+        const next = g.next.bind(g);
+        return Object.assign(g, { next: (v?: unknown) => (steps++, next(v)) });
+      };
+      // A custom iterator halted while it waits: its return() runs.
+      const haltable = () => forward((function* () { try { yield* Sche.Sleep(60_000); } finally { log.push("haltable finally"); } })());
+      export default function* () {
+        const a = Sche.Spawn(handWritten as any), b = Sche.Spawn(counted as any), c = Sche.Spawn(haltable as any);
+        log.push(String(yield* a), String(yield* b));
+        c.halt();
+        yield* Sche.Yield();
+        console.log(JSON.stringify({ log, steps }));
+      }
+    `);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { log: ["hand 1", "hand 2", "hand done", "counted done", "haltable finally"], steps: 2 });
+  });
+
+  test("halting a task that sleeps for a minute releases its timer: the process exits at once", async () => {
+    const t0 = performance.now();
+    const r = await runScript(`
+      export default function* () {
+        const sleeper = Sche.Spawn(function* () { try { yield* Sche.Sleep(60_000); } finally { console.log("finally"); } });
+        yield* Sche.Yield();
+        sleeper.halt();
+      }
+    `);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), "finally");
+    assert.ok(performance.now() - t0 < 14_000, "it did not wait for the minute");
+  });
+
   test("Sleep waits at least its time and sleepers wake in deadline order", async () => {
     // Each deadline is counted from when its task called Sleep; under load that need not be
     // spawn order, so the script reports each task's own deadline.

@@ -28,6 +28,8 @@ const MAX_NODE_DELAY = 2 ** 31 - 1;
 const lists = new Map<number, TimerList>();
 let handle: NodeJS.Timeout | null = null;
 let armedAt = Infinity;
+/** Timers set and not yet cleared: at zero the Node timer goes too, so it holds no process open. */
+let count = 0;
 let onExpire: (task: Task) => void = () => {};
 
 /** The loop tells the timers what to do with a task whose time ran out. */
@@ -49,11 +51,12 @@ export function setTimer(task: Task, ms: number): void {
   else list.head = node;
   list.tail = node;
   task._timer = node;
+  count++;
   if (node.expiry < armedAt) arm(node.expiry, now);
 }
 
 /** Remove the task's timer. Empty lists are dropped at the next firing, not here, so a duration
- * used over and over keeps its list. */
+ * used over and over keeps its list; with no timer left, the Node timer is cleared at once. */
 export function clearTimer(task: Task): void {
   const node = task._timer;
   if (node === null) return;
@@ -63,6 +66,11 @@ export function clearTimer(task: Task): void {
   else list.head = node.next;
   if (node.next !== null) node.next.prev = node.prev;
   else list.tail = node.prev;
+  if (--count === 0 && handle !== null) {
+    clearTimeout(handle);
+    handle = null;
+    armedAt = Infinity;
+  }
 }
 
 function arm(at: number, now: number): void {
