@@ -7,9 +7,10 @@
  *                                                    proof = HMAC(secret, "luanet/1 accept" Nd Nl)
  *     DATA       [3][seq: u48 BE][datagram][mac: 16]  either way; the datagram as udp.ts
  *                                                    describes it; mac = first 16 bytes of
- *                                                    HMAC(key, direction seq datagram), where
- *                                                    key = HMAC(secret, "luanet/1 udp" Nd Nl),
- *                                                    direction "d" from the dialer, "a" back
+ *                                                    HMAC(Kdir, [3] seq datagram), where
+ *                                                    K = HMAC(secret, "luanet/1 udp" Nd Nl) and
+ *                                                    Kdir = HMAC(K, "d") from the dialer,
+ *                                                    HMAC(K, "a") from the listener
  *     RETRY      [4]                                 listener -> dialer: "I know no session of
  *                                                    yours" (it restarted): handshake again
  *
@@ -39,15 +40,20 @@ export function challengeNonce(datagram: Buffer): Buffer | null {
   return datagram[0] === Kind.CHALLENGE && datagram.length === 1 + NONCE_BYTES ? datagram.subarray(1) : null;
 }
 
-function sessionKey(secret: Buffer, dialerNonce: Uint8Array, listenerNonce: Uint8Array): Buffer {
-  return createHmac("sha256", secret).update("luanet/1 udp").update(dialerNonce).update(listenerNonce).digest();
+/** The session's two keys, one per direction: "d" signs what the dialer sends, "a" the listener. */
+function sessionKeys(secret: Buffer, dialerNonce: Uint8Array, listenerNonce: Uint8Array): Keys {
+  const key = createHmac("sha256", secret).update("luanet/1 udp").update(dialerNonce).update(listenerNonce).digest();
+  const derive = (direction: string) => createHmac("sha256", key).update(direction).digest();
+  return { d: derive("d"), a: derive("a") };
 }
+
+type Keys = { d: Buffer; a: Buffer };
 
 /** Listener: answer a CHALLENGE; returns the ANSWER to send and the new session's keys. */
 export function answer(secret: Buffer, dialerNonce: Buffer): { datagram: Buffer; session: DatagramSession } {
   const mine = randomBytes(NONCE_BYTES);
   const datagram = Buffer.concat([Buffer.of(Kind.ANSWER), dialerNonce, mine, proof(secret, "accept", dialerNonce, mine)]);
-  return { datagram, session: new DatagramSession(sessionKey(secret, dialerNonce, mine), "a") };
+  return { datagram, session: new DatagramSession(sessionKeys(secret, dialerNonce, mine), "a") };
 }
 
 /** Dialer: the session an ANSWER to our CHALLENGE opens, or null if it is not one (wrong secret,
@@ -57,7 +63,7 @@ export function acceptAnswer(secret: Buffer, myNonce: Buffer, datagram: Buffer):
   if (!datagram.subarray(1, 1 + NONCE_BYTES).equals(myNonce)) return null;
   const theirs = datagram.subarray(1 + NONCE_BYTES, 1 + 2 * NONCE_BYTES);
   if (!sameMac(datagram.subarray(1 + 2 * NONCE_BYTES), proof(secret, "accept", myNonce, theirs))) return null;
-  return new DatagramSession(sessionKey(secret, myNonce, theirs), "d");
+  return new DatagramSession(sessionKeys(secret, myNonce, theirs), "d");
 }
 
 /** The keys and counters of one authenticated UDP session, one side's view. */
@@ -67,27 +73,33 @@ export class DatagramSession {
   private highest = 0;
   private readonly seen = new Float64Array(WINDOW);
 
-  constructor(private readonly key: Buffer, private readonly direction: "d" | "a") {}
+  private readonly sendKey: Buffer;
+  private readonly receiveKey: Buffer;
 
-  private tag(direction: string, header: Buffer, payload: Uint8Array): Buffer {
-    return createHmac("sha256", this.key).update(direction).update(header).update(payload).digest().subarray(0, TAG_BYTES);
+  constructor(keys: Keys, direction: "d" | "a") {
+    this.sendKey = keys[direction];
+    this.receiveKey = keys[direction === "d" ? "a" : "d"];
   }
 
   /** Wrap an outgoing datagram as DATA. */
   seal(payload: Uint8Array): Buffer {
-    const header = Buffer.allocUnsafe(1 + SEQ_BYTES);
-    header[0] = Kind.DATA;
-    header.writeUIntBE(++this.sent, 1, SEQ_BYTES);
-    return Buffer.concat([header, payload, this.tag(this.direction, header, payload)]);
+    const signed = 1 + SEQ_BYTES + payload.length;
+    const out = Buffer.allocUnsafe(signed + TAG_BYTES);
+    out[0] = Kind.DATA;
+    out.writeUIntBE(++this.sent, 1, SEQ_BYTES);
+    out.set(payload, 1 + SEQ_BYTES);
+    createHmac("sha256", this.sendKey).update(out.subarray(0, signed)).digest().copy(out, signed, 0, TAG_BYTES);
+    return out;
   }
 
   /** Unwrap an incoming DATA: its datagram, or null if the mac fails or it is a replay. */
   open(datagram: Buffer): Buffer | null {
     if (datagram[0] !== Kind.DATA || datagram.length < DATA_OVERHEAD) return null;
+    const signed = datagram.length - TAG_BYTES;
+    const tag = createHmac("sha256", this.receiveKey).update(datagram.subarray(0, signed)).digest().subarray(0, TAG_BYTES);
+    if (!sameMac(datagram.subarray(signed), tag)) return null;
     const header = datagram.subarray(0, 1 + SEQ_BYTES);
-    const payload = datagram.subarray(1 + SEQ_BYTES, datagram.length - TAG_BYTES);
-    const peer = this.direction === "d" ? "a" : "d";
-    if (!sameMac(datagram.subarray(datagram.length - TAG_BYTES), this.tag(peer, header, payload))) return null;
+    const payload = datagram.subarray(1 + SEQ_BYTES, signed);
     const seq = header.readUIntBE(1, SEQ_BYTES);
     if (seq <= this.highest - WINDOW || this.seen[seq % WINDOW] === seq) return null;
     this.seen[seq % WINDOW] = seq;
