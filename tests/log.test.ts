@@ -294,12 +294,11 @@ describe("logging", { concurrency: true }, () => {
   });
 
   describe("when the log file cannot be written (logs is a regular file)", { concurrency: true }, () => {
-    async function runBlocked(source: string): Promise<Exit & { dir: string; ms: number }> {
+    async function runBlocked(source: string): Promise<Exit & { dir: string }> {
       const dir = fixture({ "blocked.ts": source });
       writeFileSync(join(dir, "logs"), "");
-      const started = Date.now();
       const exit = await runLuanet(["-q", join(dir, "blocked.ts")], { cwd: dir, timeoutMs: 30_000 });
-      return { ...exit, dir, ms: Date.now() - started };
+      return { ...exit, dir };
     }
 
     test("a short script still runs to completion, exits 0, and stderr says why", async () => {
@@ -310,12 +309,13 @@ describe("logging", { concurrency: true }, () => {
       assert.ok(statSync(join(r.dir, "logs")).isFile());
     });
 
-    test("a 100,000-line burst still runs to completion quickly, exits 0, and stderr says why", async () => {
+    // Bounded by runBlocked's 30 s limit: a writer that waited a second per full ring would take
+    // minutes. (Not a speed figure: a loaded CI machine may take a while.)
+    test("a 100,000-line burst still runs to completion, exits 0, and stderr says why", async () => {
       const r = await runBlocked(`${burst(BURST)}\nconsole.log("done");`);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, "done\n");
       assert.match(r.stderr, /cannot write the log file .*logs/);
-      assert.ok(r.ms < 15_000, `took ${r.ms} ms`);
     });
   });
 
