@@ -24,11 +24,11 @@ const open = new Set<Conn>();
 
 /**
  * Liveness of the links we dialed. Traffic on them is mostly one way (replies come back on the
- * peer's own connection to us), so silence proves nothing by itself: each outgoing link that
- * has heard nothing for a second (or a quarter of peerTimeout) sends PING, which the accepting side
+ * peer's own connection to us), so silence proves nothing by itself: each outgoing link that has
+ * heard nothing for a second (or a quarter of peerTimeout) sends PING, which the accepting side
  * answers (a receiver that paused the link, its mailbox full, sends PING on it unasked). One
- * silent for `config.peerTimeout` is closed: its calls fail `disconnected` at once,
- * and the next use looks the name up again, rather than waiting for TCP to give up (minutes).
+ * silent for `config.peerTimeout` is closed: its calls fail `disconnected` at once, and the next
+ * use looks the name up again, rather than waiting minutes for TCP to give up.
  */
 const PING_BODY = encode([Type.PING]);
 const SWEEP_MS = 250;
