@@ -22,21 +22,26 @@ import { callTool, ls, sendTool } from "./tools.js";
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
 
+/** A parser for commander: what `parse` throws becomes a usage error naming the option. */
+function argParser<T>(parse: (value: string) => T): (value: string) => T {
+  return (value) => {
+    try {
+      return parse(value);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+const addrArg = argParser(parseAddr);
+const registryArg = argParser((value): RegistrySpec | "" => (value === "" ? "" : parseRegistry(value))); // LUANET_REGISTRY= : no choice
+
 const nsOption = () => new Option("--ns <addr>", "the name service: host:port, [v6]:port or unix:/path")
   .env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg);
 
 /** --registry wins over --ns: it may name etcd, and it holds whatever the script registers at. */
 const registryOption = () => new Option("--registry <addr>", "the registry: etcd://host:port[,host:port...][/prefix], or a name service address as for --ns")
   .env("LUANET_REGISTRY").argParser(registryArg);
-
-function registryArg(value: string): RegistrySpec | "" {
-  if (value === "") return ""; // LUANET_REGISTRY= : no choice
-  try {
-    return parseRegistry(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
-}
 
 interface RegistryFlags {
   ns: NetAddr;
@@ -46,14 +51,6 @@ interface RegistryFlags {
 function applyRegistry(options: RegistryFlags): void {
   if (options.registry) useRegistry(options.registry);
   else useNameService(options.ns);
-}
-
-function addrArg(value: string): NetAddr {
-  try {
-    return parseAddr(value);
-  } catch (error) {
-    throw new InvalidArgumentError((error as Error).message);
-  }
 }
 
 interface LogFlags {

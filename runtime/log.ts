@@ -171,3 +171,19 @@ export const log: Logger = {
   warn: (message, fields) => write("warn", message, fields),
   error: (message, fields) => write("error", message, fields),
 };
+
+/**
+ * A warning about something that may happen thousands of times a second (dropped datagrams,
+ * refused connections): the returned function counts one, and a second after the first of a
+ * batch a single line reports how many there were.
+ */
+export function warnEverySecond(message: (count: number) => string): () => void {
+  let count = 0;
+  return () => {
+    if (count++ > 0) return;
+    setTimeout(() => {
+      log.warn(message(count));
+      count = 0;
+    }, 1000).unref();
+  };
+}

@@ -28,6 +28,9 @@ export class AuthError extends LuanetError {
   }
 }
 
+/** What a peer asking for the cluster handshake is told when this process has no secret. */
+export const NO_SECRET = "it asks for the cluster handshake, and this process has no cluster secret (set LUANET_SECRET_FILE or --secret-file)";
+
 /** How long a new link may take to authenticate (and, with no secret, to send HELLO). */
 export const HANDSHAKE_TIMEOUT_MS = Number(process.env.LUANET_HELLO_TIMEOUT_MS ?? 10_000);
 

@@ -6,7 +6,7 @@
  */
 import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import { log } from "../log.js";
-import { HANDSHAKE_TIMEOUT_MS } from "../security/handshake.js";
+import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { config } from "./config.js";
@@ -16,8 +16,6 @@ type Dispatch = (conn: Conn, envelope: Envelope) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];
-/** What a peer asking for the cluster handshake is told when this process has no secret. */
-export const NO_SECRET = "it asks for the cluster handshake, and this process has no cluster secret (set LUANET_SECRET_FILE or --secret-file)";
 
 /** Every open connection, so shutdown can flush and close them. */
 const open = new Set<Conn>();

@@ -10,7 +10,7 @@ import { Instruction, type Operation } from "../scheduler/instruction.js";
 import { resume, Suspension } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
 import type { Link } from "../transport/types.js";
-import { log } from "../log.js";
+import { warnEverySecond } from "../log.js";
 import { config } from "./config.js";
 import type { Conn } from "./conn.js";
 
@@ -25,7 +25,7 @@ let head = 0;
 const waiting: Task[] = [];
 /** Links paused because the mailbox was full. */
 const paused = new Set<Link>();
-let dropped = 0;
+const droppedOne = warnEverySecond((n) => `dropped ${n} UDP message(s): the mailbox was full (${config.mailboxLength} messages; luanet.Configure({ mailboxLength }))`);
 
 class GetMsgInstr extends Instruction {
   readonly name = "GetMsg";
@@ -57,15 +57,7 @@ export function deliver(conn: Conn, msg: unknown): void {
   const task = waiting.shift();
   if (task !== undefined) return void resume(task, GET, message);
   if (messages.length - head < config.mailboxLength) return void messages.push(message);
-  if (!conn.link.reliable) {
-    if (dropped++ === 0) {
-      setTimeout(() => {
-        log.warn(`dropped ${dropped} UDP message(s): the mailbox was full (${config.mailboxLength} messages; luanet.Configure({ mailboxLength }))`);
-        dropped = 0;
-      }, 1000).unref();
-    }
-    return;
-  }
+  if (!conn.link.reliable) return droppedOne();
   messages.push(message); // it is here already: keep it, and stop reading more
   conn.link.pause();
   paused.add(conn.link);

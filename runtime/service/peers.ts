@@ -58,8 +58,8 @@ export class Peer {
 
   /**
    * The open connection, or one being opened (given up after `peerTimeout` or `rpcTimeout`,
-   * whichever is shorter, so a host that stopped
-   * answering is looked up again on the next try). Rejects with an RPCError "unavailable".
+   * whichever is shorter, so a host that stopped answering is looked up again on the next try).
+   * Rejects with an RPCError "unavailable".
    */
   connect(): Promise<Conn> {
     if (this.conn !== null) return Promise.resolve(this.conn);

@@ -9,7 +9,7 @@ import { existsSync, lstatSync, unlinkSync } from "node:fs";
 import * as net from "node:net";
 import * as tls from "node:tls";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
-import { log } from "../log.js";
+import { warnEverySecond } from "../log.js";
 import { AuthError, Handshake, HANDSHAKE_TIMEOUT_MS, type Role } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
@@ -22,6 +22,8 @@ class StreamLink implements Link {
   private handlers: LinkHandlers | null = null;
   /** While the cluster handshake runs, frames go here instead of to the handlers. */
   private guard: ((body: Buffer) => void) | null = null;
+  /** One promise however many senders wait, so waiting costs no listener per sender. */
+  private draining: Promise<void> | null = null;
   closed = false;
 
   constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number) {
@@ -53,7 +55,8 @@ class StreamLink implements Link {
   authenticate(role: Role, ready: () => void): void {
     const secret = security().secret;
     if (secret === null) return ready();
-    const timer = setTimeout(() => this.close(new AuthError(`no cluster handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS);
+    // Unref'd: if the link closes first, the timer's close() finds it closed and does nothing.
+    const timer = setTimeout(() => this.close(new AuthError(`no cluster handshake within ${HANDSHAKE_TIMEOUT_MS} ms`)), HANDSHAKE_TIMEOUT_MS).unref();
     const handshake = new Handshake(secret, role, (body) => this.send(body));
     this.guard = (body) => {
       if (!handshake.receive(body)) return;
@@ -61,7 +64,6 @@ class StreamLink implements Link {
       this.guard = null;
       ready();
     };
-    this.socket.once("close", () => clearTimeout(timer));
   }
 
   send(body: Uint8Array): void {
@@ -71,9 +73,6 @@ class StreamLink implements Link {
   get buffered(): number {
     return this.writer.pending + this.socket.writableLength;
   }
-
-  /** One promise however many senders wait, so waiting costs no listener per sender. */
-  private draining: Promise<void> | null = null;
 
   drained(): Promise<void> {
     this.writer.flush();
@@ -226,15 +225,7 @@ export const streamTransport: Transport = {
         socket.on("close", () => sockets.delete(socket));
       });
       server.maxConnections = maxConnections;
-      let dropped = 0;
-      server.on("drop", () => {
-        if (dropped++ === 0) {
-          setTimeout(() => {
-            log.warn(`refused ${dropped} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`);
-            dropped = 0;
-          }, 1000).unref();
-        }
-      });
+      server.on("drop", warnEverySecond((n) => `refused ${n} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`));
       server.once("error", reject);
       server.listen(addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port }, () => {
         server.off("error", reject);

@@ -21,7 +21,7 @@
 import * as dgram from "node:dgram";
 import { formatAddr, netaddr_ipv4, netaddr_ipv6, type NetAddr } from "../../stdlib/net.js";
 import { acceptAnswer, answer, challenge, challengeNonce, DATA_OVERHEAD, Kind, RETRY, type DatagramSession } from "../security/datagram.js";
-import { AuthError, HANDSHAKE_TIMEOUT_MS, nonce } from "../security/handshake.js";
+import { AuthError, HANDSHAKE_TIMEOUT_MS, NO_SECRET, nonce } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
@@ -90,11 +90,11 @@ class UdpLink implements Link {
     datagram.writeUInt16BE(helloLength, 0);
     if (this.hello !== null) datagram.set(this.hello, 2);
     datagram.set(body, 2 + helloLength);
-    // A datagram too large for the network is this frame's problem, not the link's.
     this.transmit(this.session === null ? datagram : this.session.seal(datagram));
   }
 
   transmit(datagram: Buffer): void {
+    // A datagram too large for the network is this frame's problem, not the link's.
     const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
     if (this.target === null) this.socket.send(datagram, done);
     else this.socket.send(datagram, this.target.port, this.target.address, done);
@@ -117,7 +117,7 @@ class UdpLink implements Link {
   receive(datagram: Buffer): void {
     this.idle.refresh();
     try {
-      if (datagram.length === 1 && datagram[0] === Kind.RETRY) throw new AuthError("it asks for the cluster handshake, and this process has no cluster secret (set LUANET_SECRET_FILE or --secret-file)");
+      if (datagram.length === 1 && datagram[0] === Kind.RETRY) throw new AuthError(NO_SECRET);
       if (datagram.length < 2) throw new Error("a datagram shorter than its 2-byte header");
       const helloLength = datagram.readUInt16BE(0);
       if (2 + helloLength > datagram.length) throw new Error("a datagram shorter than its HELLO");
@@ -196,7 +196,7 @@ class DialerHandshake {
       if (this.timer === null) this.start();
       return;
     }
-    const payload = this.link.session?.open(datagram) ?? null;
+    const payload = this.link.unseal(datagram);
     if (payload === null) return refused(this.link.remote, "a datagram that fails its cluster-secret check");
     this.link.receive(payload);
   }
@@ -246,46 +246,48 @@ export const udpTransport: Transport = {
       const links = new Map<string, UdpLink>();
       socket.once("error", reject);
       const secret = security().secret;
-      socket.on("message", (datagram, from) => {
-        const key = `${from.address}|${from.port}`;
-        let link = links.get(key);
-        const remote = from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`;
-        const open = () => {
-          link = new UdpLink(socket, remote, false, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
-          links.set(key, link);
-          return link;
-        };
-        if (secret === null) {
-          if (link === undefined) {
-            const fresh = open();
-            fresh.attach(accept(fresh));
-          }
-          return link!.receive(datagram);
-        }
+      const remoteOf = (from: dgram.RemoteInfo) => (from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`);
+      const open = (key: string, from: dgram.RemoteInfo): UdpLink => {
+        const link = new UdpLink(socket, remoteOf(from), false, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
+        links.set(key, link);
+        return link;
+      };
+      /** With a secret: a CHALLENGE (re)opens a session, anything else must be signed in one. */
+      const receiveSigned = (secret: Buffer, link: UdpLink | undefined, key: string, from: dgram.RemoteInfo, datagram: Buffer): void => {
         const theirs = challengeNonce(datagram);
         if (theirs !== null) {
           if (link === undefined) {
-            if (links.size >= maxConnections) return refused(remote, `already at the maximum of ${maxConnections} UDP peers (luanet.Configure({ maxConnections }))`);
-            const pending = open();
+            if (links.size >= maxConnections) return refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP peers (luanet.Configure({ maxConnections }))`);
+            const pending = (link = open(key, from));
             setTimeout(() => {
               if (pending.accepted) return;
-              refused(remote, `no signed datagram within ${HANDSHAKE_TIMEOUT_MS} ms of its challenge (a different cluster secret?)`);
+              refused(pending.remote, `no signed datagram within ${HANDSHAKE_TIMEOUT_MS} ms of its challenge (a different cluster secret?)`);
               pending.close();
             }, HANDSHAKE_TIMEOUT_MS).unref();
           }
           const answered = answer(secret, theirs);
-          if (link!.session === null) link!.session = answered.session;
-          else link!.next = answered.session;
-          return link!.transmit(answered.datagram);
+          if (link.session === null) link.session = answered.session;
+          else link.next = answered.session;
+          return link.transmit(answered.datagram);
         }
         if (link === undefined) {
           socket.send(RETRY, from.port, from.address);
-          return refused(remote, "a datagram outside any cluster session (no cluster secret, or this service restarted)");
+          return refused(remoteOf(from), "a datagram outside any cluster session (no cluster secret, or this service restarted)");
         }
         const payload = link.unseal(datagram);
-        if (payload === null) return refused(remote, "a datagram that fails its cluster-secret check (forged, replayed or a different secret)");
+        if (payload === null) return refused(link.remote, "a datagram that fails its cluster-secret check (forged, replayed or a different secret)");
         if (!link.accepted) link.attach(accept(link));
         link.receive(payload);
+      };
+      socket.on("message", (datagram, from) => {
+        const key = `${from.address}|${from.port}`;
+        let link = links.get(key);
+        if (secret !== null) return receiveSigned(secret, link, key, from, datagram);
+        if (link === undefined) {
+          link = open(key, from);
+          link.attach(accept(link));
+        }
+        link.receive(datagram);
       });
       socket.bind(addr.port, addr.ip, () => {
         socket.off("error", reject);
