@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { lastJson, runClient, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+import { lastJson, launch, runClient, startNameService, startService, type NameService } from "./helpers/cluster.ts";
 
 /** Memory samples a script prints as JSON lines: {"mem": rss bytes}. */
 function rssGrowth(stdout: string): { first: number; max: number; samples: number } {
@@ -147,26 +147,30 @@ describe("limits and backpressure", { concurrency: true }, () => {
 
   test("a peer that stops answering (SIGSTOP) is dropped after peerTimeout: its pending call fails disconnected long before its deadline", async () => {
     const frozen = await startService(ns, `
+      luanet.RegRPCFunction("Echo", (x: unknown) => x);
       luanet.RegRPCFunction("Slow", function* () { yield* Sche.Sleep(60_000); return "late"; });
       luanet.StartLocalService("Frozen", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
-      console.log("ready");
     `);
-    const client = runClient(ns, `
+    // While Frozen runs, the idle connection outlives peerTimeout several times over (its PINGs
+    // are answered); then the test stops Frozen and the pending call must end as disconnected.
+    const client = launch(ns, `
       luanet.Configure({ peerTimeout: 1000 });
       export default function* () {
-        yield* luanet.RPCCall("Frozen", "Slow", null, { timeout: 100 }); // connects
-        
-        yield* Sche.Sleep(300);
+        yield* luanet.RPCCall("Frozen", "Echo", 1);
+        yield* Sche.Sleep(3000);
+        console.log("alive");
         const t0 = performance.now();
         const [, err] = yield* luanet.RPCCall("Frozen", "Slow", null, { timeout: 20_000 });
         console.log(JSON.stringify({ code: err?.code, message: err?.message, ms: performance.now() - t0 }));
         luanet.Exit(0);
       }
-    `, { timeoutMs: 20_000 });
-    frozen.child.kill("SIGSTOP");
+    `);
     try {
-      const r = await client;
+      await client.waitFor(/^alive$/m, 15_000);
+      assert.doesNotMatch(client.stderr, /closed/, "a live peer's idle connection is kept");
+      frozen.child.kill("SIGSTOP");
+      const r = await client.exited(20_000);
       assert.equal(r.code, 0, r.stderr);
       const out = lastJson(r.stdout);
       assert.equal(out.code, "disconnected", out.message);
