@@ -4,10 +4,9 @@
  * second, GetRemoteFuncProvider per second, and the time to a first call to a new name. Every
  * process is started here and killed by PID.
  */
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { etcdMissing, startEtcd, type EtcdCluster } from "../tests/helpers/etcd.ts";
-import { startAndWait, stopAll as stopProcesses } from "./rpc.ts";
+import { median, run, startAndWait, stopAll as stopProcesses } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const luanet = here("../bin/luanet.js");
@@ -17,11 +16,7 @@ export { etcdMissing };
 /** Start luanet with `args`; resolves with the first match of `pattern` in its output. */
 const start = (args: string[], pattern: RegExp, env: NodeJS.ProcessEnv) => startAndWait([luanet, ...args], pattern, env);
 
-function client<T>(env: NodeJS.ProcessEnv, args: string[]): T {
-  const r = spawnSync(process.execPath, [luanet, here("registry-client.mts"), ...args], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`registry-client ${args.join(" ")} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
-}
+const client = <T>(env: NodeJS.ProcessEnv, args: string[]): T => run<T>([luanet, here("registry-client.mts"), ...args], env);
 
 export interface RegistryFigures {
   lookups: number;
@@ -45,12 +40,11 @@ export async function registries(names: string[]): Promise<{ ns: NodeJS.ProcessE
   return { ns, etcd, cluster };
 }
 
-/** Measure one registry: `rounds` of each scenario (the caller alternates registries). */
+/** Measure one registry once: look-ups, providers and first calls (the caller alternates registries and rounds). */
 export function measure(env: NodeJS.ProcessEnv, names: string[], seconds: number): RegistryFigures {
   const lookups = client<{ rate: number }>(env, ["lookups", String(seconds), names[0]!]).rate;
   const providers = client<{ rate: number }>(env, ["providers", String(seconds), "Plus"]).rate;
   const first = client<{ cold: number; warm: number[] }>(env, ["first-calls", ...names]);
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   return { lookups, providers, cold: first.cold, warm: median(first.warm) };
 }
 

@@ -32,11 +32,15 @@ export function startAndWait(args: string[], pattern: RegExp, env: NodeJS.Proces
   });
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Figures {
+/** Run node with `args` to the end (at most 60 s) and parse the JSON its last line prints. */
+export function run<T = Figures>(args: string[], env: NodeJS.ProcessEnv = {}): T {
   const r = spawnSync(process.execPath, args, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
   if (r.status !== 0) throw new Error(`${args.join(" ")} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as Figures;
+  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
 }
+
+/** The median of some measurements (the upper one of an even count). */
+export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 /** Start a name service and a PlusServer; returns the env a client needs. */
 export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: string[] = []): Promise<NodeJS.ProcessEnv> {

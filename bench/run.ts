@@ -8,8 +8,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { etcdMissing, measure, registries, stopAll as stopRegistries, type RegistryFigures } from "./registry.ts";
-import { luanetPlus, plusCluster, referencePlus, stopAll, type Figures } from "./rpc.ts";
+import type { RegistryFigures } from "./registry.ts";
+import { luanetPlus, median, plusCluster, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const node = process.execPath;
@@ -57,11 +57,10 @@ if (want("scheduler")) {
 function startup(runs: number): { value: number; reference: number } {
   const time = (args: string[]) => {
     const t0 = performance.now();
-    const r = spawnSync(node, args, { encoding: "utf8" });
+    const r = spawnSync(node, args, { encoding: "utf8", timeout: 60_000 });
     if (r.status !== 0 || r.stdout.trim() !== "hello") throw new Error(`${args.join(" ")} failed: ${r.stderr}`);
     return performance.now() - t0;
   };
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   const luanet: number[] = [], plain: number[] = [];
   time([here("../bin/luanet.js"), here("hello.ts")]); // fill tsx's transform cache, as any second run has it
   for (let i = 0; i < runs; i++) {
@@ -84,7 +83,7 @@ async function plus(callers: number, rounds: number, seconds: number): Promise<{
     r.push(await referencePlus(callers, seconds));
   }
   stopAll();
-  const med = (xs: Figures[], k: keyof Figures) => xs.map((x) => x[k]).sort((a, b) => a - b)[xs.length >> 1]!;
+  const med = (xs: Figures[], k: keyof Figures) => median(xs.map((x) => x[k]));
   const pick = (xs: Figures[]): Figures => ({ rate: med(xs, "rate"), p50: med(xs, "p50"), p99: med(xs, "p99") });
   return { luanet: pick(l), reference: pick(r) };
 }
@@ -97,6 +96,19 @@ for (const callers of want("plus") ? [1, 100] : []) {
   rows.push({ metric: `${tag}: p99 latency`, luanet: `${(luanet.p99 * 1000).toFixed(0)} us`, reference: `${(reference.p99 * 1000).toFixed(0)} us`, ratio: (luanet.p99 / reference.p99).toFixed(2), target: "" });
 }
 
+/** Plus with 100 calling tasks under each configuration, alternating, 3 rounds: median calls/s. */
+async function plusRates(configs: [string, NodeJS.ProcessEnv][]): Promise<Map<string, number>> {
+  const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
+  for (let round = 0; round < 3; round++) {
+    for (const [name, env] of configs) {
+      const cluster = await plusCluster(env);
+      rates.get(name)!.push(luanetPlus(cluster, 100, 2).rate);
+      stopAll();
+    }
+  }
+  return new Map([...rates].map(([name, xs]) => [name, median(xs)]));
+}
+
 /** The Plus scenario with 100 tasks over each transport, beside TCP, in the same run. */
 if (want("transports")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-"));
@@ -106,18 +118,9 @@ if (want("transports")) {
     ["TCP over IPv6", { PLUS_TYPE: "stream", PLUS_ADDR: "[::1]:0" }],
     ["UDP", { PLUS_TYPE: "dgram", PLUS_ADDR: "127.0.0.1:0" }],
   ];
-  const rates = new Map<string, number[]>();
-  for (let round = 0; round < 3; round++) {
-    for (const [name, env] of transports) {
-      const cluster = await plusCluster(env);
-      (rates.get(name) ?? rates.set(name, []).get(name)!).push(luanetPlus(cluster, 100, 2).rate);
-      stopAll();
-    }
-  }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
-  const tcp = median(rates.get("TCP")!);
+  const rates = await plusRates(transports);
   for (const [name] of transports.slice(1)) {
-    add(`Plus over ${name}, 100 calling tasks: calls`, { value: median(rates.get(name)!), reference: tcp }, "luanet over TCP", "/s", "");
+    add(`Plus over ${name}, 100 calling tasks: calls`, { value: rates.get(name)!, reference: rates.get("TCP")! }, "luanet over TCP", "/s", "");
   }
   rmSync(dir, { recursive: true, force: true });
 }
@@ -135,19 +138,11 @@ if (want("security")) {
     ["UDP", { PLUS_TYPE: "dgram" }],
     ["UDP, cluster secret", { PLUS_TYPE: "dgram", ...secret }],
   ];
-  const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
-  for (let round = 0; round < 3; round++) {
-    for (const [name, env] of configs) {
-      const cluster = await plusCluster(env);
-      rates.get(name)!.push(luanetPlus(cluster, 100, 2).rate);
-      stopAll();
-    }
-  }
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
+  const rates = await plusRates(configs);
   for (const [name] of configs) {
     if (name === "TCP" || name === "UDP") continue;
     const base = name.startsWith("UDP") ? "UDP" : "TCP";
-    add(`Plus over ${name}, 100 tasks: calls`, { value: median(rates.get(name)!), reference: median(rates.get(base)!) }, `${base}, no security`, "/s", name === "TCP, cluster secret" ? ">= 0.9x" : "");
+    add(`Plus over ${name}, 100 tasks: calls`, { value: rates.get(name)!, reference: rates.get(base)! }, `${base}, no security`, "/s", name === "TCP, cluster secret" ? ">= 0.9x" : "");
   }
   if (tls === null) rows.push({ metric: "Plus over TLS", luanet: "skipped", reference: "no openssl command to make test certificates", ratio: "", target: "" });
   rmSync(dir, { recursive: true, force: true });
@@ -156,9 +151,7 @@ if (want("security")) {
 /** Logging: main-thread cost per line, and Plus with a log line per call against none. */
 if (want("logging")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-log-"));
-  const r = spawnSync(node, [here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { encoding: "utf8", env: { ...process.env, LUANET_LOG_DIR: dir } });
-  if (r.status !== 0) throw new Error(`bench/log.ts failed: ${r.stderr}`);
-  const cost = JSON.parse(r.stdout.trim().split("\n").pop()!) as { value: number; reference: number };
+  const cost = run<{ value: number; reference: number }>([here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { LUANET_LOG_DIR: dir });
   rows.push({ metric: "log line, main-thread cost", luanet: `${cost.value.toFixed(0)} ns`, reference: `${cost.reference.toFixed(0)} ns (fs.writeSync per line)`, ratio: (cost.value / cost.reference).toFixed(2), target: "" });
 
   const cluster = await plusCluster();
@@ -168,17 +161,18 @@ if (want("logging")) {
     logged.push(luanetPlus(cluster, 100, 2, ["--quiet", "--log-dir", dir], ["log"]).rate);
   }
   stopAll();
-  const median = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1]!;
   add("Plus, 100 tasks, a log line per call: calls", { value: median(logged), reference: median(plain) }, "no logging", "/s", ">= 0.75x");
   rmSync(dir, { recursive: true, force: true });
 }
 
 /** Registries: etcd beside the built-in name service, the same services in each, alternating. */
-if (!want("registry")) {
-  // not asked for
-} else if (etcdMissing) {
+// Loaded only here: it probes for the etcd binary, which no other section needs.
+const registry = want("registry") ? await import("./registry.ts") : null;
+const etcdMissing = registry?.etcdMissing;
+if (etcdMissing) {
   rows.push({ metric: "registry rows (etcd vs name service)", luanet: "skipped", reference: etcdMissing, ratio: "", target: "" });
-} else {
+} else if (registry !== null) {
+  const { measure, registries, stopAll: stopRegistries } = registry;
   const names = ["S0", "S1", "S2", "S3", "S4", "S5"];
   const { ns, etcd, cluster } = await registries(names);
   const n: RegistryFigures[] = [], e: RegistryFigures[] = [];
@@ -187,7 +181,7 @@ if (!want("registry")) {
     e.push(measure(etcd, names, 2));
   }
   await stopRegistries(cluster);
-  const med = (xs: RegistryFigures[], k: keyof RegistryFigures) => xs.map((x) => x[k]).sort((a, b) => a - b)[xs.length >> 1]!;
+  const med = (xs: RegistryFigures[], k: keyof RegistryFigures) => median(xs.map((x) => x[k]));
   const ref = "built-in name service";
   add("name look-ups, 50 tasks: etcd (watch-kept cache)", { value: med(e, "lookups"), reference: med(n, "lookups") }, ref, "/s", "");
   add("GetRemoteFuncProvider, 50 tasks: etcd (watch-kept cache)", { value: med(e, "providers"), reference: med(n, "providers") }, ref, "/s", "");

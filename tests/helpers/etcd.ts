@@ -15,7 +15,7 @@ import { join } from "node:path";
 /** The etcd binary (ETCD_BIN, else `etcd` on the PATH), or null if there is none. */
 export const etcdBin: string | null = (() => {
   const bin = process.env.ETCD_BIN ?? "etcd";
-  const r = spawnSync(bin, ["--version"], { encoding: "utf8" });
+  const r = spawnSync(bin, ["--version"], { encoding: "utf8", timeout: 10_000 });
   return r.status === 0 ? bin : null;
 })();
 
