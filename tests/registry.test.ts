@@ -5,19 +5,13 @@
  * where nothing listens must fail with `unavailable`, promptly.
  */
 import assert from "node:assert/strict";
-import { createServer, type AddressInfo } from "node:net";
 import { describe, test } from "node:test";
-import { launch, startNameService } from "./helpers/cluster.ts";
+import { lastJson, launch, startNameService } from "./helpers/cluster.ts";
+import { freePorts } from "./helpers/etcd.ts";
 import { runLuanet, runScript } from "./helpers/proc.ts";
 
 /** A TCP port on 127.0.0.1 where nothing listens (bound, then released). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+const closedPort = async (): Promise<number> => (await freePorts(1))[0]!;
 
 describe("choosing the registry", { concurrency: true }, () => {
   for (const [address, expected] of [
@@ -65,7 +59,7 @@ describe("choosing the registry", { concurrency: true }, () => {
       }
     `, { env: { ...env, LUANET_REGISTRY: registry } });
     assert.equal(r.code, 0, r.stderr);
-    const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+    const out = lastJson(r.stdout);
     assert.equal(out.code, "unavailable", "not a timeout at the call's 8 s deadline");
     assert.equal(out.thrown, "unavailable");
     assert.ok(out.ms < 5000, `two look-ups took ${out.ms} ms (bound 1000 ms each)`);

@@ -13,7 +13,7 @@
  * @internal
  */
 import type { IBackoff } from "cockatiel";
-import type { Etcd3, IOptions, Namespace } from "etcd3";
+import type { IOptions, Namespace } from "etcd3";
 import { isNetAddr } from "../../stdlib/net.js";
 import { RPCError } from "../errors.js";
 import { onShutdown } from "../lifecycle.js";
@@ -39,7 +39,7 @@ export function parseEtcdUrl(text: string): EtcdSpec {
   const m = /^etcd:\/\/([^/]*)(\/.*)?$/.exec(text);
   if (m === null) throw new TypeError(`${where} must look like etcd://host:port[,host:port...][/prefix]`);
   const hosts = m[1]!.split(",").map((h) => h.trim());
-  if (hosts.length === 0 || hosts.some((h) => h === "")) throw new TypeError(`${where} names no etcd member: expected etcd://host:port[,host:port...]`);
+  if (hosts.some((h) => h === "")) throw new TypeError(`${where} names no etcd member: expected etcd://host:port[,host:port...]`);
   for (const host of hosts) {
     const hp = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d+)$/.exec(host);
     const port = Number(hp?.[2]);
@@ -62,9 +62,12 @@ function positiveEnv(name: string, fallback: number): number {
  * The lease time: a service that dies is gone from etcd, and from every caller's cache, this
  * long after its last keep-alive. LUANET_ETCD_TTL (whole seconds, as etcd counts them).
  */
-export const leaseSeconds = () => positiveEnv("LUANET_ETCD_TTL", 3);
-/** The longest any wait on etcd lasts before it is an `unavailable` error. LUANET_ETCD_TIMEOUT_MS. */
-export const timeoutMs = () => positiveEnv("LUANET_ETCD_TIMEOUT_MS", 3000);
+let lease: number | undefined;
+export const leaseSeconds = (): number => (lease ??= positiveEnv("LUANET_ETCD_TTL", 3));
+/** The longest any wait on etcd lasts before it is an `unavailable` error. LUANET_ETCD_TIMEOUT_MS.
+ * Both are read once, on first use, so a process on the name service never reads them. */
+let timeout: number | undefined;
+export const timeoutMs = (): number => (timeout ??= positiveEnv("LUANET_ETCD_TIMEOUT_MS", 3000));
 
 export const keys = {
   services: "services/",
@@ -76,11 +79,9 @@ export const keys = {
   func: (func: string, name: string) => `funcs/${encodeURIComponent(func)}/${encodeURIComponent(name)}`,
 };
 
-/** A connected client, with its keys under the prefix, and `etcd3` itself for its error types. */
+/** A connected client's view of the keys under the prefix. */
 export interface Client {
-  etcd: Etcd3;
   kv: Namespace;
-  lib: typeof import("etcd3");
 }
 
 const clients = new Map<string, Promise<Client>>();
@@ -114,7 +115,7 @@ async function open(spec: EtcdSpec): Promise<Client> {
   };
   const etcd = new lib.Etcd3(options);
   onShutdown(() => etcd.close());
-  return { etcd, kv: etcd.namespace(`${spec.prefix}/`), lib };
+  return { kv: etcd.namespace(`${spec.prefix}/`) };
 }
 
 /**

@@ -84,16 +84,10 @@ export class EtcdMember {
     if (child === null || !this.running) return;
     const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     process.kill(child.pid!, signal);
-    let timer: NodeJS.Timeout | undefined;
-    const bounded = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        if (this.running) process.kill(child.pid!, "SIGKILL");
-        resolve();
-      }, 5000);
-    });
-    await Promise.race([gone, bounded]);
-    clearTimeout(timer);
+    // A member that ignores `signal` for 5 s is killed outright, so the wait is bounded.
+    const timer = setTimeout(() => this.running && process.kill(child.pid!, "SIGKILL"), 5000);
     await gone;
+    clearTimeout(timer);
   }
 
   /** Whether this member answers /health with a leader elected. */
@@ -110,7 +104,6 @@ export class EtcdMember {
 export interface EtcdCluster {
   members: EtcdMember[];
   /** "http://127.0.0.1:p1,http://127.0.0.1:p2,..." */
-  endpoints: string;
   /** The registry address luanet takes: "etcd://127.0.0.1:p1,127.0.0.1:p2,..." */
   url: string;
   /** Wait (bounded) until the running members all answer healthy. */
@@ -142,7 +135,6 @@ async function tryStartEtcd(n: number, ms: number): Promise<EtcdCluster> {
   const members = names.map((name, i) => new EtcdMember(name, ports[i]!, ports[n + i]!, join(dir, name), initial, dir));
   const cluster: EtcdCluster = {
     members,
-    endpoints: members.map((m) => m.endpoint).join(","),
     url: "etcd://" + members.map((m) => `127.0.0.1:${m.clientPort}`).join(","),
     async ready(wait = ms) {
       const deadline = Date.now() + wait;

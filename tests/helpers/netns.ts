@@ -72,7 +72,6 @@ export interface Host {
 }
 
 export interface Network {
-  subnet: string;
   hosts: Record<string, Host>;
   /** Pull the host's cable: its switch port goes down, so nothing reaches it or leaves it. */
   cut(host: Host): void;
@@ -126,7 +125,6 @@ export function createNetwork(names: string[]): Network {
     hosts[name] = { name, netns, ip: addr, port, mac };
   });
   return {
-    subnet: `${subnet}.0/24`,
     hosts,
     cut: (host) => void ip("-n", sw, "link", "set", host.port, "down"),
     restore: (host) => void ip("-n", sw, "link", "set", host.port, "up"),
