@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
 import { Encoder } from "cbor-x";
-import { decode, encode } from "../runtime/wire/envelope.ts";
+import { decode, encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { lastJson, launch, startNameService, startService, tool } from "./helpers/cluster.ts";
 
@@ -18,7 +18,7 @@ const frame = (body: Uint8Array) => {
   header.writeUInt32BE(body.length);
   return Buffer.concat([header, Buffer.from(body)]);
 };
-const hello = frame(encode([0, 1, null, null, process.pid, null]));
+const hello = frame(encode([0, PROTOCOL_VERSION, null, null, process.pid, null]));
 
 /** Open a connection, send `bytes`, and resolve with whether the service closed it within `ms`. */
 function closedBy(port: number, bytes: Buffer, ms = 5000): Promise<boolean> {

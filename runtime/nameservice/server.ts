@@ -19,7 +19,6 @@ import { Sleep } from "../scheduler/sleep.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
 import { onConnClosed, type Conn } from "../service/conn.js";
 import type { CallContext } from "../service/dispatch.js";
-import { local } from "../service/local.js";
 
 /** A registration is dropped after this long without a frame (heartbeats come every second). */
 export const EXPIRY_MS = Number(process.env.LUANET_NS_EXPIRY_MS ?? 10_000);
@@ -31,7 +30,6 @@ interface Registration {
 
 export function* nameService(addr: NetAddr) {
   const table = new Map<string, Registration>();
-  local.replyOnIncoming = true;
 
   RegRPCFunction("Register", (info: ServiceInfo, ctx: CallContext) => {
     checkInfo(info);

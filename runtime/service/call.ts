@@ -81,6 +81,7 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     }
     const body = frame(() => encode([Type.CALL, this.id, this.func, this.args]), `the call to ${this.peer.name}.${this.func}`, conn.link);
     if (body instanceof RPCError) return { value: [null, body], done: true };
+    this.link = conn.link;
     if (!conn.link.reliable) this.resendOn(conn.link, body);
     conn.link.send(body);
     return { value: this, done: false };

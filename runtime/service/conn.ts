@@ -4,7 +4,6 @@
  * HELLO frame that must come first.
  * @internal
  */
-import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import { log } from "../log.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
@@ -86,9 +85,6 @@ export class Conn implements LinkHandlers {
   private _link!: Link;
   /** The peer's service name (null: a process with no service), from HELLO or our Peer. */
   peerName: string | null;
-  /** The peer's listen address and socket type from its HELLO; replies to it go there. */
-  peerAddr: NetAddr | null = null;
-  peerType: SocketType = "stream";
   /** On links that lose frames (UDP): replies to recent calls by id, null while still running. */
   recent: Map<number, Uint8Array | null> | null = null;
   private greeted: boolean;
@@ -129,9 +125,7 @@ export class Conn implements LinkHandlers {
       if (envelope[0] !== Type.HELLO) throw new ProtocolError("the first frame on a connection must be HELLO");
       this.greeted = true;
       if (this.helloTimer !== null) clearTimeout(this.helloTimer);
-      this.peerName = envelope[2];
-      this.peerAddr = envelope[3];
-      this.peerType = envelope[5] ?? "stream";
+      this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing
       return;
     }
     dispatch(this, envelope);

@@ -12,13 +12,12 @@ import { log } from "../log.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
-import { frame, type Carrier } from "./call.js";
+import { frame } from "./call.js";
 import { config } from "./config.js";
 import { NO_SECRET } from "../security/handshake.js";
 import { Conn, pong, setDispatch } from "./conn.js";
 import { local } from "./local.js";
 import { deliver } from "./mailbox.js";
-import { peerAt } from "./peers.js";
 import { settle } from "./sessions.js";
 
 /** What a handler learns about the call besides its arguments. */
@@ -41,8 +40,8 @@ setDispatch((conn: Conn, envelope: Envelope) => {
   switch (envelope[0]) {
     case Type.MSG: return deliver(conn, envelope[1]);
     case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3]);
-    case Type.REPLY: return void settle(envelope[1], [envelope[2], null]);
-    case Type.ERROR: return void settle(envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
+    case Type.REPLY: return void settle(conn.link, envelope[1], [envelope[2], null]);
+    case Type.ERROR: return void settle(conn.link, envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
     case Type.CHALLENGE:
     case Type.PROOF: throw new ProtocolError(NO_SECRET);
     case Type.PING: return pong(conn); // Conn.lastSeen was updated
@@ -58,7 +57,7 @@ function call(conn: Conn, id: number, func: string, args: unknown): void {
     const recent = (conn.recent ??= new Map());
     if (recent.has(id)) {
       const reply = recent.get(id);
-      if (reply) replyPath(conn).send(reply); // the reply was lost: send it again
+      if (reply) conn.link.send(reply); // the reply was lost: send it again
       return;
     }
     recent.set(id, null);
@@ -97,19 +96,12 @@ function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
   });
 }
 
-type ReplyPath = Carrier & { send(body: Uint8Array): void };
-
-/** Replies travel on our own connection to the caller's listener, unless the caller has none. */
-function replyPath(conn: Conn): ReplyPath {
-  if (conn.outgoing || local.replyOnIncoming || conn.peerName === null || conn.peerAddr === null) return conn.link;
-  return peerAt(conn.peerName, { addr: conn.peerAddr, type: conn.peerType });
-}
-
+/** Replies travel back on the connection the call came in on: the only one the caller accepts
+ * them from (sessions.ts). */
 function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
-  const path = replyPath(conn);
-  const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, path);
+  const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, conn.link);
   if (body instanceof RPCError) return replyError(conn, id, body.code, body.message);
-  sendReply(conn, id, body, path);
+  sendReply(conn, id, body);
 }
 
 function replyThrown(conn: Conn, id: number, func: string, error: unknown): void {
@@ -125,7 +117,7 @@ function replyError(conn: Conn, id: number, code: string, message: string, stack
   sendReply(conn, id, encode([Type.ERROR, id, code, message, stack]));
 }
 
-function sendReply(conn: Conn, id: number, body: Uint8Array, path: ReplyPath = replyPath(conn)): void {
+function sendReply(conn: Conn, id: number, body: Uint8Array): void {
   if (conn.recent?.has(id)) conn.recent.set(id, body);
-  path.send(body);
+  conn.link.send(body);
 }

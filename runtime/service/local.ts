@@ -13,8 +13,6 @@ export const local = {
   /** The bound listen address, once listening. */
   addr: null as NetAddr | null,
   listener: null as Listener | null,
-  /** The name service answers on the connection a call came in on, not on one of its own. */
-  replyOnIncoming: false,
   onDisconnected: null as ((peer: string) => void) | null,
   /** Random per process: tells a re-registration of this process from a second one. */
   instance: `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,

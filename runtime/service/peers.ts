@@ -127,13 +127,6 @@ export function nameGone(name: string, why: string): void {
   if (conn != null && !conn.link.closed) conn.link.close(new Error(why));
 }
 
-/** The peer for a service whose address we were told (a caller's HELLO). */
-export function peerAt(name: string, endpoint: Endpoint): Peer {
-  const peer = peerNamed(name);
-  if (peer.conn === null) peer.endpoint = endpoint;
-  return peer;
-}
-
 /** A peer at a fixed stream address outside the name table (the name service). */
 export function peerFixed(label: string, addr: NetAddr): Peer {
   return new Peer(label, { addr, type: "stream" }, true);

@@ -4,9 +4,16 @@
  * disconnection or a halt each settle it exactly once, and whichever comes second finds nothing.
  * On a link that loses frames (UDP) the session resends its CALL, same id, every RESEND_MS
  * until a reply comes or the deadline passes.
+ *
+ * A reply settles a call only if it arrives on the connection the CALL was sent on (the callee
+ * answers there, docs/protocol.md section 6), and ids are random, so no other process, a callee
+ * of ours included, can settle or even guess the calls we have pending with other peers.
+ * Replies that match no call sent on their connection are dropped (and logged, counted per second).
  * @internal
  */
+import { randomFillSync } from "node:crypto";
 import { RPCError } from "../errors.js";
+import { log, warnEverySecond } from "../log.js";
 import { Instruction } from "../scheduler/instruction.js";
 import { resume } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
@@ -18,17 +25,31 @@ export type RPCResult<T = unknown> = [T, null] | [null, RPCError];
 
 const sessions = new Map<number, Session>();
 const RESEND_MS = 100;
-let lastId = 0;
 
-/** The id for the next call (wraps before 2^31, far beyond any number of calls in flight). */
-export function nextId(): number {
-  return (lastId = lastId >= 0x7fffffff ? 1 : lastId + 1);
+/** Random 32-bit words, refilled from the system's CSPRNG a few thousand at a time. */
+const pool = new Uint32Array(2048);
+let poolNext = pool.length;
+
+/** A random id in 1 … 2^32−1 that no pending call uses. */
+function freshId(): number {
+  for (;;) {
+    if (poolNext === pool.length) {
+      randomFillSync(pool);
+      poolNext = 0;
+    }
+    const id = pool[poolNext++]!;
+    if (id !== 0 && !sessions.has(id)) return id;
+  }
 }
 
+const foreignReplies = warnEverySecond((n) => `dropped ${n} reply frame(s) for pending calls that arrived on a connection the call was not sent on (forged, or a buggy peer)`);
+
 export class Session extends Instruction {
-  readonly id = nextId();
+  readonly id = freshId();
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
+  /** The link the CALL went out on: the only one whose replies settle it. */
+  link: Link | null = null;
   private expires = 0;
   /** The link and CALL frame to send again while no reply comes (lossy links only). */
   private resend: { link: Link; body: Uint8Array } | null = null;
@@ -65,10 +86,20 @@ export class Session extends Instruction {
   }
 }
 
-/** Settle call `id` with a result or an error; a late or unknown id is ignored (returns false). */
-export function settle(id: number, result: RPCResult): boolean {
+/**
+ * Settle call `id` with a result or an error that arrived on `link`. A late or unknown id, or
+ * one that was sent on another link, is dropped and counted (returns false).
+ */
+export function settle(link: Link, id: number, result: RPCResult): boolean {
   const session = sessions.get(id);
-  if (session === undefined || session.task === null) return false;
+  if (session === undefined || session.task === null) {
+    log.debug(`dropped a reply to call ${id}: no such call is pending (it ended already)`);
+    return false;
+  }
+  if (session.link !== link) {
+    foreignReplies();
+    return false;
+  }
   return resume(session.task, session, result);
 }
 

@@ -31,7 +31,7 @@ import { Decoder, Encoder } from "cbor-x";
 import { LuanetError } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 /** Sizes of a CHALLENGE's nonce and a PROOF's HMAC-SHA256. */
 export const NONCE_BYTES = 16;
 export const MAC_BYTES = 32;
