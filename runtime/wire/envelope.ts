@@ -30,6 +30,7 @@
 import { Decoder, Encoder } from "cbor-x";
 import { LuanetError } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
+import { checkSubset } from "./cbor-subset.js";
 
 export const PROTOCOL_VERSION = 2;
 /** Sizes of a CHALLENGE's nonce and a PROOF's HMAC-SHA256. */
@@ -49,16 +50,26 @@ export type Envelope =
   | readonly [typeof Type.PROOF, Uint8Array];
 
 // Plain CBOR only (no cbor-x record extension), so any CBOR library can speak the protocol.
+// What a peer may send is narrower still: cbor-subset.ts, checked before this decoder runs.
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false });
 const decoder = new Decoder({ useRecords: false });
 
+/** cbor-x writes an Error or RegExp as tag 27 (d8 1b), which receivers refuse. */
+const TAG_27 = Buffer.from([0xd8, 0x1b]);
+
 /** Encode an envelope. Throws a LuanetError "bad_value" if a value cannot be encoded. */
 export function encode(envelope: Envelope): Uint8Array {
+  let body: Uint8Array;
   try {
-    return encoder.encode(envelope);
+    body = encoder.encode(envelope);
   } catch (error) {
     throw new LuanetError("bad_value", `cannot encode the message: ${(error as Error).message}`, { cause: error });
   }
+  // The two bytes can also occur inside other data: only then is the whole body walked.
+  if (Buffer.prototype.indexOf.call(body, TAG_27) >= 0 && checkSubset(body) !== null) {
+    throw new LuanetError("bad_value", "cannot encode the message: it holds an Error or RegExp object, which the protocol does not carry (send its message as a string)");
+  }
+  return body;
 }
 
 /** A body that is not a valid envelope: the link that sent it is closed. */
@@ -78,6 +89,8 @@ const isId = (v: unknown[]): boolean => int(v, 1) && (v[1] as number) > 0;
 
 /** Decode and validate a frame body. Throws ProtocolError. */
 export function decode(body: Uint8Array): Envelope {
+  const refused = checkSubset(body);
+  if (refused !== null) throw new ProtocolError(`CBOR outside the protocol's subset: ${refused}`);
   let value: unknown;
   try {
     value = decoder.decode(body);

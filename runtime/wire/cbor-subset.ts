@@ -1,0 +1,140 @@
+/**
+ * The CBOR luanet accepts from peers, checked on the raw bytes before anything is decoded, so no
+ * decoder feature the protocol does not use can be reached from the network:
+ *
+ *     major 0, 1   integers, any argument width (1, 2, 4 or 8 bytes; not 28-31)
+ *     major 2, 3   byte and text strings, definite or indefinite (chunks of the same major)
+ *     major 4, 5   arrays and maps, definite or indefinite, nested at most MAX_DEPTH deep
+ *     major 6      only these tags, each over the item kind shown:
+ *                    0 text (date string)   1 integer or float (epoch date)
+ *                    2, 3 byte string of at most MAX_BIGNUM_BYTES (bignums)
+ *                    258 array (Set)        259 map (Map)
+ *                    64-87 byte string (typed arrays)
+ *                  and no other: not 27 (generic objects: live RegExp and Error objects), not
+ *                  28/29 (value sharing: a small frame that expands into a huge graph), not
+ *                  cbor-x's records, packed values or bundled strings
+ *     major 7      false, true, null, undefined, and half/single/double floats; "break" only
+ *                  where an indefinite item ends; no other simple values
+ *
+ * and exactly one item, with nothing after it. These are what luanet's own encoder writes (it
+ * also writes tag 27 for an Error or RegExp inside a value: encode() refuses those, see
+ * envelope.ts). The walk is iterative (no recursion however deep the input claims to be) and
+ * linear in the input's length.
+ * @internal
+ */
+
+/** Deepest nesting of arrays, maps and tags accepted. */
+export const MAX_DEPTH = 256;
+/** Largest bignum (tags 2 and 3) accepted, in bytes: 1024 bits and then some. */
+export const MAX_BIGNUM_BYTES = 256;
+
+/** What the item after a tag must be: a mask of allowed majors (bit n = major n), floats as bit 8. */
+const FLOAT = 1 << 8;
+function tagContent(tag: number): number {
+  if (tag === 0) return 1 << 3;
+  if (tag === 1) return (1 << 0) | (1 << 1) | FLOAT;
+  if (tag === 2 || tag === 3 || (tag >= 64 && tag <= 87)) return 1 << 2;
+  if (tag === 258) return 1 << 4;
+  if (tag === 259) return 1 << 5;
+  return 0;
+}
+
+/** Why `b` is not one CBOR item of luanet's subset, or null if it is one. */
+export function checkSubset(b: Uint8Array): string | null {
+  const end = b.length;
+  // For each open container: items still to read (-1: indefinite, until "break").
+  const left: number[] = [];
+  // For each open indefinite string: its major; -1 for arrays and maps.
+  const chunkOf: number[] = [];
+  let pos = 0;
+  let want = -1; // the item-kind mask a tag imposes on the next item, -1: any
+  let bignum = false;
+  for (;;) {
+    if (pos >= end) return "it ends in the middle of an item";
+    const initial = b[pos++]!;
+    const major = initial >> 5;
+    const ai = initial & 31;
+    if (initial === 0xff) {
+      const top = left.length - 1;
+      if (top < 0 || left[top] !== -1 || want !== -1) return "a \"break\" outside an indefinite-length item";
+      left.pop();
+      chunkOf.pop();
+      if (closeItem(left, chunkOf)) break;
+      continue;
+    }
+    // The argument: the value, length or count that follows the initial byte.
+    let arg = ai;
+    if (ai >= 24) {
+      if (ai >= 28 && !(ai === 31 && major >= 2 && major <= 5)) return `a reserved or invalid initial byte 0x${initial.toString(16)}`;
+      if (ai !== 31) {
+        const n = 1 << (ai - 24);
+        if (pos + n > end) return "it ends in the middle of an item";
+        arg = 0;
+        for (let i = 0; i < n; i++) arg = arg * 256 + b[pos++]!;
+      }
+    }
+    const inChunks = chunkOf.length > 0 ? chunkOf[chunkOf.length - 1]! : -1;
+    if (inChunks !== -1 && (major !== inChunks || ai === 31)) return "an indefinite-length string holds something other than definite chunks of its own type";
+    if (want !== -1) {
+      if ((want & (major === 7 ? (ai >= 25 && ai <= 27 ? FLOAT : 0) : 1 << major)) === 0) return "a tag over the wrong kind of item";
+      if (bignum && arg > MAX_BIGNUM_BYTES) return `a bignum of over ${MAX_BIGNUM_BYTES} bytes`;
+      want = -1;
+      bignum = false;
+    }
+    switch (major) {
+      case 0:
+      case 1:
+        break;
+      case 2:
+      case 3:
+        if (ai === 31) {
+          if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+          left.push(-1);
+          chunkOf.push(major);
+          continue;
+        }
+        if (arg > end - pos) return "a string longer than what is left of the frame";
+        pos += arg;
+        break;
+      case 4:
+      case 5:
+        if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+        if (ai === 31) {
+          left.push(-1);
+          chunkOf.push(-1);
+          continue;
+        }
+        if (arg === 0) break;
+        // Every item takes at least one byte: a count beyond what is left can never be met.
+        if (arg > end - pos) return "an array or map declares more items than the frame holds";
+        left.push(major === 5 ? arg * 2 : arg);
+        chunkOf.push(-1);
+        continue;
+      case 6: {
+        const content = tagContent(arg);
+        if (content === 0) return `tag ${arg}, which the protocol does not use`;
+        if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+        want = content;
+        bignum = arg === 2 || arg === 3;
+        continue; // the tagged item follows
+      }
+      case 7:
+        if (ai < 20 || ai === 24) return `simple value ${ai === 24 ? "(one-byte form)" : ai}, which the protocol does not use`;
+        break;
+    }
+    if (closeItem(left, chunkOf)) break;
+  }
+  return pos === end ? null : `${end - pos} byte(s) after the item`;
+}
+
+/** One item finished: count it against the containers it completes. True when the top-level item is done. */
+function closeItem(left: number[], chunkOf: number[]): boolean {
+  for (;;) {
+    const top = left.length - 1;
+    if (top < 0) return true;
+    if (left[top] === -1) return false;
+    if (--left[top]! > 0) return false;
+    left.pop();
+    chunkOf.pop();
+  }
+}
