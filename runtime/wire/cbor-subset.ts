@@ -39,13 +39,16 @@ function tagContent(tag: number): number {
   return 0;
 }
 
+// The walk's stack, reused: for each open container, the items still to read (-1: indefinite,
+// until "break"), and for each open indefinite string its major (-1 for arrays and maps).
+// checkSubset runs to completion synchronously, so one stack serves every call.
+const left = new Float64Array(MAX_DEPTH + 1);
+const chunkOf = new Int8Array(MAX_DEPTH + 1);
+
 /** Why `b` is not one CBOR item of luanet's subset, or null if it is one. */
 export function checkSubset(b: Uint8Array): string | null {
   const end = b.length;
-  // For each open container: items still to read (-1: indefinite, until "break").
-  const left: number[] = [];
-  // For each open indefinite string: its major; -1 for arrays and maps.
-  const chunkOf: number[] = [];
+  let depth = 0;
   let pos = 0;
   let want = -1; // the item-kind mask a tag imposes on the next item, -1: any
   let bignum = false;
@@ -55,86 +58,61 @@ export function checkSubset(b: Uint8Array): string | null {
     const major = initial >> 5;
     const ai = initial & 31;
     if (initial === 0xff) {
-      const top = left.length - 1;
-      if (top < 0 || left[top] !== -1 || want !== -1) return "a \"break\" outside an indefinite-length item";
-      left.pop();
-      chunkOf.pop();
-      if (closeItem(left, chunkOf)) break;
-      continue;
-    }
-    // The argument: the value, length or count that follows the initial byte.
-    let arg = ai;
-    if (ai >= 24) {
-      if (ai >= 28 && !(ai === 31 && major >= 2 && major <= 5)) return `a reserved or invalid initial byte 0x${initial.toString(16)}`;
-      if (ai !== 31) {
-        const n = 1 << (ai - 24);
-        if (pos + n > end) return "it ends in the middle of an item";
-        arg = 0;
-        for (let i = 0; i < n; i++) arg = arg * 256 + b[pos++]!;
+      if (depth === 0 || left[depth - 1] !== -1 || want !== -1) return "a \"break\" outside an indefinite-length item";
+      depth--;
+    } else {
+      // The argument: the value, length or count that follows the initial byte.
+      let arg = ai;
+      if (ai >= 24) {
+        if (ai >= 28 && !(ai === 31 && major >= 2 && major <= 5)) return `a reserved or invalid initial byte 0x${initial.toString(16)}`;
+        if (ai !== 31) {
+          const n = 1 << (ai - 24);
+          if (pos + n > end) return "it ends in the middle of an item";
+          arg = 0;
+          for (let i = 0; i < n; i++) arg = arg * 256 + b[pos++]!;
+        }
       }
-    }
-    const inChunks = chunkOf.length > 0 ? chunkOf[chunkOf.length - 1]! : -1;
-    if (inChunks !== -1 && (major !== inChunks || ai === 31)) return "an indefinite-length string holds something other than definite chunks of its own type";
-    if (want !== -1) {
-      if ((want & (major === 7 ? (ai >= 25 && ai <= 27 ? FLOAT : 0) : 1 << major)) === 0) return "a tag over the wrong kind of item";
-      if (bignum && arg > MAX_BIGNUM_BYTES) return `a bignum of over ${MAX_BIGNUM_BYTES} bytes`;
-      want = -1;
-      bignum = false;
-    }
-    switch (major) {
-      case 0:
-      case 1:
-        break;
-      case 2:
-      case 3:
+      if (depth > 0 && chunkOf[depth - 1] !== -1 && (major !== chunkOf[depth - 1] || ai === 31)) {
+        return "an indefinite-length string holds something other than definite chunks of its own type";
+      }
+      if (want !== -1) {
+        if ((want & (major === 7 ? (ai >= 25 && ai <= 27 ? FLOAT : 0) : 1 << major)) === 0) return "a tag over the wrong kind of item";
+        if (bignum && arg > MAX_BIGNUM_BYTES) return `a bignum of over ${MAX_BIGNUM_BYTES} bytes`;
+        want = -1;
+        bignum = false;
+      }
+      if (major <= 1) {
+        // an integer: nothing more to read
+      } else if (major <= 3) {
         if (ai === 31) {
-          if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
-          left.push(-1);
-          chunkOf.push(major);
+          if (depth >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+          left[depth] = -1;
+          chunkOf[depth++] = major;
           continue;
         }
         if (arg > end - pos) return "a string longer than what is left of the frame";
         pos += arg;
-        break;
-      case 4:
-      case 5:
-        if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
-        if (ai === 31) {
-          left.push(-1);
-          chunkOf.push(-1);
+      } else if (major <= 5) {
+        if (ai === 31 || arg > 0) {
+          if (depth >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+          // Every item takes at least one byte: a count beyond what is left can never be met.
+          if (ai !== 31 && arg > end - pos) return "an array or map declares more items than the frame holds";
+          left[depth] = ai === 31 ? -1 : major === 5 ? arg * 2 : arg;
+          chunkOf[depth++] = -1;
           continue;
         }
-        if (arg === 0) break;
-        // Every item takes at least one byte: a count beyond what is left can never be met.
-        if (arg > end - pos) return "an array or map declares more items than the frame holds";
-        left.push(major === 5 ? arg * 2 : arg);
-        chunkOf.push(-1);
-        continue;
-      case 6: {
-        const content = tagContent(arg);
-        if (content === 0) return `tag ${arg}, which the protocol does not use`;
-        if (left.length >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
-        want = content;
+      } else if (major === 6) {
+        want = tagContent(arg);
+        if (want === 0) return `tag ${arg}, which the protocol does not use`;
         bignum = arg === 2 || arg === 3;
         continue; // the tagged item follows
+      } else if (ai < 20 || ai === 24) {
+        return `simple value ${ai === 24 ? "(one-byte form)" : ai}, which the protocol does not use`;
       }
-      case 7:
-        if (ai < 20 || ai === 24) return `simple value ${ai === 24 ? "(one-byte form)" : ai}, which the protocol does not use`;
-        break;
     }
-    if (closeItem(left, chunkOf)) break;
+    // One item is complete: count it against the containers it completes.
+    while (depth > 0 && left[depth - 1] !== -1 && --left[depth - 1]! === 0) depth--;
+    if (depth === 0) break;
   }
   return pos === end ? null : `${end - pos} byte(s) after the item`;
-}
-
-/** One item finished: count it against the containers it completes. True when the top-level item is done. */
-function closeItem(left: number[], chunkOf: number[]): boolean {
-  for (;;) {
-    const top = left.length - 1;
-    if (top < 0) return true;
-    if (left[top] === -1) return false;
-    if (--left[top]! > 0) return false;
-    left.pop();
-    chunkOf.pop();
-  }
 }
