@@ -119,10 +119,6 @@ export class EtcdRegistrar {
         while (!this.dirty && !this.leaseLost) {
           if (!(yield* Block(ttl * 1000))) this.dirty = true; // a lease time without news: check anyway
         }
-        if (this.leaseLost) {
-          log.warn(`${local.name} lost its etcd lease (no keep-alive for ${2 * ttl} s, or it expired); registering again`);
-          this.leaseLostLogged = true;
-        }
       }
     } finally {
       const lease = this.lease;
@@ -135,6 +131,10 @@ export class EtcdRegistrar {
   /** The lease to register on: the current one, or a newly granted one if it was lost. */
   private *currentLease(c: Client, ttl: number): Generator<Instruction, Lease, unknown> {
     if (this.lease !== null && !this.leaseLost) return this.lease;
+    if (this.lease !== null && !this.leaseLostLogged) {
+      log.warn(`${local.name} lost its etcd lease (no keep-alive for ${2 * ttl} s, or it expired); registering again`);
+      this.leaseLostLogged = true;
+    }
     this.lease?.release();
     const lease = c.kv.lease(ttl, { autoKeepAlive: true });
     lease.on("lost", () => {
