@@ -172,6 +172,11 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine): Pr
   const value = JSON.stringify(info);
   const leaseId = await lease.grant(); // granted already: this is its ID
   const puts = () => [lease.put(key).value(value), ...info.funcs.map((f) => lease.put(keys.func(f, info.name)).value(info.name))];
+  if (mine.created !== null) {
+    // Most claims are checks that find the key as we left it: a read, not a transaction.
+    const now = (await c.kv.get(key).exec()).kvs[0];
+    if (now?.create_revision === mine.created && now.value.toString() === value && now.lease === leaseId) return { holder: null, replaced: null };
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const created = await c.kv.if(key, "Create", "==", 0).then(...puts()).else(c.kv.get(key)).commit();
     if (created.succeeded) {
@@ -182,7 +187,6 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine): Pr
     if (kv === undefined) continue; // deleted in between: try again
     const text = kv.value.toString();
     const ours = kv.create_revision === mine.created;
-    if (ours && text === value && kv.lease === leaseId) return { holder: null, replaced: null }; // as we left it
     const found = parseInfo(text, info.name);
     if (!ours && found !== null) return { holder: found };
     // Ours (rewritten since, or on an older lease of ours), or not a luanet value at all: take it
