@@ -16,6 +16,7 @@
  * connection carries at most one registration.
  * @internal
  */
+import { timingSafeEqual } from "node:crypto";
 import { formatAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
@@ -36,6 +37,13 @@ interface Registration {
   conn: Conn;
 }
 
+/** Token equality in time that does not depend on where they differ. */
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 const badRequest = (problem: string) => new LuanetError("bad_request", `Register(info): ${problem}`);
 
 export function* nameService(addr: NetAddr) {
@@ -50,8 +58,9 @@ export function* nameService(addr: NetAddr) {
     const other = held.get(ctx.conn);
     if (other !== undefined && other !== info.name) throw badRequest(`this connection holds the registration of ${JSON.stringify(other)} already; a connection carries one`);
     const holder = table.get(info.name);
-    if (holder !== undefined && holder.token !== args.token && !holder.conn.link.closed) throw nameTaken(holder.info);
-    if (holder === undefined || holder.token !== args.token) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
+    const same = holder !== undefined && sameToken(holder.token, args.token);
+    if (holder !== undefined && !same && !holder.conn.link.closed) throw nameTaken(holder.info);
+    if (!same) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
     table.set(info.name, { info, token: args.token, conn: ctx.conn });
     held.set(ctx.conn, info.name);
     if (holder !== undefined && holder.conn !== ctx.conn) {
