@@ -235,6 +235,44 @@ describe("a name at the name service", { concurrency: true }, () => {
   });
 });
 
+test("a service's own registration is checked before it is sent: too many functions at first fail Register2Name, later ones keep the earlier list", async () => {
+  const ns = await startNameService();
+  const tooMany = await launch(ns, `
+    for (let i = 0; i < 1025; i++) luanet.RegRPCFunction("F" + i, () => i);
+    luanet.StartLocalService("Big", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+    export default function* () {
+      try { yield* luanet.Register2Name(NS); console.log(JSON.stringify({ registered: true })); }
+      catch (e) { console.log(JSON.stringify({ code: (e as { code?: string }).code, message: (e as Error).message })); }
+      let refused = "";
+      try { luanet.RegRPCFunction(" Padded", () => 0); } catch (e) { refused = (e as Error).message; }
+      console.log(JSON.stringify({ refused }));
+      process.exit(0);
+    }
+  `).exited(20_000);
+  assert.equal(tooMany.code, 0, tooMany.stderr);
+  const [outcome, refused] = tooMany.stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, string>);
+  assert.equal(outcome!.code, "bad_request");
+  assert.match(outcome!.message!, /cannot register Big: funcs lists 1025 functions, more than the 1024 allowed/);
+  assert.match(refused!.refused!, /luanet\.RegRPCFunction\(name, fn\): name: a name must not start or end with white space/);
+
+  const grows = await startService(ns, `
+    for (let i = 0; i < 1024; i++) luanet.RegRPCFunction("F" + i, () => i);
+    luanet.StartLocalService("Grows", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+    luanet.Register2Name(NS);
+    export default function* () {
+      yield* Sche.Sleep(300);
+      luanet.RegRPCFunction("OneTooMany", () => "late");
+    }
+  `);
+  await grows.waitFor(/Grows cannot publish its functions any more \(funcs lists 1025 functions, more than the 1024 allowed\); its registration keeps the earlier list/, 10_000, "stderr");
+  const raw = await RawClient.open(ns.port);
+  const info = await raw.result("GetInfo", { name: "Grows" }) as { funcs: string[] };
+  assert.equal(info.funcs.length, 1024);
+  await raw.close();
+  assert.equal((await tool(ns, ["call", "Grows", "OneTooMany"])).stdout.trim(), '"late"', "the function itself works");
+  assert.equal((await tool(ns, ["call", "Grows", "F7"])).stdout.trim(), "7");
+});
+
 // --- etcd --------------------------------------------------------------------------------------
 
 /** etcd's JSON gateway (v3), for a raw writer that does what it likes with luanet's keys. */
