@@ -26,8 +26,8 @@ export function badRegistration(info: unknown): string | null {
     (isNetAddr(addr) ? null : "addr must be a NetAddr ({ family: \"inet\" | \"inet6\", ip, port } or { family: \"local\", path })") ??
     (Number.isSafeInteger(pid) && (pid as number) >= 0 ? null : "pid must be a non-negative integer") ??
     field("host", badName(host)) ??
-    (typeof started === "number" && Number.isFinite(started) ? null : "started must be a finite number (ms since the epoch)") ??
-    badFuncs(funcs);
+    badFuncs(funcs) ??
+    (typeof started === "number" && Number.isFinite(started) ? null : "started must be a finite number (ms since the epoch)");
   if (problem !== null) return problem;
   const bytes = Buffer.byteLength(JSON.stringify(publicInfo(info as ServiceInfo)));
   return bytes > MAX_REGISTRATION_BYTES ? `the registration is ${bytes} bytes as JSON, more than the ${MAX_REGISTRATION_BYTES} allowed` : null;
