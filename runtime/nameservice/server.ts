@@ -4,17 +4,24 @@
  * came on is up and heartbeats arrive on it; it answers on the incoming connection, so services
  * need no listener of their own to use it.
  *
- *   Register(info)          -> null          claim info.name (ServiceInfo); "name_taken" if a
- *                                            live process of another instance holds it
+ *   Register({ ...info, token }) -> null       claim info.name; "name_taken" if another live
+ *                                               holder (another token) has it, "bad_request"
+ *                                               naming the field that is wrong
  *   GetInfo({ name })       -> info | null
- *   GetRemoteFunc({ func }) -> [name, ...]   live services that provide func
+ *   GetRemoteFunc({ func }) -> [name, ...]      live services that provide func
  *   List(null)              -> [info, ...]
+ *
+ * The token is the holder's secret: kept here, never answered. Only the same token re-registers
+ * a held name (the holder after a reconnect); the holder's older connection is then closed. One
+ * connection carries at most one registration.
  * @internal
  */
-import { formatAddr, isNetAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
+import { timingSafeEqual } from "node:crypto";
+import { formatAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
 import { nameTaken, type ServiceInfo } from "../registry/types.js";
+import { badRegistration, badToken, publicInfo } from "../registry/validate.js";
 import { Sleep } from "../scheduler/sleep.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
 import { onConnClosed, type Conn } from "../service/conn.js";
@@ -24,21 +31,44 @@ import type { CallContext } from "../service/dispatch.js";
 export const EXPIRY_MS = Number(process.env.LUANET_NS_EXPIRY_MS ?? 10_000);
 
 interface Registration {
+  /** What GetInfo and List answer: the checked public fields only. */
   info: ServiceInfo;
+  token: string;
   conn: Conn;
 }
 
+/** Token equality in time that does not depend on where they differ. */
+function sameToken(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+const badRequest = (problem: string) => new LuanetError("bad_request", `Register(info): ${problem}`);
+
 export function* nameService(addr: NetAddr) {
   const table = new Map<string, Registration>();
+  /** The name each connection holds. */
+  const held = new Map<Conn, string>();
 
-  RegRPCFunction("Register", (info: ServiceInfo, ctx: CallContext) => {
-    checkInfo(info);
-    const held = table.get(info.name);
-    if (held !== undefined && held.conn !== ctx.conn && held.info.instance !== info.instance && !held.conn.link.closed) {
-      throw nameTaken(held.info);
+  RegRPCFunction("Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
+    const problem = badRegistration(args) ?? badToken(args.token);
+    if (problem !== null) throw badRequest(problem);
+    const info = publicInfo(args);
+    const other = held.get(ctx.conn);
+    if (other !== undefined && other !== info.name) throw badRequest(`this connection holds the registration of ${JSON.stringify(other)} already; a connection carries one`);
+    const holder = table.get(info.name);
+    const same = holder !== undefined && sameToken(holder.token, args.token);
+    if (holder !== undefined && !same && !holder.conn.link.closed) throw nameTaken(holder.info);
+    if (!same) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
+    table.set(info.name, { info, token: args.token, conn: ctx.conn });
+    held.set(ctx.conn, info.name);
+    if (holder !== undefined && holder.conn !== ctx.conn) {
+      // The holder came back on a new connection (or a closed holder's name was taken): the
+      // older one carries nothing any more.
+      held.delete(holder.conn);
+      holder.conn.link.close(new Error(`${info.name} registered again on another connection`));
     }
-    if (held === undefined || held.info.instance !== info.instance) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
-    table.set(info.name, { info, conn: ctx.conn });
     return null;
   });
   RegRPCFunction("GetInfo", ({ name }: { name: string }) => table.get(name)?.info ?? null);
@@ -47,12 +77,12 @@ export function* nameService(addr: NetAddr) {
   RegRPCFunction("List", () => [...table.values()].map((r) => r.info));
 
   onConnClosed((conn) => {
-    for (const [name, reg] of table) {
-      if (reg.conn === conn) {
-        table.delete(name);
-        log.info(`unregistered ${name}: its connection closed`);
-      }
-    }
+    const name = held.get(conn);
+    if (name === undefined) return;
+    held.delete(conn);
+    if (table.get(name)?.conn !== conn) return;
+    table.delete(name);
+    log.info(`unregistered ${name}: its connection closed`);
   });
 
   yield* StartLocalService("nameservice", SOCK_STREAM, addr);
@@ -64,11 +94,4 @@ export function* nameService(addr: NetAddr) {
       if (now - reg.conn.lastSeen > EXPIRY_MS) reg.conn.link.close(new Error(`no heartbeat from ${reg.info.name} for ${EXPIRY_MS} ms`));
     }
   }
-}
-
-function checkInfo(info: ServiceInfo): void {
-  const ok = typeof info === "object" && info !== null && typeof info.name === "string" && info.name.length > 0 &&
-    isNetAddr(info.addr) && Array.isArray(info.funcs) && info.funcs.every((f) => typeof f === "string") &&
-    typeof info.pid === "number" && typeof info.instance === "string";
-  if (!ok) throw new LuanetError("bad_request", "Register(info): info must be { name, type, addr, pid, host, funcs, started, instance }");
 }

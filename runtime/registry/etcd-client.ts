@@ -14,11 +14,12 @@
  */
 import type { IBackoff } from "cockatiel";
 import type { IOptions, Namespace } from "etcd3";
-import { isNetAddr } from "../../stdlib/net.js";
 import { RPCError } from "../errors.js";
 import { onShutdown } from "../lifecycle.js";
 import { log } from "../log.js";
+import { badName } from "../names.js";
 import type { ServiceInfo } from "./types.js";
+import { badRegistration, MAX_REGISTRATION_BYTES, publicInfo } from "./validate.js";
 
 /** A registry address "etcd://host:port[,host:port...][/prefix]", read. */
 export interface EtcdSpec {
@@ -72,12 +73,23 @@ export const timeoutMs = (): number => (timeout ??= positiveEnv("LUANET_ETCD_TIM
 export const keys = {
   services: "services/",
   service: (name: string) => `services/${encodeURIComponent(name)}`,
-  nameOf: (serviceKey: string) => decodeURIComponent(serviceKey.slice("services/".length)),
+  /** The name in a services key; null if it is not one luanet writes (bad encoding, a bad name). */
+  nameOf: (serviceKey: string) => decoded(serviceKey.slice("services/".length)),
   allFuncs: "funcs/",
   funcs: (func: string) => `funcs/${encodeURIComponent(func)}/`,
-  funcOf: (funcKey: string) => decodeURIComponent(funcKey.split("/")[1]!),
+  /** The function in a function index key; null if it is not one luanet writes. */
+  funcOf: (funcKey: string) => decoded(funcKey.split("/")[1]!),
   func: (func: string, name: string) => `funcs/${encodeURIComponent(func)}/${encodeURIComponent(name)}`,
 };
+
+function decoded(part: string): string | null {
+  try {
+    const name = decodeURIComponent(part);
+    return badName(name) === null ? name : null;
+  } catch {
+    return null; // malformed percent-encoding: not a key luanet wrote
+  }
+}
 
 /** A connected client's view of the keys under the prefix. */
 export interface Client {
@@ -141,17 +153,31 @@ export async function bounded<T>(spec: EtcdSpec, what: string, work: (c: Client)
   }
 }
 
-/** A registration read from etcd, or null (logged) if it is not one luanet wrote. */
+/** Keys whose bad value was logged already (bounded: past that, bad values are ignored quietly). */
+const warned = new Set<string>();
+const MAX_WARNED = 1000;
+
+/**
+ * A registration read from etcd (its published fields only), or null if the value is not a valid
+ * one for that key: logged once per key, never thrown, so a stray writer cannot break a reader.
+ */
 export function parseInfo(text: string, name: string): ServiceInfo | null {
-  try {
-    const info = JSON.parse(text) as ServiceInfo;
-    const ok = typeof info === "object" && info !== null && info.name === name && isNetAddr(info.addr) &&
-      (info.type === "stream" || info.type === "dgram") && Array.isArray(info.funcs) &&
-      typeof info.pid === "number" && typeof info.instance === "string";
-    if (ok) return info;
-  } catch {
-    // reported below
+  let problem: string | null;
+  let info: unknown = null;
+  if (Buffer.byteLength(text) > MAX_REGISTRATION_BYTES) {
+    problem = `it is over ${MAX_REGISTRATION_BYTES} bytes`;
+  } else {
+    try {
+      info = JSON.parse(text);
+      problem = badRegistration(info) ?? ((info as ServiceInfo).name === name ? null : "its name is not the key's");
+    } catch {
+      problem = "it is not JSON";
+    }
   }
-  log.warn(`ignoring the etcd key for ${JSON.stringify(name)}: its value is not a luanet registration`);
+  if (problem === null) return publicInfo(info as ServiceInfo);
+  if (!warned.has(name) && warned.size < MAX_WARNED) {
+    warned.add(name);
+    log.warn(`ignoring the etcd key for ${JSON.stringify(name.slice(0, 100))}: its value is not a luanet registration (${problem})`);
+  }
   return null;
 }

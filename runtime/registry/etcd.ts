@@ -9,6 +9,7 @@
  */
 import type { Watcher } from "etcd3";
 import { log } from "../log.js";
+import { badName } from "../names.js";
 import { nameGone } from "../service/peers.js";
 import { WatchedCache } from "./etcd-cache.js";
 import { bounded, client, DEFAULT_PREFIX, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
@@ -34,20 +35,23 @@ export class EtcdRegistry implements Registry {
     if (this.watching) return;
     this.watching = true;
     client(this.spec).then((c) => {
-      this.watch(c, keys.services, this.services, (event, key, value) => {
+      this.watch(c, keys.services, this.services, (event, key, value, lease) => {
         const name = keys.nameOf(key);
+        if (name === null) return; // not a key luanet writes
+        this.registrar?.changed(name, event === "delete" ? null : value, lease);
         if (event === "delete") {
           this.services.set(name, null);
-          this.registrar?.changed(name, null);
           nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
         } else {
           const info = parseInfo(value, name);
           if (info !== null) this.services.set(name, info);
           else this.services.drop(name);
-          this.registrar?.changed(name, info);
         }
       });
-      this.watch(c, keys.allFuncs, this.providing, (_, key) => this.providing.drop(keys.funcOf(key)));
+      this.watch(c, keys.allFuncs, this.providing, (_, key) => {
+        const func = keys.funcOf(key);
+        if (func !== null) this.providing.drop(func);
+      });
     }, () => (this.watching = false));
   }
 
@@ -68,14 +72,18 @@ export class EtcdRegistry implements Registry {
     this.startWatch();
     const token = this.providing.begin();
     const index = await bounded(this.spec, `finding the providers of ${func}`, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings());
-    const names = Object.values(index).sort();
+    const names = Object.values(index).filter((name) => badName(name) === null).sort();
     this.providing.store(func, names, token);
     return [...names];
   }
 
   async list(): Promise<ServiceInfo[]> {
     const all = await bounded(this.spec, "listing the services", (c) => c.kv.getAll().prefix(keys.services).strings());
-    return Object.entries(all).map(([key, text]) => parseInfo(text, keys.nameOf(key))).filter((info) => info !== null);
+    return Object.entries(all).flatMap(([key, text]) => {
+      const name = keys.nameOf(key);
+      const info = name === null ? null : parseInfo(text, name);
+      return info === null ? [] : [info];
+    });
   }
 
   register(funcs: () => string[], onFirst: Parameters<Registry["register"]>[1]): void {
@@ -90,7 +98,7 @@ export class EtcdRegistry implements Registry {
    * Watch the keys under `prefix` for the life of the process (etcd3 reconnects the watch),
    * telling `cache` whether it is live and `changed` every put and delete.
    */
-  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, changed: (event: "put" | "delete", key: string, value: string) => void): void {
+  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, changed: (event: "put" | "delete", key: string, value: string, lease: string) => void): void {
     const where = `${this.spec.prefix}/${prefix}`;
     const again = () => setTimeout(() => this.watch(c, prefix, cache, changed), 1000).unref();
     c.kv.watch().prefix(prefix).create().then((watcher: Watcher) => {
@@ -98,8 +106,8 @@ export class EtcdRegistry implements Registry {
       watcher
         .on("connected", () => cache.setLive(true))
         .on("disconnected", () => cache.setLive(false))
-        .on("put", (kv) => changed("put", kv.key.toString(), kv.value.toString()))
-        .on("delete", (kv) => changed("delete", kv.key.toString(), ""))
+        .on("put", (kv) => changed("put", kv.key.toString(), kv.value.toString(), kv.lease))
+        .on("delete", (kv) => changed("delete", kv.key.toString(), "", kv.lease))
         .on("error", (error) => {
           // etcd cancelled the watch (a compaction, say): start another.
           log.warn(`the etcd watch on ${where} ended: ${error.message}; watching again`);

@@ -2,7 +2,9 @@
  * The registry backed by luanet's built-in name service, and the registrar task that keeps this
  * process registered: it retries with backoff while the name service is away (one log line, not
  * one per try), re-registers when it comes back, republishes functions registered later, and
- * sends a heartbeat every second.
+ * sends a heartbeat every second. Register carries `local.token`, the secret that lets this
+ * process, and only it, register its name again; if the name was taken while this process was
+ * away, it keeps claiming it back every RECLAIM_MS.
  * @internal
  */
 import { formatAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
@@ -20,9 +22,12 @@ import { peerFixed, type Peer } from "../service/peers.js";
 import { encode, Type } from "../wire/envelope.js";
 import { selfInfo } from "./self.js";
 import type { Registry, ServiceInfo } from "./types.js";
+import { badRegistration } from "./validate.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
 const HEARTBEAT_MS = 1000;
+/** How often a holder whose name another process took tries to claim it back. */
+const RECLAIM_MS = 2000;
 
 let nsAddr: NetAddr = parseAddr(process.env.LUANET_NS ?? DEFAULT_NAMESERVICE);
 let nsPeer: Peer | null = null;
@@ -76,11 +81,22 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
   registrar = spawnNamed("registrar", function* () {
     let delay = 100;
     let complained = false;
+    let refused = false;
     for (;;) {
       const peer = nameServicePeer();
-      const [, err] = yield* call(peer, "Register", selfInfo(funcs()), config.rpcTimeout);
+      const info = checkedSelfInfo(funcs(), first);
+      if (info instanceof LuanetError) return settleFirst(info);
+      const [, err] = yield* call(peer, "Register", { ...info, token: local.token }, config.rpcTimeout);
+      if (err !== null && (err.code === "name_taken" || err.code === "bad_request")) {
+        if (first) return settleFirst(err);
+        // Someone took the name while we were away (a name service restart): it is ours again
+        // once they leave.
+        if (!refused) log.error(`${local.name} lost its name at the name service at ${formatAddr(nsAddr)} (${err.message}); trying again every ${RECLAIM_MS} ms`);
+        refused = true;
+        yield* Sleep(RECLAIM_MS);
+        continue;
+      }
       if (err !== null) {
-        if (err.code === "name_taken") return settleFirst(err);
         if (!complained) log.warn(`cannot register ${local.name} with the name service at ${formatAddr(nsAddr)} (${err.message}); retrying until it answers`);
         complained = true;
         yield* Sleep(delay);
@@ -89,7 +105,7 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
       }
       log.info(`${local.name} registered with the name service at ${formatAddr(nsAddr)}${first ? "" : " again"}`);
       settleFirst(null);
-      complained = false;
+      complained = refused = false;
       delay = 100;
       republish = false;
       const conn = peer.conn;
@@ -99,6 +115,24 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
       }
     }
   });
+}
+
+let lastGood: ServiceInfo | null = null;
+let complainedBad = false;
+
+/**
+ * This process's registration, checked as the name service will check it: on the first
+ * registration a bad one is the error Register2Name fails with; later (a function registered
+ * since made it too big) the last good one is published again, and the problem logged once.
+ */
+function checkedSelfInfo(funcs: string[], first: boolean): ServiceInfo | LuanetError {
+  const info = selfInfo(funcs);
+  const problem = badRegistration(info);
+  if (problem === null) return (lastGood = info);
+  if (first || lastGood === null) return new LuanetError("bad_request", `cannot register ${local.name}: ${problem}`);
+  if (!complainedBad) log.error(`${local.name} cannot publish its functions any more (${problem}); its registration keeps the earlier list`);
+  complainedBad = true;
+  return lastGood;
 }
 
 /** A function was registered after registration: publish the new list now. */

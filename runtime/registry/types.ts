@@ -6,7 +6,10 @@
 import { formatAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { ErrorCode, LuanetError } from "../errors.js";
 
-/** What a service publishes about itself. */
+/**
+ * What a service publishes about itself: everything here is public (GetInfo, List, etcd's
+ * values). What proves that a process holds its name is never in it (see validate.ts).
+ */
 export interface ServiceInfo {
   name: string;
   type: SocketType;
@@ -17,8 +20,6 @@ export interface ServiceInfo {
   funcs: string[];
   /** When it started (ms since the epoch). */
   started: number;
-  /** Random per process, so a process re-registering is told apart from a rival. */
-  instance: string;
 }
 
 export interface Registry {
@@ -44,7 +45,7 @@ export interface Registry {
   republish(): void;
 }
 
-/** The error both registries give when a live process of another instance holds the name. */
+/** The error both registries give when another live process holds the name. */
 export function nameTaken(holder: ServiceInfo): LuanetError {
   const since = new Date(holder.started).toISOString();
   return new LuanetError(ErrorCode.name_taken, `the name "${holder.name}" is held by pid ${holder.pid} on ${holder.host} at ${formatAddr(holder.addr)} (since ${since})`);

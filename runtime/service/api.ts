@@ -6,6 +6,7 @@ import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type Sock
 import { describe, LuanetError, RPCError } from "../errors.js";
 import { onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
+import { badName } from "../names.js";
 import { security } from "../security/settings.js";
 import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
 import type { Operation } from "../scheduler/instruction.js";
@@ -125,7 +126,8 @@ export function Register2Name(nameaddr: NetAddr | string): Operation<void> {
  * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
  */
 export function RegRPCFunction(name: string, fn: Handler): void {
-  checkName(name, "luanet.RegRPCFunction(name, fn)", "name");
+  const problem = badName(name);
+  if (problem !== null) throw new TypeError(`luanet.RegRPCFunction(name, fn): name: ${problem}, got ${describe(name)}`);
   if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunction(name, fn): fn must be a function, got ${describe(fn)}`);
   const isNew = !handlers.has(name);
   handlers.set(name, fn);

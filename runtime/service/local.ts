@@ -4,6 +4,7 @@
  * opens.
  * @internal
  */
+import { randomBytes } from "node:crypto";
 import type { NetAddr, SocketType } from "../../stdlib/net.js";
 import type { Listener } from "../transport/types.js";
 
@@ -14,7 +15,10 @@ export const local = {
   addr: null as NetAddr | null,
   listener: null as Listener | null,
   onDisconnected: null as ((peer: string) => void) | null,
-  /** Random per process: tells a re-registration of this process from a second one. */
-  instance: `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`,
+  /**
+   * Secret, random per process (CSPRNG): proves to the name service that a re-registration comes
+   * from the process that holds the name. Sent only in Register, never published.
+   */
+  token: randomBytes(18).toString("base64url"),
   started: Date.now(),
 };
