@@ -28,7 +28,7 @@
  * @internal
  */
 import { Decoder, Encoder } from "cbor-x";
-import { LuanetError } from "../errors.js";
+import { LuanetError, thrown } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 
 export const PROTOCOL_VERSION = 2;
@@ -57,7 +57,8 @@ export function encode(envelope: Envelope): Uint8Array {
   try {
     return encoder.encode(envelope);
   } catch (error) {
-    throw new LuanetError("bad_value", `cannot encode the message: ${(error as Error).message}`, { cause: error });
+    // What cbor-x threw may be anything a hostile value's getter threw: read it safely.
+    throw new LuanetError("bad_value", `cannot encode the message: ${thrown(error).message}`);
   }
 }
 
