@@ -102,23 +102,20 @@ export function thrown(error: unknown): Thrown {
   }
   const message = text(read(error, "message"), MAX_THROWN_MESSAGE) ?? "(no readable message)";
   const stack = text(read(error, "stack"), MAX_THROWN_STACK);
-  let own = false;
-  try {
-    own = error instanceof LuanetError && !(error instanceof RPCError);
-  } catch {
-    // a Proxy's getPrototypeOf trap that threw this time: not a LuanetError
-  }
+  const own = isInstance(error, LuanetError) && !isInstance(error, RPCError);
   return { code: own ? text(read(error, "code"), 64) : null, message, stack };
 }
 
-/** `error instanceof Error`, false where even asking throws (a Proxy's getPrototypeOf trap). */
-export function isError(error: unknown): error is Error {
+/** `value instanceof type`, false where even asking throws (a Proxy's getPrototypeOf trap). */
+export function isInstance<T>(value: unknown, type: abstract new (...args: never[]) => T): value is T {
   try {
-    return error instanceof Error;
+    return value instanceof type;
   } catch {
     return false;
   }
 }
+
+export const isError = (value: unknown): value is Error => isInstance(value, Error);
 
 /** `obj[key]`, or undefined if reading it throws. */
 function read(obj: unknown, key: string): unknown {
