@@ -9,6 +9,9 @@
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu;
+/** What JSON.stringify leaves raw inside strings: UNSAFE less C0, which it escapes (and which
+ * its own indentation uses outside strings). */
+const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu;
 const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
 function hex(c: string): string {
@@ -29,7 +32,7 @@ export function printable(text: string, max = Infinity): string {
 /** JSON text (JSON.stringify's output) with what it leaves raw (DEL, C1, bidi controls)
  * escaped as `\uXXXX`: still the same JSON, now safe on a terminal. */
 export function printableJson(json: string): string {
-  return json.replace(UNSAFE, jsonEscape);
+  return json.replace(UNSAFE_IN_JSON, jsonEscape);
 }
 
 /** `text` escaped, then cut to `width` characters with an ellipsis: one table cell. */

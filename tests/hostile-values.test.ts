@@ -271,6 +271,8 @@ describe("the CLI tools on a slow pipe, and with hostile registry entries", { co
     await startService(ns, `
       luanet.RegRPCFunction("Big", (n: number) => "x".repeat(n));
       luanet.RegRPCFunction("Fail", (n: number) => { throw new Error("e".repeat(n)); });
+      luanet.RegRPCFunction("Evil", () => ({ text: "\u001b[2J\u009b31m\u202e", lines: "a\\nb" }));
+      luanet.RegRPCFunction("EvilFail", () => { throw new Error("x\u001b[2J\u202e"); });
       luanet.StartLocalService("BigServer", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
     `);
@@ -279,6 +281,16 @@ describe("the CLI tools on a slow pipe, and with hostile registry entries", { co
     const failed = await throughSlowPipe(["call", "BigServer", "Fail", "10", "--ns", ns.addr]);
     assert.deepEqual([failed.bytes, failed.code], [0, 1], failed.stderr);
     assert.match(failed.stderr, /^luanet: remote_error: e{10}\n/);
+
+    // What the service returns or throws cannot drive the terminal; the output stays JSON.
+    const evil = await tool(ns, ["call", "BigServer", "Evil"]);
+    assert.equal(evil.code, 0, evil.stderr);
+    assert.doesNotMatch(evil.stdout, RAW_CONTROL);
+    assert.deepEqual(JSON.parse(evil.stdout), { text: "\u001b[2J\u009b31m\u202e", lines: "a\nb" });
+    const evilFail = await tool(ns, ["call", "BigServer", "EvilFail"]);
+    assert.equal(evilFail.code, 1);
+    assert.doesNotMatch(evilFail.stderr, RAW_CONTROL);
+    assert.match(evilFail.stderr, /^luanet: remote_error: x\\x1b\[2J\\u202e\n/);
   });
 
   test("luanet ls bounds every field, escapes control characters, and prints every row into a slow pipe", async () => {
