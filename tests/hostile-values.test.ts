@@ -29,6 +29,7 @@ function hostile(kind: string): unknown {
     }
     case "proxy": return trap();
     case "proxyError": return new Proxy(new Error("x"), { get: boom, getPrototypeOf: () => Error.prototype });
+    case "getterThrowsProxy": return { get x() { throw trap(); } };
   }
   return null;
 }
@@ -101,6 +102,7 @@ describe("hostile values", { concurrency: true }, () => {
       luanet.RegRPCFunction("Release", () => { released = true; return true; });
       luanet.RegRPCFunction("Throw", (kind: string) => { throw hostile(kind); });
       luanet.RegRPCFunction("ThrowLater", function* (kind: string) { yield* Sche.Sleep(1); throw hostile(kind); });
+      luanet.RegRPCFunction("Return", (kind: string) => hostile(kind));
       luanet.RegRPCFunction("Plus", ({ a, b }: { a: number; b: number }) => a + b);
       luanet.StartLocalService("Thrower", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
@@ -122,6 +124,10 @@ describe("hostile values", { concurrency: true }, () => {
             hostile[func + " " + kind] = err === null ? { ret } : { code: err.code, message: err.message };
           }
         }
+        for (const kind of ["proxy", "getterThrowsProxy"]) {
+          const [, err] = yield* luanet.RPCCall("Thrower", "Return", kind, { timeout: 8000 });
+          hostile["Return " + kind] = { code: err?.code, message: err?.message };
+        }
         yield* luanet.RPCCall("Thrower", "Release", null);
         const results = [];
         for (const task of slow) {
@@ -138,6 +144,9 @@ describe("hostile values", { concurrency: true }, () => {
     for (const func of ["Throw", "ThrowLater"]) {
       for (const kind of KINDS) assert.equal(hostile[`${func} ${kind}`]?.code, "remote_error", `${func} ${kind}: ${JSON.stringify(hostile[`${func} ${kind}`])}`);
     }
+    // A result whose inspection throws is the handler's error; one that cannot be encoded is bad_value.
+    assert.equal(hostile["Return proxy"]?.code, "remote_error", JSON.stringify(hostile["Return proxy"]));
+    assert.equal(hostile["Return getterThrowsProxy"]?.code, "bad_value", JSON.stringify(hostile["Return getterThrowsProxy"]));
     assert.match(hostile["Throw nullProto"]!.message!, /a thrown object \(null prototype\)/);
     assert.equal(hostile["Throw errorGetters"]!.message, "(no readable message)");
     assert.deepEqual(results, [0, 2, 4, 6, 8, 10, 12, 14, 16, 18], "the 10 pending calls all succeeded");
@@ -216,9 +225,11 @@ describe("hostile values", { concurrency: true }, () => {
       luanet.Register2Name(NS);
     `);
     const port = portOf(svc.stderr, "Named");
+    const rss = async () => Number((await tool(ns, ["call", "Named", "Rss"])).stdout);
+    const before = await rss();
     const client = launch(ns, steadyClient("Named"), { args: ["3000"] });
     const names = ["n".repeat(1024 * 1024), "a".repeat(256), "evil\u202etxt.exe", "nul\u0000name", " leading", "trailing ", ""];
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 20; round++) {
       const closed = await Promise.all(names.map((name) => helloClosed(port, name)));
       names.forEach((name, i) => assert.ok(closed[i], `a HELLO named ${JSON.stringify(name.slice(0, 20))} (${name.length} chars) is refused`));
     }
@@ -231,6 +242,9 @@ describe("hostile values", { concurrency: true }, () => {
     assert.ok(ok > 10, `the client made ${ok} good calls`);
     assert.match(svc.stderr, /HELLO refused: a name must be at most 255 characters \(this one has 1048576\)/);
     assert.ok(svc.stderr.length < 200_000, `the refusals logged ${svc.stderr.length} characters: the 1 MB name is not echoed`);
+    const after = await rss();
+    console.log(`# rss of the service: ${(before / 2 ** 20).toFixed(1)} MiB before 20 MB of refused HELLO names, ${(after / 2 ** 20).toFixed(1)} MiB after`);
+    assert.ok(after < before + 64 * 2 ** 20, `rss grew from ${before} to ${after}`);
     assert.equal(svc.child.exitCode, null);
   });
 

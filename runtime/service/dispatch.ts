@@ -68,12 +68,14 @@ function call(conn: Conn, id: number, func: string, args: unknown): void {
     return replyError(conn, id, "no_such_function", `${local.name ?? "this process"} has no function "${func}"`);
   }
   let out: unknown;
+  let later: boolean;
   try {
     out = handler(args, { from: conn.peerName, func, conn });
+    later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
   } catch (error) {
     return replyThrown(conn, id, func, error);
   }
-  if (!isIterator(out) && !isThenable(out)) return replyOk(conn, id, func, out);
+  if (!later) return replyOk(conn, id, func, out);
   if (running < config.maxConcurrentHandlers) return runHandler(conn, id, func, out);
   if (queued.length >= config.handlerQueue) {
     return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${queued.length} queued; try again later`);
