@@ -75,10 +75,10 @@ export function table2str(value: unknown, options: Table2strOptions = {}): strin
   }
   if (maxLength < 100) throw new TypeError(`table2str(value, options): options.maxLength must be at least 100, got ${maxLength}`);
   /** Items printed so far, and about how many characters they take. */
-  let items = 0;
+  let printed = 0;
   let chars = 0;
   // Stop a little early, so what closes the containers and says `... N more` still fits.
-  const full = (): boolean => items >= maxItems || chars >= maxLength - 64;
+  const full = (): boolean => printed >= maxItems || chars >= maxLength - 64;
   /** The objects being printed, from the root down to the current one, with their paths. */
   const ancestors = new Map<object, string>();
 
@@ -128,7 +128,7 @@ export function table2str(value: unknown, options: Table2strOptions = {}): strin
     /** Count one item about to be printed; false (and `... N more` printed) once the output is full. */
     const room = (left: number): boolean => {
       if (!full()) {
-        items++;
+        printed++;
         chars += 2 + indent * (depth + 1);
         return true;
       }
