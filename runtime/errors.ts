@@ -58,12 +58,79 @@ export class TaskHaltedError extends LuanetError {
   }
 }
 
-/** A short, safe description of any value for error messages. */
+/** A short description of any value for error messages. It never throws: a hostile value (a
+ * Proxy whose traps throw, a getter that throws) is described as far as it can be read. */
 export function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
-  if (typeof value === "function") return `function ${value.name || "(anonymous)"}`;
-  if (typeof value === "object") return Array.isArray(value) ? "an array" : `an object (${value.constructor?.name ?? "null prototype"})`;
-  if (typeof value === "bigint") return `${value}n`;
-  return String(value);
+  try {
+    if (value === null) return "null";
+    if (typeof value === "string") return JSON.stringify(value.length > 40 ? value.slice(0, 40) + "…" : value);
+    if (typeof value === "function") return `function ${text(read(value, "name"), 40) || "(anonymous)"}`;
+    if (typeof value === "object") {
+      if (Array.isArray(value)) return "an array";
+      if (Object.getPrototypeOf(value) === null) return "an object (null prototype)";
+      return `an object (${text(read(read(value, "constructor"), "name"), 40) ?? "of no readable class"})`;
+    }
+    if (typeof value === "bigint") return `${value}n`;
+    return String(value);
+  } catch {
+    return "an uninspectable value";
+  }
+}
+
+/** Longest message and stack taken from a thrown value (characters); the rest is cut. */
+export const MAX_THROWN_MESSAGE = 4096;
+export const MAX_THROWN_STACK = 16_384;
+
+/** What a thrown value says about itself, as a reply or a log line carries it. */
+export interface Thrown {
+  /** The code of a LuanetError raised on purpose, else null (an RPCError from a call the
+   * thrower made is not its own error: null too). */
+  code: string | null;
+  message: string;
+  stack: string | null;
+}
+
+/**
+ * Read anything thrown, never throwing: no toString, getter or Proxy trap of `error` escapes,
+ * and every string is cut to a bound. An Error gives its message and stack; anything else is
+ * described (`a thrown object (null prototype)`), a string or number is its own message.
+ */
+export function thrown(error: unknown): Thrown {
+  if (!isError(error)) {
+    const message = typeof error === "string" ? error : typeof error === "object" || typeof error === "function" ? `a thrown ${describe(error).replace(/^an? /, "")}` : describe(error);
+    return { code: null, message: cut(message, MAX_THROWN_MESSAGE), stack: null };
+  }
+  const message = text(read(error, "message"), MAX_THROWN_MESSAGE) ?? "(no readable message)";
+  const stack = text(read(error, "stack"), MAX_THROWN_STACK);
+  const own = isInstance(error, LuanetError) && !isInstance(error, RPCError);
+  return { code: own ? text(read(error, "code"), 64) : null, message, stack };
+}
+
+/** `value instanceof type`, false where even asking throws (a Proxy's getPrototypeOf trap). */
+export function isInstance<T>(value: unknown, type: abstract new (...args: never[]) => T): value is T {
+  try {
+    return value instanceof type;
+  } catch {
+    return false;
+  }
+}
+
+export const isError = (value: unknown): value is Error => isInstance(value, Error);
+
+/** `obj[key]`, or undefined if reading it throws. */
+function read(obj: unknown, key: string): unknown {
+  try {
+    return (obj as Record<string, unknown> | null | undefined)?.[key];
+  } catch {
+    return undefined;
+  }
+}
+
+/** A string value cut to `max`, or null for anything that is not a string. */
+function text(value: unknown, max: number): string | null {
+  return typeof value === "string" ? cut(value, max) : null;
+}
+
+function cut(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

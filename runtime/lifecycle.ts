@@ -5,6 +5,7 @@
  * process exits with 130 or 143. A second signal exits at once.
  * @internal
  */
+import { isError, thrown } from "./errors.js";
 import { log } from "./log.js";
 import { allDone, halt, liveTasks } from "./scheduler/loop.js";
 
@@ -48,7 +49,20 @@ export function shutdown(code: number): void {
         }
       }
     })
-    .finally(() => process.exit(code));
+    .finally(() => exitWhenDrained(code));
+}
+
+/** Exit once everything written to stdout and stderr has left the process: process.exit drops
+ * what is still queued for a pipe that is read slowly (`luanet call ... | (sleep 1; wc -c)`). */
+function exitWhenDrained(code: number): void {
+  let waiting = 2;
+  const done = (): void => {
+    if (--waiting === 0) process.exit(code);
+  };
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength === 0) done();
+    else stream.write("", done); // called once what was queued before it is written (or failed)
+  }
 }
 
 /** Signals and uncaught errors: installed once by the start module. */
@@ -66,7 +80,8 @@ export function installProcessHandlers(): void {
     shutdown(1);
   });
   process.on("unhandledRejection", (reason) => {
-    log.error("unhandled promise rejection", { error: reason instanceof Error ? reason : new Error(String(reason)) });
+    if (isError(reason)) log.error("unhandled promise rejection", { error: reason });
+    else log.error(`unhandled promise rejection: ${thrown(reason).message}`);
     shutdown(1);
   });
 }

@@ -10,14 +10,22 @@
  *     2026-11-24T16:30:00.123Z INFO  PlusServer[4242] PlusServer listening on 127.0.0.1:8012 port=8012
  *     <ISO-8601 UTC time> <level, padded to 5> <service or script>[<pid>] <message> <key>=<JSON value>...
  *
+ * Whatever a peer or a script puts in a message, a field or a name, an entry is one line (plus
+ * its stack lines): control characters (C0, DEL, C1), bidirectional-text controls and line
+ * separators are written as escapes (`\n`, `\x1b`, `\u202e`), and each string is cut at
+ * MAX_LOGGED_STRING characters. Only the logger's own colours reach a terminal.
+ *
  * Every line logged before the process ends is on disk after a normal exit, `process.exit()`,
  * SIGINT/SIGTERM and an uncaught exception: the `exit` handler waits (at most 5 s) for the writer.
  */
 import { basename, extname, resolve } from "node:path";
-import { inspect } from "node:util";
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { chalkStderr as chalk } from "chalk";
+import { table2str } from "../stdlib/table2str.js";
+import { isError, thrown } from "./errors.js";
 import { LogRing } from "./log-ring.js";
+import { MAX_NAME_LENGTH } from "./names.js";
+import { printable } from "./printable.js";
 
 export type Level = "debug" | "info" | "warn" | "error";
 const rank: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -68,7 +76,7 @@ export function configureLog(changes: Partial<LogOptions>): void {
 }
 
 export function setLogSource(name: string): void {
-  source = basename(name, extname(name));
+  source = printable(basename(name, extname(name)), MAX_NAME_LENGTH);
   who = `${source}[${process.pid}]`;
 }
 
@@ -115,24 +123,34 @@ function now(): string {
 const fileTag: Record<Level, string> = { debug: " DEBUG ", info: " INFO  ", warn: " WARN  ", error: " ERROR " };
 const consoleTag: Record<Level, string> = { debug: "DEBUG", info: "INFO", warn: "WARN", error: "ERROR" };
 
+/** Longest string one message or field contributes to a line (characters); the rest is cut. */
+export const MAX_LOGGED_STRING = 8192;
+
+/**
+ * A field's text. Every string that reaches a line is escaped (printable.ts), so one entry is
+ * one line whatever a peer put in a name or message, and reading a field never throws: an Error
+ * is read through `thrown`, anything JSON cannot print through table2str.
+ */
 function fieldText(fields: Record<string, unknown>): { inline: string; stack: string } {
   let inline = "";
   let stack = "";
   for (const key in fields) {
     if (!Object.hasOwn(fields, key)) continue;
     const value = fields[key];
+    const name = printable(key, MAX_NAME_LENGTH);
     if (typeof value === "number" || typeof value === "boolean") {
-      inline += ` ${key}=${value}`;
-    } else if (value instanceof Error) {
-      stack += "\n" + (value.stack ?? `${value.name}: ${value.message}`).split("\n").map((l) => "  " + l.trim()).join("\n");
+      inline += ` ${name}=${value}`;
+    } else if (isError(value)) {
+      const e = thrown(value);
+      for (const line of (e.stack ?? `Error: ${e.message}`).split("\n")) stack += "\n  " + printable(line.trim(), MAX_LOGGED_STRING);
     } else {
-      let text: string;
+      let text: string | undefined;
       try {
-        text = JSON.stringify(value) ?? String(value);
+        text = JSON.stringify(value);
       } catch {
-        text = JSON.stringify(inspect(value, { depth: 2, breakLength: Infinity }));
+        // a cycle, a BigInt, a throwing getter or toJSON
       }
-      inline += ` ${key}=${text}`;
+      inline += ` ${name}=${printable(text ?? table2str(value, { maxLength: MAX_LOGGED_STRING }), MAX_LOGGED_STRING)}`;
     }
   }
   return { inline, stack };
@@ -141,7 +159,7 @@ function fieldText(fields: Record<string, unknown>): { inline: string; stack: st
 function write(level: Level, message: string, fields?: Record<string, unknown>): void {
   if (rank[level] < minimum) return;
   const { inline, stack } = fields === undefined ? { inline: "", stack: "" } : fieldText(fields);
-  const text = `${message}${inline}${stack}`;
+  const text = `${printable(typeof message === "string" ? message : table2str(message, { maxLength: MAX_LOGGED_STRING }), MAX_LOGGED_STRING)}${inline}${stack}`;
   const sink = fileSink();
   if (sink !== null) {
     if (sink.dropped > 0 && sink.push(`${now()} WARN  ${who} ${sink.dropped} log lines were dropped: the log writer was stuck\n`)) sink.dropped = 0;

@@ -4,6 +4,7 @@
  * @internal
  */
 import { formatAddr } from "../stdlib/net.js";
+import { cell, printable, printableJson } from "./printable.js";
 import { registry } from "./registry/select.js";
 import type { ServiceInfo } from "./registry/types.js";
 import { awaitPromise } from "./scheduler/loop.js";
@@ -21,11 +22,15 @@ function parseJson(text: string | undefined, what: string): unknown {
   }
 }
 
-/** Print the error the way every tool does, and make the exit code 1. */
+/** Print the error the way every tool does, and make the exit code 1. What a peer sent (a
+ * message, a remote stack) is escaped line by line: it cannot drive the terminal. */
 function fail(code: string, message: string): void {
-  process.stderr.write(`luanet: ${code}: ${message}\n`);
+  process.stderr.write(`luanet: ${printable(code)}: ${message.split("\n").map((line) => printable(line)).join("\n")}\n`);
   process.exitCode = 1;
 }
+
+/** The widest a `luanet ls` cell gets (characters); a longer one is cut with an ellipsis. */
+export const LS_CELL_WIDTH = 80;
 
 export function* ls() {
   let services;
@@ -37,10 +42,12 @@ export function* ls() {
   const now = Date.now();
   const rows = services
     .sort((a, b) => a.name.localeCompare(b.name))
-    .map((s) => [s.name, formatAddr(s.addr), transport(s), s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)]);
+    .map((s) => [s.name, formatAddr(s.addr), transport(s), s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)].map((text) => cell(text, LS_CELL_WIDTH)));
   const header = ["NAME", "ADDRESS", "TRANSPORT", "FUNCTIONS", "PID", "UPTIME"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join("  ").trimEnd());
+  const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
+  let out = "";
+  for (const row of [header, ...rows]) out += row.map((text, i) => text.padEnd(widths[i]!)).join("  ").trimEnd() + "\n";
+  process.stdout.write(out);
 }
 
 function transport(s: ServiceInfo): string {
@@ -58,7 +65,7 @@ export function* callTool(service: string, func: string, json: string | undefine
   if (args === BAD_JSON) return;
   const [ret, err] = yield* RPCCall(service, func, args, timeout === undefined ? undefined : { timeout });
   if (err !== null) return fail(err.code, err.message + (err.remoteStack ? `\n${err.remoteStack}` : ""));
-  console.log(JSON.stringify(ret, null, 2));
+  process.stdout.write(`${printableJson(JSON.stringify(ret, null, 2) ?? "undefined")}\n`);
 }
 
 export function* sendTool(service: string, json: string) {

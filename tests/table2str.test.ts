@@ -77,7 +77,8 @@ describe("objects and arrays", () => {
 
   test("sparse array holes print as <empty>", () => {
     assert.equal(table2str([1, , 3]), "[ 1, <empty>, 3 ]");
-    assert.equal(table2str(new Array(2)), "[ <empty>, <empty> ]");
+    assert.equal(table2str(new Array(2)), "[ <2 empty> ]");
+    assert.equal(table2str([1, , , , 5, , 7]), "[ 1, <3 empty>, 5, <empty>, 7 ]");
     assert.equal(table2str([undefined]), "[ undefined ]");
   });
 
@@ -279,7 +280,7 @@ describe("depth limit", () => {
   });
 
   test("a large maxDepth does not overflow the stack either", () => {
-    const out = table2str(nest(100_000), { maxDepth: 200_000 });
+    const out = table2str(nest(100_000), { maxDepth: 200_000, maxItems: 200_000 });
     assert.equal(out, "{ d: ".repeat(100_000) + "{}" + " }".repeat(100_000));
   });
 
@@ -361,5 +362,59 @@ describe("accessors and hostile objects", () => {
     const obj: Record<string, unknown> = { a: proxy };
     obj.b = obj;
     assert.equal(table2str(obj), "{ a: [Uninspectable], b: [Circular ~] }");
+  });
+});
+
+describe("hostile inputs give a bounded output, fast", () => {
+  const bounded = (out: string, max = 1_000_000) => assert.ok(out.length <= max, `${out.length} characters`);
+
+  test("a sparse array of length 2^32-1 summarises its holes", () => {
+    const sparse: unknown[] = [];
+    sparse.length = 2 ** 32 - 1;
+    sparse[5] = "x";
+    sparse[2 ** 32 - 2] = "last";
+    assert.equal(table2str(sparse), '[ <5 empty>, "x", <4294967288 empty>, "last" ]');
+  });
+
+  test("a graph of shared references that would print 2^60 items stops at maxItems", () => {
+    let node: object = {};
+    for (let i = 0; i < 60; i++) node = { a: node, b: node };
+    const out = table2str(node);
+    bounded(out);
+    assert.match(out, /\.\.\. \d+ more/);
+    assert.ok((out.match(/a: |b: /g) ?? []).length <= 10_000);
+    const small = table2str(node, { maxItems: 3 });
+    assert.equal(small, "{ a: { a: { a: { ... 2 more }, ... 1 more }, ... 1 more }, ... 1 more }");
+  });
+
+  test("a Proxy whose length grows on every read is read once", () => {
+    let reads = 0;
+    const growing = new Proxy([1, 2, 3], { get: (t, k) => (k === "length" ? 3 + reads++ * 1000 : Reflect.get(t, k)) });
+    assert.equal(table2str(growing), "[ 1, 2, 3 ]");
+    assert.equal(reads, 1);
+  });
+
+  test("a Proxy that claims a huge length prints holes, not 2^53 items", () => {
+    const liar = new Proxy([], { get: (t, k) => (k === "length" ? Number.MAX_SAFE_INTEGER : Reflect.get(t, k)) });
+    assert.equal(table2str(liar), `[ <${Number.MAX_SAFE_INTEGER} empty> ]`);
+    const nonsense = new Proxy([], { get: (t, k) => (k === "length" ? { valueOf: () => { throw new Error("no"); } } : Reflect.get(t, k)) });
+    assert.equal(table2str(nonsense), "[Uninspectable]");
+  });
+
+  test("a huge string, a huge key and many items stay under maxLength", () => {
+    const out = table2str({ s: "y".repeat(5_000_000) });
+    bounded(out);
+    assert.match(out, /… \d+ more characters/);
+    const keyed = table2str({ ["k".repeat(1_000_000)]: 1 });
+    assert.ok(keyed.length < 400, keyed);
+    const many = table2str(Array.from({ length: 100_000 }, (_, i) => i), { maxLength: 1000 });
+    bounded(many, 1000);
+    assert.match(many, /\.\.\. \d+ more/);
+  });
+
+  test("a dense array past maxItems ends in ... N more", () => {
+    assert.equal(table2str([1, 2, 3, 4, 5], { maxItems: 2 }), "[ 1, 2, ... 3 more ]");
+    assert.equal(table2str(new Set([1, 2, 3]), { maxItems: 1 }), "Set { 1, ... 2 more }");
+    assert.equal(table2str(new Map([[1, 2], [3, 4]]), { maxItems: 1 }), "Map { 1 => 2, ... 1 more }");
   });
 });

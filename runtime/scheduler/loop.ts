@@ -9,7 +9,7 @@
  *
  * @internal
  */
-import { describe } from "../errors.js";
+import { describe, isError, thrown } from "../errors.js";
 import { log } from "../log.js";
 import { Instruction, type Operation } from "./instruction.js";
 import {
@@ -257,7 +257,10 @@ function finish(task: Task, outcome: number, result: unknown): void {
 }
 
 let reportFailure = (task: Task, error: unknown): void => {
-  log.error(`${task} failed`, { error: error instanceof Error ? error : new Error(describe(error)) });
+  // Whatever the task threw, reading it never throws (errors.ts): a hostile value is a logged
+  // failure, not a crash.
+  if (isError(error)) log.error(`${task} failed`, { error });
+  else log.error(`${task} failed: ${thrown(error).message}`);
 };
 
 /** Replace what happens when an error escapes a task nobody joins; returns the previous handler

@@ -4,9 +4,9 @@
  */
 import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { describe, LuanetError, RPCError } from "../errors.js";
+import { badName } from "../names.js";
 import { onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
-import { badName } from "../names.js";
 import { security } from "../security/settings.js";
 import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
 import type { Operation } from "../scheduler/instruction.js";
@@ -69,7 +69,8 @@ let listening: Promise<NetAddr> | null = null;
  */
 export function StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: (peer: string) => void): Operation<NetAddr> {
   const where = "luanet.StartLocalService(name, type, addr, onDisconnected?)";
-  if (typeof name !== "string" || name.length === 0 || name.length > 255) throw new TypeError(`${where}: name must be a non-empty string of at most 255 characters, got ${describe(name)}`);
+  const refused = badName(name);
+  if (refused !== null) throw new TypeError(`${where}: ${refused}, got ${describe(name)}`);
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new TypeError(`${where}: type must be SOCK_STREAM or SOCK_DGRAM, got ${describe(type)}`);
   if (!isNetAddr(addr)) throw new TypeError(`${where}: addr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(addr)}`);
   if (onDisconnected !== undefined && typeof onDisconnected !== "function") throw new TypeError(`${where}: onDisconnected must be a function, got ${describe(onDisconnected)}`);

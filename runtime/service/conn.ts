@@ -5,6 +5,7 @@
  * @internal
  */
 import { log } from "../log.js";
+import { badName } from "../names.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
@@ -123,6 +124,8 @@ export class Conn implements LinkHandlers {
     if (!this.greeted) {
       if (envelope[0] === Type.CHALLENGE) throw new ProtocolError(NO_SECRET);
       if (envelope[0] !== Type.HELLO) throw new ProtocolError("the first frame on a connection must be HELLO");
+      const refused = envelope[2] === null ? null : badName(envelope[2]);
+      if (refused !== null) throw new ProtocolError(`HELLO refused: ${refused}`);
       this.greeted = true;
       if (this.helloTimer !== null) clearTimeout(this.helloTimer);
       this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing

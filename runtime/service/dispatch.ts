@@ -7,7 +7,7 @@
  * of recent replies, or ignored while its handler still runs, so each call runs at most once.
  * @internal
  */
-import { LuanetError, RPCError } from "../errors.js";
+import { RPCError, thrown } from "../errors.js";
 import { log } from "../log.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
@@ -68,12 +68,14 @@ function call(conn: Conn, id: number, func: string, args: unknown): void {
     return replyError(conn, id, "no_such_function", `${local.name ?? "this process"} has no function "${func}"`);
   }
   let out: unknown;
+  let later: boolean;
   try {
     out = handler(args, { from: conn.peerName, func, conn });
+    later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
   } catch (error) {
     return replyThrown(conn, id, func, error);
   }
-  if (!isIterator(out) && !isThenable(out)) return replyOk(conn, id, func, out);
+  if (!later) return replyOk(conn, id, func, out);
   if (running < config.maxConcurrentHandlers) return runHandler(conn, id, func, out);
   if (queued.length >= config.handlerQueue) {
     return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${queued.length} queued; try again later`);
@@ -105,12 +107,12 @@ function replyOk(conn: Conn, id: number, func: string, result: unknown): void {
 }
 
 function replyThrown(conn: Conn, id: number, func: string, error: unknown): void {
-  const e = error instanceof Error ? error : new Error(String(error));
-  log.debug(`${func} threw for ${conn.describe()}: ${e.message}`);
   // A LuanetError the handler raised on purpose keeps its code; anything else, including an
-  // RPCError from a call the handler made, is the caller's "remote_error".
-  const code = e instanceof LuanetError && !(e instanceof RPCError) ? e.code : "remote_error";
-  replyError(conn, id, code, e.message, e.stack ?? null);
+  // RPCError from a call the handler made, is the caller's "remote_error". Reading what was
+  // thrown never throws, whatever the handler threw.
+  const { code, message, stack } = thrown(error);
+  log.debug(`${func} threw for ${conn.describe()}: ${message}`);
+  replyError(conn, id, code ?? "remote_error", message, stack);
 }
 
 function replyError(conn: Conn, id: number, code: string, message: string, stack: string | null = null): void {

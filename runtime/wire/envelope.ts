@@ -28,7 +28,7 @@
  * @internal
  */
 import { Decoder, Encoder } from "cbor-x";
-import { LuanetError } from "../errors.js";
+import { LuanetError, thrown } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { checkSubset } from "./cbor-subset.js";
 
@@ -63,7 +63,8 @@ export function encode(envelope: Envelope): Uint8Array {
   try {
     body = encoder.encode(envelope);
   } catch (error) {
-    throw new LuanetError("bad_value", `cannot encode the message: ${(error as Error).message}`, { cause: error });
+    // What cbor-x threw may be anything a hostile value's getter threw: read it safely.
+    throw new LuanetError("bad_value", `cannot encode the message: ${thrown(error).message}`);
   }
   // The two bytes can also occur inside other data: only then is the whole body walked.
   if (Buffer.prototype.indexOf.call(body, TAG_27) >= 0 && checkSubset(body) !== null) {
