@@ -32,15 +32,17 @@ luanet.StartLocalService("UdpServer", SOCK_DGRAM, net.netaddr_ipv4("127.0.0.1", 
 luanet.Register2Name(NS);
 `;
 
-/** An honest UDP caller named args[0]: args[1] rounds of Plus and Who, args[2] ms apart; prints a summary. */
+/** An honest UDP caller named args[0]: args[1] rounds of Plus and Who, args[2] ms apart, each call
+ * within args[3] ms (default 5000); prints a summary. */
 const caller = `
 luanet.StartLocalService(luanet.args[0]!, SOCK_DGRAM, net.netaddr_ipv4("127.0.0.1", 0));
-export default function* (name: string, rounds: string, pause: string) {
+export default function* (name: string, rounds: string, pause: string, ms = "5000") {
+  const timeout = Number(ms);
   let ok = 0;
   const bad: unknown[] = [];
   for (let i = 0; i < Number(rounds); i++) {
-    const [sum, err] = yield* luanet.RPCCall("UdpServer", "Plus", { a: i, b: 1 }, { timeout: 5000 });
-    const [who, err2] = yield* luanet.RPCCall("UdpServer", "Who", null, { timeout: 5000 });
+    const [sum, err] = yield* luanet.RPCCall("UdpServer", "Plus", { a: i, b: 1 }, { timeout });
+    const [who, err2] = yield* luanet.RPCCall("UdpServer", "Who", null, { timeout });
     if (sum === i + 1 && who === name) ok++;
     else bad.push({ sum, who, err: err?.message ?? err2?.message ?? null });
     if (Number(pause) > 0) yield* Sche.Sleep(Number(pause));
@@ -227,5 +229,19 @@ describe("hostile UDP peers", { timeout: 120_000 }, () => {
     assert.ok(after - before < 24 * MiB, `rss grew by ${((after - before) / MiB).toFixed(1)} MiB (bound: 24 MiB)`);
     assert.equal(await honest(ns, "Member", 5, 2, SECRET), 5, "every member got correct answers");
     assert.doesNotMatch(svc.stderr, /maximum of|no signed datagram within/, "no handshake was left pending, none refused for the bound");
+  });
+
+  test("at maxConnections UDP links a new caller gets no answer, and the refusal is logged; the callers holding links keep getting answers", async () => {
+    const ns = await startNameService();
+    const svc = await startService(ns, "luanet.Configure({ maxConnections: 2 });\n" + server, { name: "server.ts" });
+    const holder = launch(ns, caller, { name: "caller.ts", args: ["Holder", "100", "20"] }).exited(60_000);
+    assert.equal(await honest(ns, "Early", 1, 1), 1, "a second caller gets the second link");
+    const late = await launch(ns, caller, { name: "caller.ts", args: ["Late", "1", "0", "1000"] }).exited(30_000);
+    const out = lastJson<{ ok: number; bad: { err: string | null }[] }>(late.stdout);
+    assert.equal(out.ok, 0, late.stdout);
+    assert.match(String(out.bad[0]?.err), /did not answer within 1000 ms/, late.stdout);
+    assert.match(svc.stderr, /refused 127\.0\.0\.1:\d+: already at the maximum of 2 UDP links/);
+    const held = await holder;
+    assert.deepEqual(lastJson(held.stdout), { ok: 100, bad: [] }, held.stderr);
   });
 });
