@@ -96,21 +96,30 @@ class UdpLink implements Link {
       this.hello = body; // the Peer's HELLO: sent in front of every frame from now on
       return;
     }
+    // Without a session the route header goes in front here; with one, seal puts it there.
+    const route = this.session === null ? this.route : null;
+    const at = route?.length ?? 0;
     const helloLength = this.hello?.length ?? 0;
-    const datagram = Buffer.allocUnsafe(2 + helloLength + body.length);
-    datagram.writeUInt16BE(helloLength, 0);
-    if (this.hello !== null) datagram.set(this.hello, 2);
-    datagram.set(body, 2 + helloLength);
-    this.transmit(this.session === null ? datagram : this.session.seal(datagram));
+    const datagram = Buffer.allocUnsafe(at + 2 + helloLength + body.length);
+    route?.copy(datagram, 0);
+    datagram.writeUInt16BE(helloLength, at);
+    if (this.hello !== null) datagram.set(this.hello, at + 2);
+    datagram.set(body, at + 2 + helloLength);
+    this.write(this.session === null ? datagram : this.session.seal(datagram, this.route));
   }
 
-  /** Send one datagram: a dialer's behind its route header, a listener's to the link's address. */
-  transmit(datagram: Buffer): void {
+  /** Send a handshake datagram or a PROBE: a dialer's behind its route header. */
+  transmit(payload: Buffer): void {
+    this.write(this.route === null ? payload : Buffer.concat([this.route, payload]));
+  }
+
+  /** Send one whole datagram: a dialer's on its connected socket, a listener's to the link's address. */
+  write(datagram: Buffer): void {
     if (dropped()) return;
     // A datagram too large for the network is this frame's problem, not the link's.
     const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
-    if (this.route !== null) this.socket.send([this.route, datagram], done);
-    else this.socket.send(datagram, this.target!.port, this.target!.address, done);
+    if (this.target === null) this.socket.send(datagram, done);
+    else this.socket.send(datagram, this.target.port, this.target.address, done);
   }
 
   /** Dialer: the listener sent a COOKIE: echo it from now on, until it answers anything else. */
@@ -167,14 +176,14 @@ class UdpLink implements Link {
   }
 }
 
-/** Send `datagram` every RESEND_MS until `stop()` or `ms` passes (then `expired()`). */
-function resendFor(link: UdpLink, datagram: () => Buffer, ms: number, expired: () => void): { stop(): void } {
+/** `send()` every RESEND_MS until `stop()` or `ms` passes (then `expired()`). */
+function resendFor(link: UdpLink, send: () => void, ms: number, expired: () => void): { stop(): void } {
   const until = performance.now() + ms;
   let timer: NodeJS.Timeout | null = null;
   const tick = () => {
     if (link.closed) return;
     if (performance.now() > until) return expired();
-    link.transmit(datagram());
+    send();
     timer = setTimeout(tick, RESEND_MS);
   };
   tick();
@@ -201,7 +210,7 @@ class DialerHandshake {
   start(): void {
     if (this.resending !== null) return;
     this.mine = nonce();
-    this.resending = resendFor(this.link, () => challenge(this.mine), this.timeoutMs, () => {
+    this.resending = resendFor(this.link, () => this.link.transmit(challenge(this.mine)), this.timeoutMs, () => {
       const error = new AuthError(`no answer to the cluster handshake within ${this.timeoutMs} ms (is it up, with the same cluster secret?)`);
       this.fail(error);
       this.link.close(error);
@@ -264,7 +273,7 @@ export const udpTransport: Transport = {
         };
         let handshake: DialerHandshake | null = null;
         // First, show the listener that this address receives: PROBE until its COOKIE comes.
-        let probing: { stop(): void } | null = resendFor(link, () => probe, timeoutMs, () => {
+        let probing: { stop(): void } | null = resendFor(link, () => link.write(probe), timeoutMs, () => {
           const error = new Error(`no answer within ${timeoutMs} ms (is it up?)`);
           reject(error);
           link.close(error);
