@@ -349,7 +349,7 @@ export const udpTransport: Transport = {
         const kind = datagram[4];
         const key = `${from.address}|${from.port}|${cid}`;
         let link = links.get(key);
-        const start = kind === Route.FRAME ? ROUTE_BYTES : kind === Route.ECHO ? ECHO_BYTES : 0; // 0: a PROBE
+        const start = kind === Route.FRAME ? ROUTE_BYTES : kind === Route.ECHO ? ECHO_BYTES : 0; // 0: a PROBE (or an unknown kind)
         if (start === 0 || (link === undefined && !echoChecks(datagram, from.address, from.port, cid))) {
           // An address that has not shown it receives gets one COOKIE, no bigger than what it sent.
           if (link === undefined && datagram.length >= COOKIE_DATAGRAM && !dropped()) socket.send(cookie(from.address, from.port, cid), from.port, from.address);
