@@ -14,6 +14,10 @@
  *     RETRY      [4]                                 listener -> dialer: "I know no session of
  *                                                    yours" (it restarted): handshake again
  *
+ * What a dialer sends goes behind its route header (transport/udp-route.ts), which is not signed;
+ * the CHALLENGE that opens a session must echo the listener's cookie there, so a forged source
+ * address opens none.
+ *
  * The listener takes the dialer as authenticated at its first DATA whose mac checks: only a
  * holder of the secret can derive the key from its fresh nonce Nl, so a recorded session is
  * useless against a new one. Within a session, each direction numbers its datagrams and the
