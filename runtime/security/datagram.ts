@@ -14,6 +14,10 @@
  *     RETRY      [4]                                 listener -> dialer: "I know no session of
  *                                                    yours" (it restarted): handshake again
  *
+ * What a dialer sends goes behind its route header (transport/udp-route.ts), which is not signed;
+ * the CHALLENGE that opens a session must echo the listener's cookie there, so a forged source
+ * address opens none.
+ *
  * The listener takes the dialer as authenticated at its first DATA whose mac checks: only a
  * holder of the secret can derive the key from its fresh nonce Nl, so a recorded session is
  * useless against a new one. Within a session, each direction numbers its datagrams and the
@@ -81,14 +85,16 @@ export class DatagramSession {
     this.receiveKey = keys[direction === "d" ? "a" : "d"];
   }
 
-  /** Wrap an outgoing datagram as DATA. */
-  seal(payload: Uint8Array): Buffer {
-    const signed = 1 + SEQ_BYTES + payload.length;
+  /** Wrap an outgoing datagram as DATA, behind `prefix` (a header that is not signed: udp.ts's route). */
+  seal(payload: Uint8Array, prefix?: Buffer | null): Buffer {
+    const at = prefix?.length ?? 0;
+    const signed = at + 1 + SEQ_BYTES + payload.length;
     const out = Buffer.allocUnsafe(signed + TAG_BYTES);
-    out[0] = Kind.DATA;
-    out.writeUIntBE(++this.sent, 1, SEQ_BYTES);
-    out.set(payload, 1 + SEQ_BYTES);
-    createHmac("sha256", this.sendKey).update(out.subarray(0, signed)).digest().copy(out, signed, 0, TAG_BYTES);
+    prefix?.copy(out, 0);
+    out[at] = Kind.DATA;
+    out.writeUIntBE(++this.sent, at + 1, SEQ_BYTES);
+    out.set(payload, at + 1 + SEQ_BYTES);
+    createHmac("sha256", this.sendKey).update(out.subarray(at, signed)).digest().copy(out, signed, 0, TAG_BYTES);
     return out;
   }
 

@@ -12,7 +12,8 @@ export interface Config {
   maxConcurrentHandlers: number;
   /** Calls that may wait for a handler slot; past that they fail with `overloaded`. */
   handlerQueue: number;
-  /** Connections this service's stream listener accepts at once; more are closed on arrival. */
+  /** Connections this service's listener holds at once; more are closed on arrival (UDP: their
+   * datagrams are dropped, and logged). */
   maxConnections: number;
   /** A connection we dialed that hears nothing, not even an answer to PING, for this long (ms)
    * is closed: its pending calls fail `disconnected`. */

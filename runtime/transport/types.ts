@@ -45,6 +45,6 @@ export interface Transport {
   /** Dial `addr`; resolves once connected, rejects if that takes longer than `timeoutMs`. */
   connect(addr: NetAddr, handlers: LinkHandlers, maxFrame: number, timeoutMs: number): Promise<Link>;
   /** Listen on `addr`; `accept` is given each new link and must return its handlers. At most
-   * `maxConnections` links at once (stream transports): more are closed on arrival and logged. */
+   * `maxConnections` links at once: more are closed on arrival (UDP: not opened) and logged. */
   listen(addr: NetAddr, accept: (link: Link) => LinkHandlers, maxFrame: number, maxConnections: number): Promise<Listener>;
 }

@@ -1,19 +1,23 @@
 /**
- * UDP links. There are no connections, so a listener keeps one virtual link per remote
- * address, and dialing is a connected datagram socket. Each frame is one datagram:
+ * UDP links. There are no connections, so a listener keeps one virtual link per dialer (its
+ * address and random connection id, see udp-route.ts), and dialing is a connected datagram
+ * socket. Each frame is one datagram; after the route header of udp-route.ts (on what a dialer
+ * sends) comes:
  *
  *     +---------------------+-----------------------+--------------------------------+
  *     | hello length: u16,  | the sender's HELLO    | one envelope (CBOR), the frame |
  *     | big endian (0: none)| envelope (CBOR)       |                                |
  *     +---------------------+-----------------------+--------------------------------+
  *
- * The sender's HELLO rides in every datagram of a link it dialed, because any datagram,
- * the first included, may be lost. Delivery is best-effort; RPC adds resends and duplicate
- * suppression above this (see service/sessions.ts and service/dispatch.ts). A virtual link
- * that hears nothing for `IDLE_MS` is closed.
+ * A dialer first sends PROBEs until the listener's COOKIE comes (its address receives), then
+ * echoes the cookie until the listener answers anything else. The sender's HELLO rides in every
+ * datagram of a link it dialed, because any datagram, the first included, may be lost.
+ * Delivery is best-effort; RPC adds resends and duplicate suppression above this (see
+ * service/sessions.ts and service/dispatch.ts). A virtual link that hears nothing for `IDLE_MS`
+ * is closed.
  *
- * With a cluster secret, each datagram is wrapped as security/datagram.ts describes: a handshake
- * opens a session per link, and every datagram after it is signed and numbered.
+ * With a cluster secret, each datagram's payload is wrapped as security/datagram.ts describes: a
+ * handshake opens a session per link, and every datagram after it is signed and numbered.
  *
  * Test switch: LUANET_UDP_DROP=N drops every Nth datagram this process sends.
  * @internal
@@ -25,16 +29,19 @@ import { AuthError, HANDSHAKE_TIMEOUT_MS, NO_SECRET, nonce } from "../security/h
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
+import { cookie, COOKIE_DATAGRAM, ECHO_BYTES, echoChecks, echoRoute, isCookie, newRoute, Route, ROUTE_BYTES } from "./udp-route.js";
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
 export const MAX_DATAGRAM = 65_507;
-/** What fits in a datagram beside its header and a HELLO of up to 512 bytes. */
-export const UDP_FRAME_LIMIT = MAX_DATAGRAM - 2 - 512;
+/** What fits in a datagram beside its route and frame headers and a HELLO of up to 512 bytes. */
+export const UDP_FRAME_LIMIT = MAX_DATAGRAM - ECHO_BYTES - 2 - 512;
 const IDLE_MS = 120_000;
-/** How often an unanswered CHALLENGE is sent again. */
-const CHALLENGE_EVERY_MS = 100;
+/** How often an unanswered PROBE or CHALLENGE is sent again. */
+const RESEND_MS = 100;
 const dropEvery = Number(process.env.LUANET_UDP_DROP ?? 0);
 let sent = 0;
+/** True for the datagrams LUANET_UDP_DROP says to drop. */
+const dropped = () => dropEvery > 0 && ++sent % dropEvery === 0;
 
 class UdpLink implements Link {
   readonly reliable = false;
@@ -47,16 +54,20 @@ class UdpLink implements Link {
    * newer handshake from the same address opened, which replaces it once the dialer uses it. */
   session: DatagramSession | null = null;
   next: DatagramSession | null = null;
+  /** Dialer: the route header in front of each datagram (an ECHO until the listener answers). */
+  private route: Buffer | null;
 
   constructor(
     private readonly socket: dgram.Socket,
     readonly remote: string,
-    private readonly dialed: boolean,
+    /** Dialer: the FRAME route header of this link; null on a listener's link. */
+    private readonly frameRoute: Buffer | null,
     private readonly target: { port: number; address: string } | null,
     private handlers: LinkHandlers | null,
     private readonly maxFrameBytes: number,
     private readonly onGone: () => void = () => {},
   ) {
+    this.route = frameRoute;
     this.idle = setTimeout(() => this.close(new Error(`no datagram for ${IDLE_MS / 1000} s`)), IDLE_MS).unref();
   }
 
@@ -73,31 +84,52 @@ class UdpLink implements Link {
   resume(): void {}
   readonly paused = false;
 
-  /** What fits in one datagram beside the header and our HELLO. */
+  /** What fits in one datagram beside the headers and our HELLO. */
   get maxFrame(): number {
-    return Math.min(this.maxFrameBytes, MAX_DATAGRAM - 2 - (this.hello?.length ?? 0) - (security().secret === null ? 0 : DATA_OVERHEAD));
+    const route = this.frameRoute === null ? 0 : ECHO_BYTES;
+    return Math.min(this.maxFrameBytes, MAX_DATAGRAM - route - 2 - (this.hello?.length ?? 0) - (security().secret === null ? 0 : DATA_OVERHEAD));
   }
 
   send(body: Uint8Array): void {
     if (this.closed) return;
-    if (this.dialed && this.hello === null) {
+    if (this.frameRoute !== null && this.hello === null) {
       this.hello = body; // the Peer's HELLO: sent in front of every frame from now on
       return;
     }
-    if (dropEvery > 0 && ++sent % dropEvery === 0) return;
+    // Without a session the route header goes in front here; with one, seal puts it there.
+    const route = this.session === null ? this.route : null;
+    const at = route?.length ?? 0;
     const helloLength = this.hello?.length ?? 0;
-    const datagram = Buffer.allocUnsafe(2 + helloLength + body.length);
-    datagram.writeUInt16BE(helloLength, 0);
-    if (this.hello !== null) datagram.set(this.hello, 2);
-    datagram.set(body, 2 + helloLength);
-    this.transmit(this.session === null ? datagram : this.session.seal(datagram));
+    const datagram = Buffer.allocUnsafe(at + 2 + helloLength + body.length);
+    route?.copy(datagram, 0);
+    datagram.writeUInt16BE(helloLength, at);
+    if (this.hello !== null) datagram.set(this.hello, at + 2);
+    datagram.set(body, at + 2 + helloLength);
+    this.write(this.session === null ? datagram : this.session.seal(datagram, this.route));
   }
 
-  transmit(datagram: Buffer): void {
+  /** Send a handshake datagram or a PROBE: a dialer's behind its route header. */
+  transmit(payload: Buffer): void {
+    this.write(this.route === null ? payload : Buffer.concat([this.route, payload]));
+  }
+
+  /** Send one whole datagram: a dialer's on its connected socket, a listener's to the link's address. */
+  write(datagram: Buffer): void {
+    if (dropped()) return;
     // A datagram too large for the network is this frame's problem, not the link's.
     const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
     if (this.target === null) this.socket.send(datagram, done);
     else this.socket.send(datagram, this.target.port, this.target.address, done);
+  }
+
+  /** Dialer: the listener sent a COOKIE: echo it from now on, until it answers anything else. */
+  echo(cookieDatagram: Buffer): void {
+    this.route = echoRoute(this.frameRoute!, cookieDatagram);
+  }
+
+  /** Dialer: the listener answered, so it holds this link: the cookie need not ride any more. */
+  heard(): void {
+    this.route = this.frameRoute;
   }
 
   /** A signed datagram's content, or null if it fails the check (wrong key, forged, replayed). */
@@ -113,19 +145,20 @@ class UdpLink implements Link {
     return this.handlers !== null;
   }
 
-  /** One datagram for this link. */
-  receive(datagram: Buffer): void {
+  /** One datagram for this link, its frame header at `start`. */
+  receive(datagram: Buffer, start: number): void {
     this.idle.refresh();
     try {
-      if (datagram.length === 1 && datagram[0] === Kind.RETRY) throw new AuthError(NO_SECRET);
-      if (datagram.length < 2) throw new Error("a datagram shorter than its 2-byte header");
-      const helloLength = datagram.readUInt16BE(0);
-      if (2 + helloLength > datagram.length) throw new Error("a datagram shorter than its HELLO");
+      if (datagram.length === start + 1 && datagram[start] === Kind.RETRY) throw new AuthError(NO_SECRET);
+      if (datagram.length < start + 2) throw new Error("a datagram shorter than its 2-byte header");
+      const helloLength = datagram.readUInt16BE(start);
+      const body = start + 2 + helloLength;
+      if (body > datagram.length) throw new Error("a datagram shorter than its HELLO");
       if (!this.greeted && helloLength > 0) {
         this.greeted = true;
-        this.handlers?.onFrame(datagram.subarray(2, 2 + helloLength));
+        this.handlers?.onFrame(datagram.subarray(start + 2, body));
       }
-      this.handlers?.onFrame(datagram.subarray(2 + helloLength));
+      this.handlers?.onFrame(datagram.subarray(body));
     } catch (error) {
       this.close(error as Error);
     }
@@ -135,7 +168,7 @@ class UdpLink implements Link {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.idle);
-    if (this.dialed) this.socket.close();
+    if (this.frameRoute !== null) this.socket.close();
     this.onGone();
     const handlers = this.handlers;
     this.handlers = null;
@@ -143,14 +176,28 @@ class UdpLink implements Link {
   }
 }
 
+/** `send()` every RESEND_MS until `stop()` or `ms` passes (then `expired()`). */
+function resendFor(link: UdpLink, send: () => void, ms: number, expired: () => void): { stop(): void } {
+  const until = performance.now() + ms;
+  let timer: NodeJS.Timeout | null = null;
+  const tick = () => {
+    if (link.closed) return;
+    if (performance.now() > until) return expired();
+    send();
+    timer = setTimeout(tick, RESEND_MS);
+  };
+  tick();
+  return { stop: () => timer !== null && clearTimeout(timer) };
+}
+
 /**
- * The dialer's side of the UDP handshake: CHALLENGE every CHALLENGE_EVERY_MS until an ANSWER
- * checks (then `ready`), or `timeoutMs` passes (then `fail`); again whenever the listener says
- * RETRY, signing with the old session meanwhile.
+ * The dialer's side of the UDP handshake: CHALLENGE every RESEND_MS until an ANSWER checks (then
+ * `ready`), or `timeoutMs` passes (then `fail`); again whenever the listener says RETRY or sends
+ * a COOKIE (it forgot this link), signing with the old session meanwhile.
  */
 class DialerHandshake {
   private mine = nonce();
-  private timer: NodeJS.Timeout | null = null;
+  private resending: { stop(): void } | null = null;
   private ready: (() => void) | null;
 
   constructor(private readonly link: UdpLink, private readonly secret: Buffer, private readonly timeoutMs: number,
@@ -159,20 +206,15 @@ class DialerHandshake {
     this.start();
   }
 
-  private start(): void {
+  /** Handshake (again), unless already at it. */
+  start(): void {
+    if (this.resending !== null) return;
     this.mine = nonce();
-    const until = performance.now() + this.timeoutMs;
-    const tick = () => {
-      if (this.link.closed) return;
-      if (performance.now() > until) {
-        const error = new AuthError(`no answer to the cluster handshake within ${this.timeoutMs} ms (is it up, with the same cluster secret?)`);
-        this.fail(error);
-        return this.link.close(error);
-      }
-      this.link.transmit(challenge(this.mine));
-      this.timer = setTimeout(tick, CHALLENGE_EVERY_MS);
-    };
-    tick();
+    this.resending = resendFor(this.link, () => this.link.transmit(challenge(this.mine)), this.timeoutMs, () => {
+      const error = new AuthError(`no answer to the cluster handshake within ${this.timeoutMs} ms (is it up, with the same cluster secret?)`);
+      this.fail(error);
+      this.link.close(error);
+    });
   }
 
   receive(datagram: Buffer): void {
@@ -181,24 +223,23 @@ class DialerHandshake {
       if (session === null) {
         if (this.ready === null) return refused(this.link.remote, "an answer to our cluster handshake that fails its check");
         const error = new AuthError("it failed the cluster handshake: its answer does not check (a different cluster secret?)");
-        clearTimeout(this.timer!);
+        this.resending?.stop();
         this.fail(error);
         return this.link.close(error);
       }
-      clearTimeout(this.timer!);
-      this.timer = null;
+      this.resending?.stop();
+      this.resending = null;
       this.link.session = session;
+      this.link.heard();
       const ready = this.ready;
       this.ready = null;
       return ready?.();
     }
-    if (datagram[0] === Kind.RETRY && datagram.length === 1) {
-      if (this.timer === null) this.start();
-      return;
-    }
+    if (datagram[0] === Kind.RETRY && datagram.length === 1) return this.start();
     const payload = this.link.unseal(datagram);
     if (payload === null) return refused(this.link.remote, "a datagram that fails its cluster-secret check");
-    this.link.receive(payload);
+    this.link.heard();
+    this.link.receive(payload, 0);
   }
 }
 
@@ -218,23 +259,40 @@ export const udpTransport: Transport = {
       socket.once("error", reject);
       socket.connect(addr.port, addr.ip, () => {
         socket.off("error", reject);
-        const link = new UdpLink(socket, formatAddr(addr), true, null, null, maxFrame);
+        const { frame, probe } = newRoute();
+        const link = new UdpLink(socket, formatAddr(addr), frame, null, null, maxFrame);
         // On a connected socket the kernel reports the peer's ICMP "port unreachable" as an error.
         socket.on("error", (error) => {
           link.close(error);
           reject(error);
         });
         const secret = security().secret;
-        if (secret === null) {
-          socket.on("message", (datagram) => link.receive(datagram));
-          link.attach(handlers);
-          return resolve(link);
-        }
-        const handshake = new DialerHandshake(link, secret, timeoutMs, () => {
+        const ready = () => {
           link.attach(handlers);
           resolve(link);
-        }, reject);
-        socket.on("message", (datagram) => handshake.receive(datagram));
+        };
+        let handshake: DialerHandshake | null = null;
+        // First, show the listener that this address receives: PROBE until its COOKIE comes.
+        let probing: { stop(): void } | null = resendFor(link, () => link.write(probe), timeoutMs, () => {
+          const error = new Error(`no answer within ${timeoutMs} ms (is it up?)`);
+          reject(error);
+          link.close(error);
+        });
+        socket.on("message", (datagram) => {
+          if (isCookie(datagram)) {
+            link.echo(datagram);
+            if (probing === null) return handshake?.start(); // it forgot this link (it restarted)
+            probing.stop();
+            probing = null;
+            if (secret === null) return ready();
+            handshake = new DialerHandshake(link, secret, timeoutMs, ready, reject);
+            return;
+          }
+          if (handshake !== null) return handshake.receive(datagram);
+          if (probing !== null) return; // nothing but a COOKIE comes before the COOKIE
+          link.heard();
+          link.receive(datagram, 0);
+        });
       });
     });
   },
@@ -247,8 +305,13 @@ export const udpTransport: Transport = {
       socket.once("error", reject);
       const secret = security().secret;
       const remoteOf = (from: dgram.RemoteInfo) => (from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`);
-      const open = (key: string, from: dgram.RemoteInfo): UdpLink => {
-        const link = new UdpLink(socket, remoteOf(from), false, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
+      /** A new link for a dialer that echoed its cookie; null (and logged) at maxConnections. */
+      const open = (key: string, from: dgram.RemoteInfo): UdpLink | null => {
+        if (links.size >= maxConnections) {
+          refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (luanet.Configure({ maxConnections }))`);
+          return null;
+        }
+        const link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
         links.set(key, link);
         return link;
       };
@@ -257,8 +320,9 @@ export const udpTransport: Transport = {
         const theirs = challengeNonce(datagram);
         if (theirs !== null) {
           if (link === undefined) {
-            if (links.size >= maxConnections) return refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP peers (luanet.Configure({ maxConnections }))`);
-            const pending = (link = open(key, from));
+            const pending = open(key, from);
+            if (pending === null) return;
+            link = pending;
             setTimeout(() => {
               if (pending.accepted) return;
               refused(pending.remote, `no signed datagram within ${HANDSHAKE_TIMEOUT_MS} ms of its challenge (a different cluster secret?)`);
@@ -271,23 +335,34 @@ export const udpTransport: Transport = {
           return link.transmit(answered.datagram);
         }
         if (link === undefined) {
-          socket.send(RETRY, from.port, from.address);
+          if (!dropped()) socket.send(RETRY, from.port, from.address);
           return refused(remoteOf(from), "a datagram outside any cluster session (no cluster secret, or this service restarted)");
         }
         const payload = link.unseal(datagram);
         if (payload === null) return refused(link.remote, "a datagram that fails its cluster-secret check (forged, replayed or a different secret)");
         if (!link.accepted) link.attach(accept(link));
-        link.receive(payload);
+        link.receive(payload, 0);
       };
       socket.on("message", (datagram, from) => {
-        const key = `${from.address}|${from.port}`;
+        if (datagram.length < ROUTE_BYTES) return;
+        const cid = datagram.readUInt32BE(0);
+        const kind = datagram[4];
+        const key = `${from.address}|${from.port}|${cid}`;
         let link = links.get(key);
-        if (secret !== null) return receiveSigned(secret, link, key, from, datagram);
+        const start = kind === Route.FRAME ? ROUTE_BYTES : kind === Route.ECHO ? ECHO_BYTES : 0; // 0: a PROBE (or an unknown kind)
+        if (start === 0 || (link === undefined && !echoChecks(datagram, from.address, from.port, cid))) {
+          // An address that has not shown it receives gets one COOKIE, no bigger than what it sent.
+          if (link === undefined && datagram.length >= COOKIE_DATAGRAM && !dropped()) socket.send(cookie(from.address, from.port, cid), from.port, from.address);
+          return;
+        }
+        if (secret !== null) return receiveSigned(secret, link, key, from, datagram.subarray(start));
         if (link === undefined) {
-          link = open(key, from);
+          const opened = open(key, from);
+          if (opened === null) return;
+          link = opened;
           link.attach(accept(link));
         }
-        link.receive(datagram);
+        link.receive(datagram, start);
       });
       socket.bind(addr.port, addr.ip, () => {
         socket.off("error", reject);
