@@ -84,6 +84,11 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     }
     const body = frame(() => encode([Type.CALL, this.id, this.func, this.args, this.timeoutMs]), `the call to ${this.peer.name}.${this.func}`, conn.link);
     if (body instanceof RPCError) return { value: [null, body], done: true };
+    // The link would close rather than queue past maxSendBytes: refuse this call, keep the others.
+    const queued = conn.link.buffered;
+    if (queued > 0 && queued + body.length > config.maxSendBytes) {
+      return { value: [null, new RPCError("overloaded", `${queued} bytes are already queued to ${this.peer.name}, which reads them slower than they are sent (luanet.Configure({ maxSendBytes }))`)], done: true };
+    }
     this.link = conn.link;
     if (!conn.link.reliable) this.resendOn(conn.link, body);
     conn.link.send(body);

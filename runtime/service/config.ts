@@ -62,7 +62,7 @@ export const config: Config = {
   sendHighWater: 1024 * 1024,
   maxSendBytes: 32 * 1024 * 1024,
   mailboxLength: 100_000,
-  mailboxBytes: 32 * 1024 * 1024,
+  mailboxBytes: 4 * 1024 * 1024,
   partialFrameBytes: 128 * 1024 * 1024,
   frameTimeout: 30_000,
 };
