@@ -13,7 +13,7 @@ const hooks: Hook[] = [];
 const startHooks: (() => void)[] = [];
 let exiting = false;
 
-/** Tasks named in the "still running" warning; the rest are counted. */
+/** Tasks named in the "still running" warning (at most 200 characters each); the rest are counted. */
 const STUCK_LISTED = 5;
 
 /** Grace for tasks' `finally` blocks at shutdown; `LUANET_SHUTDOWN_GRACE_MS` overrides it. */
@@ -49,7 +49,7 @@ export function shutdown(code: number): void {
   const grace = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
       const stuck = liveTasks();
-      const named = stuck.slice(0, STUCK_LISTED).map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`);
+      const named = stuck.slice(0, STUCK_LISTED).map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`.slice(0, 200));
       const more = stuck.length > STUCK_LISTED ? ` and ${stuck.length - STUCK_LISTED} more` : "";
       log.warn(`shutdown: ${stuck.length} task(s) still running after ${graceMs} ms: ${named.join(", ")}${more}`);
       resolve();

@@ -48,7 +48,7 @@ function sweep(): void {
     if (link.closed) continue;
     const partial = link.partialSince ?? 0;
     if (partial > 0 && now - partial > config.frameTimeout && !stalled) {
-      idleOrSlow();
+      slowFrame();
       link.close(new LinkLimitError(`a frame began to arrive ${Math.round(now - partial)} ms ago and is not complete (luanet.Configure({ frameTimeout: ${config.frameTimeout} }))`));
       continue;
     }
@@ -58,7 +58,7 @@ function sweep(): void {
         conn.lastSeen = now;
         link.send(PING_BODY);
       } else if (now - conn.lastSeen > config.idleTimeout && !stalled) {
-        idleOrSlow();
+        idle();
         link.close(new LinkLimitError(`nothing arrived for ${Math.round(now - conn.lastSeen)} ms (luanet.Configure({ idleTimeout: ${config.idleTimeout} }))`));
       }
       continue;
@@ -69,7 +69,8 @@ function sweep(): void {
   }
 }
 
-const idleOrSlow = warnEverySecond((n) => `closed ${n} connection(s) idle for over ${config.idleTimeout} ms, or with a frame incomplete after ${config.frameTimeout} ms`);
+const idle = warnEverySecond((n) => `closed ${n} connection(s) idle for over ${config.idleTimeout} ms (luanet.Configure({ idleTimeout }))`);
+const slowFrame = warnEverySecond((n) => `closed ${n} connection(s) with a frame still incomplete after ${config.frameTimeout} ms (luanet.Configure({ frameTimeout }))`);
 
 /** Answer a PING that came in on a link the peer dialed; see `sweep`. */
 export function pong(conn: Conn): void {

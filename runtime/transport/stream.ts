@@ -19,7 +19,7 @@ import { Admission, type Place } from "./admission.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 
 /** Closes for a limit are logged here, counted per second, rather than once per connection. */
-const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (bytes queued to send, partial frames, or a frame's time)`);
+const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, partialFrameBytes }))`);
 
 /** Reasons a link is not being read; it is read again when none is left. */
 const ASKED = 1; // pause(): the mailbox is full
@@ -48,6 +48,7 @@ class StreamLink implements Link {
       try {
         this.decoder.push(chunk, (body) => (this.guard !== null ? this.guard(body) : this.handlers!.onFrame(body)));
       } catch (error) {
+        if (error instanceof LinkLimitError) overLimit();
         this.close(error as Error);
       }
     });
