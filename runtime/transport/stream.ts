@@ -46,7 +46,7 @@ class StreamLink implements Link {
     this.decoder = new FrameDecoder(maxFrame, () => config.partialFrameBytes);
     socket.on("data", (chunk: Buffer) => {
       try {
-        this.decoder.push(chunk, (body) => (this.guard !== null ? this.guard(body) : this.handlers!.onFrame(body)));
+        this.decoder.push(chunk, this.deliver);
       } catch (error) {
         if (error instanceof LinkLimitError) overLimit();
         this.close(error as Error);
@@ -55,6 +55,13 @@ class StreamLink implements Link {
     socket.on("error", (error) => this.gone(error));
     socket.on("close", () => this.gone());
   }
+
+  /** Each frame received; frames after a close (a reply that went past maxSendBytes closes the
+   * link in the middle of a chunk) go nowhere. */
+  private readonly deliver = (body: Buffer): void => {
+    if (this.guard !== null) this.guard(body);
+    else if (this.handlers !== null) this.handlers.onFrame(body);
+  };
 
   /** performance.now() when the partial frame being received began to arrive; 0: none, or the
    * link is not being read. */
