@@ -20,6 +20,9 @@ export const ErrorCode = {
   too_large: "too_large",
   /** The service has too many calls queued already. */
   overloaded: "overloaded",
+  /** The service is shutting down: the call was queued or arrived after shutdown began, or its
+   * handler was halted unfinished. */
+  shutting_down: "shutting_down",
   /** A value that cannot be sent (a function, a symbol...). */
   bad_value: "bad_value",
   /** The name is registered by another live service. */

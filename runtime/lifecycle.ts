@@ -11,7 +11,11 @@ import { allDone, halt, liveTasks } from "./scheduler/loop.js";
 
 type Hook = () => void | Promise<void>;
 const hooks: Hook[] = [];
+const startHooks: (() => void)[] = [];
 let exiting = false;
+
+/** Tasks named in the "still running" warning (at most 200 characters each); the rest are counted. */
+const STUCK_LISTED = 5;
 
 /** Grace for tasks' `finally` blocks at shutdown; `LUANET_SHUTDOWN_GRACE_MS` overrides it. */
 const graceMs = Number(process.env.LUANET_SHUTDOWN_GRACE_MS ?? 5000);
@@ -25,16 +29,30 @@ export function onShutdown(hook: Hook): () => void {
   };
 }
 
-/** Halt every task, run the hooks, exit with `code`. */
+/** Run `hook` as soon as shutdown begins, before any task is halted (synchronously). */
+export function onShutdownStart(hook: () => void): void {
+  startHooks.push(hook);
+}
+
+/** Stop new work, halt every task, run the hooks, exit with `code`. */
 export function shutdown(code: number): void {
   if (exiting) return;
   exiting = true;
+  for (const hook of startHooks) {
+    try {
+      hook();
+    } catch (error) {
+      log.error("shutdown hook failed", { error: error as Error });
+    }
+  }
   for (const task of liveTasks()) halt(task);
   let timer: NodeJS.Timeout | undefined;
   const grace = new Promise<void>((resolve) => {
     timer = setTimeout(() => {
-      const stuck = liveTasks().map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`);
-      log.warn(`shutdown: ${stuck.length} task(s) still running after ${graceMs} ms: ${stuck.join(", ")}`);
+      const stuck = liveTasks();
+      const named = stuck.slice(0, STUCK_LISTED).map((t) => `${t}${t.waitingOn === null ? "" : ` in ${t.waitingOn}`}`.slice(0, 200));
+      const more = stuck.length > STUCK_LISTED ? ` and ${stuck.length - STUCK_LISTED} more` : "";
+      log.warn(`shutdown: ${stuck.length} task(s) still running after ${graceMs} ms: ${named.join(", ")}${more}`);
       resolve();
     }, graceMs);
   });

@@ -64,8 +64,11 @@ function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number): 
 /** One call: the operation a task `yield*`s and the session it waits on. */
 class Call extends Session implements Operation<RPCResult>, Iterator<Instruction, RPCResult, unknown> {
   private sent = false;
+  /** What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4). */
+  private readonly timeoutMs: number;
   constructor(peer: Peer, func: string, private readonly args: unknown, ms: number, left = ms) {
     super(peer, func, ms, left);
+    this.timeoutMs = Math.ceil(left);
   }
   [Symbol.iterator](): this {
     return this;
@@ -79,8 +82,13 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     if (this.peer.pending >= config.maxPendingCalls) {
       return { value: [null, new RPCError("overloaded", `${this.peer.pending} calls to ${this.peer.name} are already waiting for replies (luanet.Configure({ maxPendingCalls }))`)], done: true };
     }
-    const body = frame(() => encode([Type.CALL, this.id, this.func, this.args]), `the call to ${this.peer.name}.${this.func}`, conn.link);
+    const body = frame(() => encode([Type.CALL, this.id, this.func, this.args, this.timeoutMs]), `the call to ${this.peer.name}.${this.func}`, conn.link);
     if (body instanceof RPCError) return { value: [null, body], done: true };
+    // The link would close rather than queue past maxSendBytes: refuse this call, keep the others.
+    const queued = conn.link.buffered;
+    if (queued > 0 && queued + body.length > config.maxSendBytes) {
+      return { value: [null, new RPCError("overloaded", `${queued} bytes are already queued to ${this.peer.name}, which reads them slower than they are sent (luanet.Configure({ maxSendBytes }))`)], done: true };
+    }
     this.link = conn.link;
     if (!conn.link.reliable) this.resendOn(conn.link, body);
     conn.link.send(body);

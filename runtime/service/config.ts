@@ -12,19 +12,41 @@ export interface Config {
   maxConcurrentHandlers: number;
   /** Calls that may wait for a handler slot; past that they fail with `overloaded`. */
   handlerQueue: number;
-  /** Connections this service's listener holds at once; more are closed on arrival (UDP: their
-   * datagrams are dropped, and logged). */
+  /** Bytes of CALL frames (as received) waiting for a handler slot; past that, `overloaded`. */
+  handlerQueueBytes: number;
+  /** Connections this service's listener holds at once. On a stream listener a new one takes
+   * the place of the oldest that has not yet proved itself (see maxConnectionsPerSource); when
+   * every place is held by a proven connection, new ones are closed on arrival. On UDP, the
+   * datagrams that would open one more link are dropped, and logged. */
   maxConnections: number;
+  /** Connections from one source address (an IP; all UNIX-socket peers count as one), under the
+   * same rule as maxConnections. */
+  maxConnectionsPerSource: number;
+  /** An accepted connection on which nothing at all arrives (no frame, not even PING) for this
+   * long (ms) is closed. Luanet dialers PING every second on a quiet link. */
+  idleTimeout: number;
   /** A connection we dialed that hears nothing, not even an answer to PING, for this long (ms)
    * is closed: its pending calls fail `disconnected`. */
   peerTimeout: number;
   /** Calls to one service waiting for replies at once; past that, calls fail `overloaded`. */
   maxPendingCalls: number;
-  /** Bytes queued on a connection past which `SendMsg` waits (up to rpcTimeout) for it to drain. */
+  /** Bytes queued on a connection past which `SendMsg` waits (up to rpcTimeout) for it to drain,
+   * and an accepted connection is not read until its replies drain. */
   sendHighWater: number;
+  /** Bytes queued to send on one connection past which it is closed rather than buffered
+   * further (one frame of up to maxFrameBytes always fits). */
+  maxSendBytes: number;
   /** Messages waiting for `GetMsg`; at this many, the service stops reading from the stream
    * connections that bring more until half are taken (UDP messages past it are dropped). */
   mailboxLength: number;
+  /** The same bound in bytes (frames as received). */
+  mailboxBytes: number;
+  /** Bytes of frames partly received, over all connections of the process; a connection whose
+   * partial frame would go past it is closed. */
+  partialFrameBytes: number;
+  /** A frame that has started to arrive must be complete within this long (ms), or its
+   * connection is closed. */
+  frameTimeout: number;
 }
 
 export const config: Config = {
@@ -32,11 +54,18 @@ export const config: Config = {
   maxFrameBytes: 16 * 1024 * 1024,
   maxConcurrentHandlers: 1000,
   handlerQueue: 10_000,
+  handlerQueueBytes: 64 * 1024 * 1024,
   maxConnections: 10_000,
+  maxConnectionsPerSource: 1000,
+  idleTimeout: 30_000,
   peerTimeout: 5000,
   maxPendingCalls: 10_000,
   sendHighWater: 1024 * 1024,
+  maxSendBytes: 32 * 1024 * 1024,
   mailboxLength: 100_000,
+  mailboxBytes: 4 * 1024 * 1024,
+  partialFrameBytes: 128 * 1024 * 1024,
+  frameTimeout: 30_000,
 };
 
 export function configure(changes: Partial<Config>): Config {

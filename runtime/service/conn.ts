@@ -4,15 +4,17 @@
  * HELLO frame that must come first.
  * @internal
  */
-import { log } from "../log.js";
+import { log, warnEverySecond } from "../log.js";
 import { badName } from "../names.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
+import { LinkLimitError } from "../wire/frame.js";
 import { config } from "./config.js";
 import type { Peer } from "./peers.js";
 
-type Dispatch = (conn: Conn, envelope: Envelope) => void;
+/** `size`: the frame's body bytes as received, for the queues that bound bytes. */
+type Dispatch = (conn: Conn, envelope: Envelope, size: number) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];
@@ -27,6 +29,10 @@ const open = new Set<Conn>();
  * answers (a receiver that paused the link, its mailbox full, sends PING on it unasked). One
  * silent for `config.peerTimeout` is closed: its calls fail `disconnected` at once, and the next
  * use looks the name up again, rather than waiting minutes for TCP to give up.
+ *
+ * The same sweep closes accepted links on which nothing at all arrived for `config.idleTimeout`
+ * (a link we stopped reading counts as heard from), and any link with a frame that began to
+ * arrive more than `config.frameTimeout` ago and is still incomplete.
  */
 const PING_BODY = encode([Type.PING]);
 const SWEEP_MS = 250;
@@ -39,17 +45,33 @@ function sweep(): void {
   const stalled = now - lastSweep > 2000;
   lastSweep = now;
   for (const conn of open) {
-    if (conn.link.closed) continue;
-    // A receiver that stopped reading a link (its mailbox is full) still says it is alive.
+    const link = conn.link;
+    if (link.closed) continue;
+    const partial = link.partialSince ?? 0;
+    if (partial > 0 && now - partial > config.frameTimeout && !stalled) {
+      slowFrame();
+      link.close(new LinkLimitError(`a frame began to arrive ${Math.round(now - partial)} ms ago and is not complete (luanet.Configure({ frameTimeout: ${config.frameTimeout} }))`));
+      continue;
+    }
     if (!conn.outgoing) {
-      if (conn.link.paused) conn.link.send(PING_BODY);
+      // A receiver that stopped reading a link (its mailbox is full) still says it is alive.
+      if (link.paused) {
+        conn.lastSeen = now;
+        link.send(PING_BODY);
+      } else if (now - conn.lastSeen > config.idleTimeout && !stalled) {
+        idle();
+        link.close(new LinkLimitError(`nothing arrived for ${Math.round(now - conn.lastSeen)} ms (luanet.Configure({ idleTimeout: ${config.idleTimeout} }))`));
+      }
       continue;
     }
     const silent = now - conn.lastSeen;
-    if (silent > config.peerTimeout && !stalled) conn.link.close(new Error(`no answer for ${Math.round(silent)} ms: the peer or the network is down`));
-    else if (silent >= Math.min(1000, config.peerTimeout / 4)) conn.link.send(PING_BODY);
+    if (silent > config.peerTimeout && !stalled) link.close(new Error(`no answer for ${Math.round(silent)} ms: the peer or the network is down`));
+    else if (silent >= Math.min(1000, config.peerTimeout / 4)) link.send(PING_BODY);
   }
 }
+
+const idle = warnEverySecond((n) => `closed ${n} connection(s) idle for over ${config.idleTimeout} ms (luanet.Configure({ idleTimeout }))`);
+const slowFrame = warnEverySecond((n) => `closed ${n} connection(s) with a frame still incomplete after ${config.frameTimeout} ms (luanet.Configure({ frameTimeout }))`);
 
 /** Answer a PING that came in on a link the peer dialed; see `sweep`. */
 export function pong(conn: Conn): void {
@@ -131,14 +153,15 @@ export class Conn implements LinkHandlers {
       this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing
       return;
     }
-    dispatch(this, envelope);
+    dispatch(this, envelope, body.length);
   }
 
   onClose(error?: Error): void {
     open.delete(this);
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
-    if (error !== undefined && !isOrdinaryDrop(error)) log.warn(`${what}: ${error.message}`);
+    // A close for a limit was counted in a rate-limited warning already.
+    if (error !== undefined && !isOrdinaryDrop(error) && !(error instanceof LinkLimitError)) log.warn(`${what}: ${error.message}`);
     else if (this.peerName !== null) log.info(what);
     else log.debug(what);
     for (const handler of closedHandlers) handler(this, error);

@@ -1,13 +1,17 @@
 /**
  * What arrives on any connection: messages to the mailbox, calls to their handlers, replies to
  * the session table. Calls run their handler at once; a handler that is a generator (or returns
- * a promise) gets a task of its own, at most `maxConcurrentHandlers` at a time, with a bounded
- * queue behind them. Every call gets exactly one reply; a handler's error is the caller's error.
+ * a promise) gets a task of its own, at most `maxConcurrentHandlers` at a time, with a queue
+ * behind them bounded in calls and in bytes. A queued call whose caller has given up (the
+ * deadline its CALL carried has passed) is dropped unanswered. Every other call gets exactly one
+ * reply; a handler's error is the caller's error. Once shutdown begins no handler starts: queued
+ * calls, and calls that arrive, are answered `shutting_down`, as are handlers halted unfinished.
  * On links that lose frames (UDP) callers resend; a duplicate of a call is answered from a cache
  * of recent replies, or ignored while its handler still runs, so each call runs at most once.
  * @internal
  */
 import { RPCError, thrown } from "../errors.js";
+import { onShutdownStart } from "../lifecycle.js";
 import { log } from "../log.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/loop.js";
 import { spawnNamed } from "../scheduler/spawn.js";
@@ -34,12 +38,29 @@ export type Handler = (args: any, ctx: CallContext) => unknown; // eslint-disabl
 
 export const handlers = new Map<string, Handler>();
 let running = 0;
-const queued: (() => void)[] = [];
 
-setDispatch((conn: Conn, envelope: Envelope) => {
+/** A call waiting for a handler slot. */
+interface Queued {
+  conn: Conn;
+  id: number;
+  func: string;
+  body: unknown;
+  size: number;
+  /** performance.now() past which its caller no longer waits (Infinity: the CALL did not say). */
+  expires: number;
+}
+const queued: Queued[] = [];
+let queuedHead = 0;
+let queuedBytes = 0;
+/** While calls are queued: drop those whose callers gave up or went away, so their memory goes. */
+let purging: NodeJS.Timeout | null = null;
+const PURGE_MS = 250;
+let stopping = false;
+
+setDispatch((conn: Conn, envelope: Envelope, size: number) => {
   switch (envelope[0]) {
-    case Type.MSG: return deliver(conn, envelope[1]);
-    case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3]);
+    case Type.MSG: return deliver(conn, envelope[1], size);
+    case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3], envelope[4], size);
     case Type.REPLY: return void settle(conn.link, envelope[1], [envelope[2], null]);
     case Type.ERROR: return void settle(conn.link, envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
     case Type.CHALLENGE:
@@ -52,7 +73,8 @@ setDispatch((conn: Conn, envelope: Envelope) => {
 /** Replies remembered per lossy link, for answering resent calls. */
 const RECENT_REPLIES = 1024;
 
-function call(conn: Conn, id: number, func: string, args: unknown): void {
+function call(conn: Conn, id: number, func: string, args: unknown, timeoutMs: number | undefined, size: number): void {
+  if (stopping) return shuttingDown(conn, id);
   if (!conn.link.reliable) {
     const recent = (conn.recent ??= new Map());
     if (recent.has(id)) {
@@ -77,26 +99,78 @@ function call(conn: Conn, id: number, func: string, args: unknown): void {
   }
   if (!later) return replyOk(conn, id, func, out);
   if (running < config.maxConcurrentHandlers) return runHandler(conn, id, func, out);
-  if (queued.length >= config.handlerQueue) {
-    return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${queued.length} queued; try again later`);
+  const waiting = queued.length - queuedHead;
+  if (waiting >= config.handlerQueue || queuedBytes + size > config.handlerQueueBytes) {
+    return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${waiting} (${queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`);
   }
-  queued.push(() => runHandler(conn, id, func, out));
+  queued.push({ conn, id, func, body: out, size, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs });
+  queuedBytes += size;
+  purging ??= setInterval(purge, PURGE_MS).unref();
+}
+
+/** The next queued call still wanted, or undefined. */
+function nextQueued(): Queued | undefined {
+  const now = performance.now();
+  while (queuedHead < queued.length) {
+    const q = queued[queuedHead]!;
+    queued[queuedHead++] = undefined as unknown as Queued;
+    queuedBytes -= q.size;
+    if (q.expires > now && !q.conn.link.closed) return q;
+  }
+  queued.length = queuedHead = 0;
+  if (purging !== null) clearInterval(purging);
+  purging = null;
+  return undefined;
+}
+
+/** Drop the queued calls whose callers gave up (deadline passed) or went away (link closed). */
+function purge(): void {
+  const now = performance.now();
+  let kept = 0;
+  for (let i = queuedHead; i < queued.length; i++) {
+    const q = queued[i]!;
+    if (q.expires > now && !q.conn.link.closed) queued[kept++] = q;
+    else queuedBytes -= q.size;
+  }
+  queued.length = kept;
+  queuedHead = 0;
+  if (kept === 0 && purging !== null) {
+    clearInterval(purging);
+    purging = null;
+  }
 }
 
 function runHandler(conn: Conn, id: number, func: string, body: unknown): void {
   running++;
   spawnNamed(`rpc ${func}`, function* () {
+    let answered = false;
     try {
       const result = yield* settleValue(body);
+      answered = true;
       replyOk(conn, id, func, result);
     } catch (error) {
+      answered = true;
       replyThrown(conn, id, func, error);
     } finally {
       running--;
-      queued.shift()?.();
+      if (!answered) shuttingDown(conn, id); // halted: only shutdown halts a handler's task
+      if (!stopping) {
+        const next = nextQueued();
+        if (next !== undefined) runHandler(next.conn, next.id, next.func, next.body);
+      }
     }
   });
 }
+
+function shuttingDown(conn: Conn, id: number): void {
+  replyError(conn, id, "shutting_down", `${local.name ?? "this process"} is shutting down`);
+}
+
+/** Shutdown has begun: no handler starts any more, and every queued call is answered. */
+onShutdownStart(() => {
+  stopping = true;
+  for (let q = nextQueued(); q !== undefined; q = nextQueued()) shuttingDown(q.conn, q.id);
+});
 
 /** Replies travel back on the connection the call came in on: the only one the caller accepts
  * them from (sessions.ts). */

@@ -1,9 +1,10 @@
 /**
  * Incoming one-way messages, waiting for `GetMsg`. Each message goes to exactly one caller, in
  * arrival order; callers waiting together are served first come, first served. The mailbox is
- * bounded: at `config.mailboxLength` messages, the stream connections that bring more are paused
- * (their senders' `SendMsg` then waits) until half have been taken; on UDP, which cannot be
- * paused, messages past the bound are dropped and counted.
+ * bounded in messages and in bytes (frames as received): at `config.mailboxLength` messages or
+ * `config.mailboxBytes` bytes, the stream connections that bring more are paused (their senders'
+ * `SendMsg` then waits) until it is half empty by both counts; on UDP, which cannot be paused,
+ * messages past the bound are dropped and counted.
  * @internal
  */
 import { Instruction, type Operation } from "../scheduler/instruction.js";
@@ -21,11 +22,14 @@ export interface Message<T = unknown> {
 }
 
 const messages: Message[] = [];
+/** Each message's frame size, in step with `messages`. */
+const sizes: number[] = [];
 let head = 0;
+let bytes = 0;
 const waiting: Task[] = [];
 /** Links paused because the mailbox was full. */
 const paused = new Set<Link>();
-const droppedOne = warnEverySecond((n) => `dropped ${n} UDP message(s): the mailbox was full (${config.mailboxLength} messages; luanet.Configure({ mailboxLength }))`);
+const droppedOne = warnEverySecond((n) => `dropped ${n} UDP message(s): the mailbox was full (${config.mailboxLength} messages or ${config.mailboxBytes} bytes; luanet.Configure({ mailboxLength, mailboxBytes }))`);
 
 class GetMsgInstr extends Instruction {
   readonly name = "GetMsg";
@@ -43,22 +47,27 @@ const GET_OP = new Suspension<Message>(GET, "luanet.GetMsg");
 
 function take(): Message {
   const m = messages[head]!;
+  bytes -= sizes[head]!;
   messages[head++] = undefined as unknown as Message;
-  if (head === messages.length) messages.length = head = 0;
-  if (paused.size > 0 && messages.length - head <= config.mailboxLength / 2) {
+  if (head === messages.length) messages.length = sizes.length = head = 0;
+  if (paused.size > 0 && messages.length - head <= config.mailboxLength / 2 && bytes <= config.mailboxBytes / 2) {
     for (const link of paused) link.resume();
     paused.clear();
   }
   return m;
 }
 
-export function deliver(conn: Conn, msg: unknown): void {
+/** `size`: the message's frame body, in bytes as received. */
+export function deliver(conn: Conn, msg: unknown, size: number): void {
   const message: Message = { from: conn.peerName, msg };
   const task = waiting.shift();
   if (task !== undefined) return void resume(task, GET, message);
-  if (messages.length - head < config.mailboxLength) return void messages.push(message);
-  if (!conn.link.reliable) return droppedOne();
-  messages.push(message); // it is here already: keep it, and stop reading more
+  const full = messages.length - head >= config.mailboxLength || bytes + size > config.mailboxBytes;
+  if (full && !conn.link.reliable) return droppedOne();
+  messages.push(message); // on a stream it is here already: keep it, and stop reading more
+  sizes.push(size);
+  bytes += size;
+  if (!full) return;
   conn.link.pause();
   paused.add(conn.link);
 }

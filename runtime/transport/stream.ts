@@ -13,34 +13,60 @@ import { warnEverySecond } from "../log.js";
 import { AuthError, Handshake, HANDSHAKE_TIMEOUT_MS, type Role } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
-import { FrameDecoder, FrameWriter } from "../wire/frame.js";
+import { config } from "../service/config.js";
+import { FrameDecoder, FrameWriter, LinkLimitError } from "../wire/frame.js";
+import { Admission, type Place } from "./admission.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
+
+/** Closes for a limit are logged here, counted per second, rather than once per connection. */
+const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, partialFrameBytes }))`);
+
+/** Reasons a link is not being read; it is read again when none is left. */
+const ASKED = 1; // pause(): the mailbox is full
+const REPLIES_QUEUED = 2; // an accepted link whose peer does not read what we send it
 
 class StreamLink implements Link {
   readonly reliable = true;
   private readonly writer: FrameWriter;
+  private readonly decoder: FrameDecoder;
   private handlers: LinkHandlers | null = null;
   /** While the cluster handshake runs, frames go here instead of to the handlers. */
   private guard: ((body: Buffer) => void) | null = null;
   /** One promise however many senders wait, so waiting costs no listener per sender. */
   private draining: Promise<void> | null = null;
+  private holds = 0;
   closed = false;
 
-  constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number) {
+  /** `accepted`: the other side dialed; while our replies to it back up, it is not read. */
+  constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number, private readonly accepted: boolean) {
     socket.setNoDelay(true);
     this.writer = new FrameWriter((data) => {
       if (!this.closed) socket.write(data);
     });
-    const decoder = new FrameDecoder(maxFrame);
+    this.decoder = new FrameDecoder(maxFrame, () => config.partialFrameBytes);
     socket.on("data", (chunk: Buffer) => {
       try {
-        decoder.push(chunk, (body) => (this.guard !== null ? this.guard(body) : this.handlers!.onFrame(body)));
+        this.decoder.push(chunk, this.deliver);
       } catch (error) {
+        if (error instanceof LinkLimitError) overLimit();
         this.close(error as Error);
       }
     });
     socket.on("error", (error) => this.gone(error));
     socket.on("close", () => this.gone());
+  }
+
+  /** Each frame received; frames after a close (a reply that went past maxSendBytes closes the
+   * link in the middle of a chunk) go nowhere. */
+  private readonly deliver = (body: Buffer): void => {
+    if (this.guard !== null) this.guard(body);
+    else if (this.handlers !== null) this.handlers.onFrame(body);
+  };
+
+  /** performance.now() when the partial frame being received began to arrive; 0: none, or the
+   * link is not being read. */
+  get partialSince(): number {
+    return this.holds === 0 ? this.decoder.partialSince : 0;
   }
 
   attach(handlers: LinkHandlers): void {
@@ -66,8 +92,35 @@ class StreamLink implements Link {
     };
   }
 
+  /** Call `proven` once `frames` more frames have reached the handlers. */
+  probation(frames: number, proven: () => void): void {
+    let left = frames;
+    this.guard = (body) => {
+      this.handlers!.onFrame(body);
+      if (--left > 0) return;
+      this.guard = null;
+      proven();
+    };
+  }
+
+  /**
+   * Queue a frame. Past `config.maxSendBytes` queued (a frame always fits in an empty queue) the
+   * link is closed instead: a peer that does not read cannot make us buffer without bound. An
+   * accepted link above `sendHighWater` is not read until its queue drains, so a caller that does
+   * not read its replies stops being read (TCP then pushes back on it).
+   */
   send(body: Uint8Array): void {
-    if (!this.closed) this.writer.send(body);
+    if (this.closed) return;
+    const queued = this.writer.pending + this.socket.writableLength;
+    if (queued > 0 && queued + body.length > config.maxSendBytes) {
+      overLimit();
+      return this.close(new LinkLimitError(`${queued} bytes are queued to send and not read by the peer (luanet.Configure({ maxSendBytes: ${config.maxSendBytes} }))`));
+    }
+    this.writer.send(body);
+    if (this.accepted && queued > config.sendHighWater && (this.holds & REPLIES_QUEUED) === 0) {
+      this.hold(REPLIES_QUEUED);
+      void this.drained().then(() => this.release(REPLIES_QUEUED));
+    }
   }
 
   get buffered(): number {
@@ -88,15 +141,30 @@ class StreamLink implements Link {
   }
 
   pause(): void {
-    this.socket.pause();
+    this.hold(ASKED);
   }
 
   resume(): void {
-    this.socket.resume();
+    this.release(ASKED);
   }
 
+  /** Paused on request (not for replies queued: a peer that does not read them stays idle). */
   get paused(): boolean {
-    return this.socket.isPaused();
+    return (this.holds & ASKED) !== 0;
+  }
+
+  private hold(reason: number): void {
+    if (this.holds === 0) this.socket.pause();
+    this.holds |= reason;
+  }
+
+  private release(reason: number): void {
+    if (this.holds === 0) return;
+    this.holds &= ~reason;
+    if (this.holds !== 0 || this.closed) return;
+    this.socket.resume();
+    // A frame's time counts while it is read: not while we held it back.
+    if (this.decoder.partialSince > 0) this.decoder.partialSince = performance.now();
   }
 
   close(error?: Error): void {
@@ -116,6 +184,7 @@ class StreamLink implements Link {
   private gone(error?: Error): void {
     if (this.closed && this.handlers === null) return;
     this.closed = true;
+    this.decoder.release();
     const handlers = this.handlers;
     this.handlers = null;
     handlers?.onClose(error);
@@ -183,7 +252,7 @@ export const streamTransport: Transport = {
       socket.once(ready, () => {
         socket.setTimeout(0);
         socket.off("error", fail);
-        const link = new StreamLink(socket, formatAddr(addr), maxFrame);
+        const link = new StreamLink(socket, formatAddr(addr), maxFrame, false);
         link.attach({
           onFrame: () => {},
           onClose: (error) => reject(error instanceof AuthError ? new AuthError(`it failed the cluster handshake: ${error.message}`)
@@ -209,23 +278,46 @@ export const streamTransport: Transport = {
         const tcp = (socket as unknown as { _parent?: net.Socket })._parent;
         return (tcp ? tcpRemotes.get(tcp) : undefined) ?? remoteOf(socket);
       };
+      let where = formatAddr(addr); // the bound address, once listening
+      const admission = new Admission(() => ({ max: maxConnections, perSource: config.maxConnectionsPerSource }), warnEverySecond((n) =>
+        `closed ${n} connection(s) on ${where} that had not yet sent a request, to make room for new ones (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`));
+      const places = new WeakMap<net.Socket, Place>();
       const onSocket = (socket: net.Socket) => {
         const remote = remoteOf(socket);
-        const link = new StreamLink(socket, remote, maxFrame);
+        // On TLS, the place belongs to the TCP socket under it (Node's `_parent`).
+        const place = places.get(socket) ?? places.get((socket as unknown as { _parent: net.Socket })._parent);
+        if (place === undefined || place.gone) return void socket.destroy(); // refused or displaced already
+        const link = new StreamLink(socket, remote, maxFrame, true);
         link.attach({ onFrame: () => {}, onClose: (error) => refused(remote, error?.message ?? "it closed the connection during the cluster handshake") });
-        link.authenticate("accept", () => link.attach(accept(link)));
+        link.authenticate("accept", () => {
+          link.attach(accept(link));
+          // HELLO and one more frame: it is a peer that talks, not one holding a place.
+          link.probation(2, () => admission.prove(place));
+        });
       };
       const files = tlsFor(addr);
       const server = files === null ? net.createServer(onSocket)
         : tls.createServer({ ...files, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, onSocket)
           .on("tlsClientError", (error, socket) => refused(arrivedFrom(socket), `TLS handshake failed: ${tlsReason(error, socket)}`));
-      server.on("connection", (socket: net.Socket) => {
-        tcpRemotes.set(socket, remoteOf(socket));
+      const refusedOne = warnEverySecond((n) => `refused ${n} connection(s) on ${where}: already at the maximum of ${maxConnections} ` +
+        `(or ${config.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
+      // "connection" comes before the TLS handshake, and before the handler that createServer got.
+      server.prependListener("connection", (socket: net.Socket) => {
+        const remote = remoteOf(socket);
+        const place = admission.admit(socket, socket.remoteAddress ?? "unix");
+        if (place === null) {
+          refusedOne();
+          socket.destroy();
+          return;
+        }
+        places.set(socket, place);
+        tcpRemotes.set(socket, remote);
         sockets.add(socket);
-        socket.on("close", () => sockets.delete(socket));
+        socket.on("close", () => {
+          admission.leave(place);
+          sockets.delete(socket);
+        });
       });
-      server.maxConnections = maxConnections;
-      server.on("drop", warnEverySecond((n) => `refused ${n} connection(s) on ${formatAddr(addr)}: already at the maximum of ${maxConnections} (luanet.Configure({ maxConnections }))`));
       server.once("error", reject);
       server.listen(addr.family === "local" ? { path: addr.path } : { host: addr.ip, port: addr.port }, () => {
         server.off("error", reject);
@@ -233,6 +325,7 @@ export const streamTransport: Transport = {
         const actual: NetAddr = typeof bound === "object" && bound !== null
           ? (addr.family === "inet6" ? netaddr_ipv6(bound.address, bound.port) : netaddr_ipv4(bound.address, bound.port))
           : addr;
+        where = formatAddr(actual);
         resolve({
           addr: actual,
           close: () => new Promise<void>((done) => {

@@ -23,6 +23,9 @@ export interface Link {
   pause(): void;
   resume(): void;
   readonly paused: boolean;
+  /** performance.now() when the frame being received began to arrive, 0 when none is (stream
+   * links; datagrams come whole). */
+  readonly partialSince?: number;
   /** Close (after queued frames are flushed unless `error` is given). */
   close(error?: Error): void;
   readonly closed: boolean;

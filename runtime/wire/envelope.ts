@@ -7,8 +7,10 @@
  *                                            addr: its listen address or null (see NetAddr);
  *                                            type: "stream" or "dgram" (null with no addr)
  *     MSG    [1, payload]                    one-way message to the receiving service
- *     CALL   [2, id, func, args]             RPC request; id: unsigned integer > 0, unique
- *                                            among the caller's pending calls
+ *     CALL   [2, id, func, args, timeoutMs?] RPC request; id: unsigned integer > 0, unique
+ *                                            among the caller's pending calls; timeoutMs
+ *                                            (optional): what is left of the caller's
+ *                                            deadline, so a queued call it gave up is dropped
  *     REPLY  [3, id, result]                 RPC success
  *     ERROR  [4, id, code, message, stack]   RPC failure; code: text (see ErrorCode);
  *                                            stack: text or null
@@ -20,10 +22,10 @@
  *                                            nonce + own nonce), role "dial" or "accept"
  *                                            (see security/handshake.ts)
  *
- * Replies go to the caller's own listener over the callee's connection to it (two one-way
- * connections per pair, as in the original), except when the caller sent no address in its
- * HELLO, or the callee is the name service: then they come back on the connection the call came
- * in on. docs/protocol.md is the full description.
+ * A callee answers (REPLY or ERROR) on the connection the CALL came in on, and a caller accepts
+ * an answer only there (service/sessions.ts). HELLO's name is a label for `from` and logs; it
+ * routes nothing. What CBOR a body may hold is narrower than what cbor-x decodes: see
+ * cbor-subset.ts. docs/protocol.md is the full description.
  *
  * @internal
  */
@@ -42,7 +44,7 @@ export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5, CH
 export type Envelope =
   | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number, SocketType | null]
   | readonly [typeof Type.MSG, unknown]
-  | readonly [typeof Type.CALL, number, string, unknown]
+  | readonly [typeof Type.CALL, number, string, unknown, number?]
   | readonly [typeof Type.REPLY, number, unknown]
   | readonly [typeof Type.ERROR, number, string, string, string | null]
   | readonly [typeof Type.PING]
@@ -112,7 +114,7 @@ export function decode(body: Uint8Array): Envelope {
       if (v.length === 2) return v as unknown as Envelope;
       break;
     case Type.CALL:
-      if (v.length === 4 && isId(v) && typeof v[2] === "string") return v as unknown as Envelope;
+      if ((v.length === 4 || (v.length === 5 && int(v, 4))) && isId(v) && typeof v[2] === "string") return v as unknown as Envelope;
       break;
     case Type.REPLY:
       if (v.length === 3 && isId(v)) return v as unknown as Envelope;

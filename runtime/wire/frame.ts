@@ -8,7 +8,10 @@
  *
  * A frame whose length exceeds the receiver's maximum (16 MiB by default) is refused: the
  * connection is closed before the body is read. The decoder is a two-state machine (want a header,
- * want a body) that copies a body only when it spans chunks.
+ * want a body) that copies a body only when it spans chunks. The bytes of frames not yet complete
+ * are counted over every decoder of the process, against a budget: a connection that would take
+ * more is closed (LinkLimitError), so connections that send most of a large frame and stop hold
+ * a bounded amount of memory, whatever their number.
  *
  * @internal
  */
@@ -23,24 +26,41 @@ export class FrameTooLargeError extends LuanetError {
   }
 }
 
+/** A connection went past one of the process's bounds (bytes queued to send, partial frames): it
+ * is closed. The layer that closes it logs it, rate-limited. */
+export class LinkLimitError extends LuanetError {
+  constructor(message: string) {
+    super("overloaded", message);
+  }
+}
+
+/** Bytes held by all decoders of this process for frames not yet complete. */
+let partialBytes = 0;
+
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   /** Body length of the frame being read, or -1 while reading a header. */
   private want = -1;
+  /** performance.now() when the bytes buffered now began to arrive; 0 when none are. */
+  partialSince = 0;
 
-  constructor(private readonly maxFrame: number) {}
+  /** `budget`: the most bytes all decoders together may hold for incomplete frames. */
+  constructor(private readonly maxFrame: number, private readonly budget: () => number = () => Infinity) {}
 
-  /** Feed bytes; calls `onFrame` for every complete body, in order. Throws FrameTooLargeError. */
+  /** Feed bytes; calls `onFrame` for every complete body, in order. Throws FrameTooLargeError,
+   * or LinkLimitError when the partial frame would take the process past its budget. */
   push(chunk: Buffer, onFrame: (body: Buffer) => void): void {
     let data = chunk;
     if (this.buffered > 0) {
+      const total = this.buffered + chunk.length;
+      if (total < (this.want < 0 ? HEADER_BYTES : HEADER_BYTES + this.want)) {
+        this.hold(chunk);
+        return;
+      }
       this.chunks.push(chunk);
-      this.buffered += chunk.length;
-      if (this.buffered < (this.want < 0 ? HEADER_BYTES : HEADER_BYTES + this.want)) return;
-      data = Buffer.concat(this.chunks, this.buffered);
-      this.chunks = [];
-      this.buffered = 0;
+      data = Buffer.concat(this.chunks, total);
+      this.release();
     }
     let pos = 0;
     for (;;) {
@@ -57,11 +77,29 @@ export class FrameDecoder {
       pos += HEADER_BYTES + length;
     }
     if (pos < data.length) {
-      const rest = data.subarray(pos);
+      // A tail is copied, so that it does not keep the whole chunk (or concatenation) alive.
+      const rest = pos === 0 ? data : Buffer.from(data.subarray(pos));
       if (rest.length < HEADER_BYTES) this.want = -1;
-      this.chunks.push(rest);
-      this.buffered = rest.length;
+      this.partialSince = performance.now();
+      this.hold(rest);
     }
+  }
+
+  private hold(chunk: Buffer): void {
+    if (partialBytes + chunk.length > this.budget()) {
+      throw new LinkLimitError(`a partial frame would take the bytes of incomplete frames over the process's budget of ${this.budget()} (luanet.Configure({ partialFrameBytes }))`);
+    }
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    partialBytes += chunk.length;
+  }
+
+  /** Forget what is buffered (and give it back to the budget); the link is done with it. */
+  release(): void {
+    partialBytes -= this.buffered;
+    this.chunks = [];
+    this.buffered = 0;
+    this.partialSince = 0;
   }
 }
 
