@@ -30,14 +30,17 @@ const RESEND_MS = 100;
 const pool = new Uint32Array(2048);
 let poolNext = pool.length;
 
-/** A random id in 1 … 2^32−1 that no pending call uses. */
+/**
+ * A random id in 1 … 2^31−1 that no pending call uses. 31 bits, not 32, so that an id is a small
+ * integer to V8 (a Smi): a larger one is a heap number, allocated per call and slower to hash.
+ */
 function freshId(): number {
   for (;;) {
     if (poolNext === pool.length) {
       randomFillSync(pool);
       poolNext = 0;
     }
-    const id = pool[poolNext++]!;
+    const id = pool[poolNext++]! >>> 1;
     if (id !== 0 && !sessions.has(id)) return id;
   }
 }
