@@ -5,37 +5,21 @@
  * well-behaved processes kept getting correct answers meanwhile.
  */
 import assert from "node:assert/strict";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server, type Socket } from "node:net";
 import { after, test } from "node:test";
-import { Encoder } from "cbor-x";
-import { encode, PROTOCOL_VERSION, Type } from "../runtime/wire/envelope.ts";
+import { Type } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { lastJson, launch, startNameService, startService, tool } from "./helpers/cluster.ts";
+import { closesWithin, dial, frame, helloFrame, rawCbor } from "./helpers/raw.ts";
 
-const raw = new Encoder({ useRecords: false });
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, Buffer.from(body)]);
-};
-const hello = (name: string | null, port: number | null) =>
-  frame(encode([Type.HELLO, PROTOCOL_VERSION, name, port === null ? null : { family: "inet", ip: "127.0.0.1", port }, process.pid, port === null ? null : "stream"]));
 const portOf = async (svc: { waitFor(p: RegExp, ms?: number, s?: "stdout" | "stderr"): Promise<RegExpExecArray> }, name: string) =>
   Number((await svc.waitFor(new RegExp(`${name} listening on 127\\.0\\.0\\.1:(\\d+)`), 10_000, "stderr"))[1]);
 
-/** Sockets and servers the tests open, closed when the file ends whatever happened. */
-const opened: { destroy?(): void; close?(): void }[] = [];
+/** Servers the tests open, closed when the file ends whatever happened. */
+const servers: Server[] = [];
 after(() => {
-  for (const s of opened) s.destroy?.() ?? s.close?.();
+  for (const s of servers) s.close();
 });
-
-function open(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => resolve(socket));
-    opened.push(socket);
-    socket.on("error", reject);
-  });
-}
 
 /** `promise`, or a rejection naming `what` after `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -47,18 +31,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
 /** Write and wait until the kernel took it; resolves false if the peer closed the socket. */
 function write(socket: Socket, bytes: Buffer): Promise<boolean> {
   return new Promise((resolve) => socket.write(bytes, (error) => resolve(!error)));
-}
-
-/** Resolves true once the peer closes `socket`, false after `ms`. */
-function closedWithin(socket: Socket, ms: number): Promise<boolean> {
-  if (socket.destroyed) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 test("forged replies: REPLY frames from a process the calls were not sent to settle nothing", { timeout: 60_000 }, async () => {
@@ -92,10 +64,10 @@ test("forged replies: REPLY frames from a process the calls were not sent to set
 
   // Posing as PlusServer on a link of its own: REPLY and ERROR for the ids a counter would have
   // used, and for 20,000 more.
-  const attacker = await open(callerPort);
-  const forged: Buffer[] = [hello("PlusServer", null)];
+  const attacker = await dial(callerPort);
+  const forged: Buffer[] = [helloFrame("PlusServer")];
   for (let id = 1; id <= 20_200; id++) {
-    forged.push(frame(raw.encode(id % 2 === 0 ? [Type.REPLY, id, "FORGED"] : [Type.ERROR, id, "remote_error", "FORGED", null])));
+    forged.push(frame(rawCbor.encode(id % 2 === 0 ? [Type.REPLY, id, "FORGED"] : [Type.ERROR, id, "remote_error", "FORGED", null])));
   }
   await write(attacker, Buffer.concat(forged));
 
@@ -130,23 +102,23 @@ test("a HELLO claiming a live service's name changes where no call goes", { time
     dialed++;
     const decoder = new FrameDecoder(1 << 20);
     socket.on("data", (chunk) => decoder.push(chunk, (body) => {
-      const v = raw.decode(body) as unknown[];
-      if (v[0] === Type.CALL) socket.write(frame(raw.encode([Type.REPLY, v[1], 666])));
+      const v = rawCbor.decode(body) as unknown[];
+      if (v[0] === Type.CALL) socket.write(frame(rawCbor.encode([Type.REPLY, v[1], 666])));
     }));
     socket.on("error", () => {});
   });
-  opened.push(fake);
+  servers.push(fake);
   await new Promise<void>((resolve) => fake.listen(0, "127.0.0.1", resolve));
   const fakePort = (fake.address() as { port: number }).port;
 
   // HELLO as PlusServer at the fake's address, then a call, so the victim has something to
   // answer: it answers on this very connection.
-  const attacker = await open(victimPort);
+  const attacker = await dial(victimPort);
   const reply = new Promise<unknown[]>((resolve) => {
     const decoder = new FrameDecoder(1 << 20);
-    attacker.on("data", (chunk) => decoder.push(chunk, (body) => resolve(raw.decode(body) as unknown[])));
+    attacker.on("data", (chunk) => decoder.push(chunk, (body) => resolve(rawCbor.decode(body) as unknown[])));
   });
-  await write(attacker, Buffer.concat([hello("PlusServer", fakePort), frame(raw.encode([Type.CALL, 7, "Echo", "hi"]))]));
+  await write(attacker, Buffer.concat([helloFrame("PlusServer", fakePort), frame(rawCbor.encode([Type.CALL, 7, "Echo", "hi"]))]));
   const answer = await within(reply, 5000, "reply on the attacker's connection").catch((error: Error) => error.message);
 
   // The victim's calls to PlusServer still reach the real one.
@@ -183,12 +155,12 @@ test("CBOR outside the protocol's subset closes the link unread; the name servic
     ["a cbor-x record to a handler", port, call("Kind", "a1 61 76 d8 69 83 01 81 61 61 02")],
   ];
   for (const [what, to, bytes] of attacks) {
-    const socket = await open(to);
+    const socket = await dial(to);
     socket.on("error", () => {});
     let answered = false;
     socket.on("data", () => (answered = true));
-    await write(socket, Buffer.concat([hello(null, null), bytes]));
-    assert.equal(await closedWithin(socket, 5000), true, `${what}: the link is closed`);
+    await write(socket, Buffer.concat([helloFrame(), bytes]));
+    assert.equal(await closesWithin(socket, 5000), true, `${what}: the link is closed`);
     assert.equal(answered, false, `${what}: nothing was answered`);
   }
   await svc.waitFor(/CBOR outside the protocol's subset: tag 27/, 5000, "stderr");

@@ -11,7 +11,8 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
-import { lastJson, launch, runClient, startNameService, startService, tool, type NameService } from "./helpers/cluster.ts";
+import { lastJson, launch, runClient, startNameService, startService, steadyPlusClient, tool, type NameService } from "./helpers/cluster.ts";
+import { frame, listenPort } from "./helpers/raw.ts";
 import { luanetBin, root } from "./helpers/proc.ts";
 
 /** Scripts that build the hostile values; `hostile(kind)` returns a fresh one. */
@@ -36,12 +37,6 @@ function hostile(kind: string): unknown {
 `;
 const KINDS = ["nullProto", "toStringThrows", "errorGetters", "proxy", "proxyError"];
 
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, Buffer.from(body)]);
-};
-
 /** Send a HELLO with `name` as a raw client; resolves whether the service closed the link. */
 function helloClosed(port: number, name: string, ms = 5000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -58,22 +53,7 @@ function helloClosed(port: number, name: string, ms = 5000): Promise<boolean> {
   });
 }
 
-const portOf = (stderr: string, name: string) => Number(new RegExp(`${name} listening on 127\\.0\\.0\\.1:(\\d+)`).exec(stderr)![1]);
 
-/** A client that calls Plus in a loop for `ms` and prints { ok, bad }. */
-const steadyClient = (target: string) => `
-  export default function* (ms: string) {
-    let ok = 0, bad = 0;
-    const until = Date.now() + Number(ms);
-    while (Date.now() < until) {
-      const [sum, err] = yield* luanet.RPCCall("${target}", "Plus", { a: ok, b: 1 }, { timeout: 3000 });
-      if (err === null && sum === ok + 1) ok++; else { bad++; console.log("failed:", err?.code, err?.message); }
-      yield* Sche.Sleep(5);
-    }
-    console.log(JSON.stringify({ ok, bad }));
-    luanet.Exit(0);
-  }
-`;
 
 /** Every line of a log file is an entry head or a stack line (two spaces), never anything else. */
 const ENTRY = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO |WARN |ERROR) \S+\[\d+\] /;
@@ -185,7 +165,7 @@ describe("hostile values", { concurrency: true }, () => {
       luanet.StartLocalService("Logger", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
     `, { args: ["--log-level", "debug"] });
-    const port = portOf(svc.stderr, "Logger");
+    const port = listenPort(svc.stderr, "Logger");
     assert.ok(await helloClosed(port, forged), "a HELLO with the forged name is refused");
 
     const forger = launch(ns, `
@@ -224,10 +204,10 @@ describe("hostile values", { concurrency: true }, () => {
       luanet.StartLocalService("Named", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
     `);
-    const port = portOf(svc.stderr, "Named");
+    const port = listenPort(svc.stderr, "Named");
     const rss = async () => Number((await tool(ns, ["call", "Named", "Rss"])).stdout);
     const before = await rss();
-    const client = launch(ns, steadyClient("Named"), { args: ["3000"] });
+    const client = launch(ns, steadyPlusClient("Named"), { args: ["3000"] });
     const names = ["n".repeat(1024 * 1024), "a".repeat(256), "evil\u202etxt.exe", "nul\u0000name", " leading", "trailing ", ""];
     for (let round = 0; round < 20; round++) {
       const closed = await Promise.all(names.map((name) => helloClosed(port, name)));
@@ -318,7 +298,7 @@ describe("the CLI tools on a slow pipe, and with hostile registry entries", { co
       luanet.StartLocalService("FakeNS", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
     `);
     await fake.waitFor(/FakeNS listening on 127\.0\.0\.1:\d+/, 10_000, "stderr");
-    const addr = `127.0.0.1:${portOf(fake.stderr, "FakeNS")}`;
+    const addr = `127.0.0.1:${listenPort(fake.stderr, "FakeNS")}`;
     const ls = await tool(addr, ["ls"], 30_000);
     assert.equal(ls.code, 0, ls.stderr);
     const lines = ls.stdout.trimEnd().split("\n");

@@ -7,18 +7,12 @@
 import assert from "node:assert/strict";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
-import { Encoder } from "cbor-x";
-import { decode, encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
+import { decode, encode } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
-import { lastJson, launch, startNameService, startService, tool } from "./helpers/cluster.ts";
+import { lastJson, launch, startNameService, startService, steadyPlusClient, tool } from "./helpers/cluster.ts";
+import { frame, helloFrame, listenPort, rawCbor } from "./helpers/raw.ts";
 
-const rawCbor = new Encoder({ useRecords: false });
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, Buffer.from(body)]);
-};
-const hello = frame(encode([0, PROTOCOL_VERSION, null, null, process.pid, null]));
+const hello = helloFrame();
 
 /** Open a connection, send `bytes`, and resolve with whether the service closed it within `ms`. */
 function closedBy(port: number, bytes: Buffer, ms = 5000): Promise<boolean> {
@@ -64,22 +58,10 @@ test("hostile input never crashes a service, and a well-behaved client keeps get
     luanet.StartLocalService("Target", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
     luanet.Register2Name(NS);
   `, { env: { LUANET_HELLO_TIMEOUT_MS: "500" } });
-  const port = Number(/Target listening on 127\.0\.0\.1:(\d+)/.exec(target.stderr)![1]);
+  const port = listenPort(target.stderr, "Target");
   const [, , before] = await rawCall(port, "Probe", {}) as [number, number, { prototypeKeys: number; heap: number }];
 
-  const client = launch(ns, `
-    export default function* (ms: string) {
-      let ok = 0, bad = 0;
-      const until = Date.now() + Number(ms);
-      while (Date.now() < until) {
-        const [sum, err] = yield* luanet.RPCCall("Target", "Plus", { a: ok, b: 1 }, { timeout: 3000 });
-        if (err === null && sum === ok + 1) ok++; else { bad++; console.log("failed:", err?.code, err?.message); }
-        yield* Sche.Sleep(5);
-      }
-      console.log(JSON.stringify({ ok, bad }));
-      luanet.Exit(0);
-    }
-  `, { args: ["5000"] });
+  const client = launch(ns, steadyPlusClient("Target"), { args: ["5000"] });
 
   const nested = Buffer.concat([Buffer.alloc(100_000, 0x81), Buffer.from([1])]);
   const cases: [string, Buffer][] = [

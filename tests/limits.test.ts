@@ -7,29 +7,16 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { test } from "node:test";
-import { Encoder } from "cbor-x";
-import { decode, encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
+import { decode, encode } from "../runtime/wire/envelope.ts";
 import { FrameDecoder, LinkLimitError } from "../runtime/wire/frame.ts";
 import { lastJson, launch, poll, startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
+import { callFrame, closesWithin, dial, frame, helloFrame, listenPort, rawCbor, rssOf } from "./helpers/raw.ts";
 
 const MiB = 1024 * 1024;
-const rawCbor = new Encoder({ useRecords: false });
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, Buffer.from(body)]);
-};
-const hello = frame(encode([0, PROTOCOL_VERSION, null, null, process.pid, null]));
-const callFrame = (id: number, func: string, args: unknown) => frame(rawCbor.encode([2, id, func, args]));
+const hello = helloFrame();
 
-/** Resident memory of a process, from /proc (Linux). */
-function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m![1]) * 1024;
-}
 
 /** Sample `pid`'s rss every 50 ms until `stop()`; returns the first and the largest sample. */
 function sampleRss(pid: number): { stop: () => { first: number; max: number } } {
@@ -62,26 +49,6 @@ async function flood(port: number, count: number, bytes: Buffer): Promise<Socket
   return sockets;
 }
 
-/** Connect a raw client; resolves once connected. */
-function dial(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, "127.0.0.1", () => resolve(socket));
-    socket.once("error", reject);
-  });
-}
-
-/** Resolves true when `socket` closes within `ms`, false otherwise. */
-function closesWithin(socket: Socket, ms: number): Promise<boolean> {
-  if (socket.destroyed) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.once("close", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
-
 /**
  * A peer that has not read for `ms` starts reading (and discarding), since a socket that never
  * reads never learns it was closed: resolves true when it closes within `closeMs` after that. A
@@ -111,7 +78,6 @@ function writeAll(socket: Socket, data: Buffer, ms = 2000): Promise<boolean> {
   });
 }
 
-const portOf = (svc: Service, name: string) => Number(new RegExp(`${name} listening on 127\\.0\\.0\\.1:(\\d+)`).exec(svc.stderr)![1]);
 
 /** A target service with Plus, for the well-behaved client, plus `extra` source. */
 async function target(ns: NameService, extra = "", env: NodeJS.ProcessEnv = {}): Promise<{ svc: Service; port: number }> {
@@ -121,7 +87,7 @@ async function target(ns: NameService, extra = "", env: NodeJS.ProcessEnv = {}):
     luanet.StartLocalService("Target", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
     luanet.Register2Name(NS);
   `, { env });
-  return { svc, port: portOf(svc, "Target") };
+  return { svc, port: listenPort(svc.stderr, "Target") };
 }
 
 /** A well-behaved client calling Target.Plus (and the name service) for `ms`; prints { ok, bad }. */

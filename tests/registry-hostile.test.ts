@@ -12,7 +12,7 @@ import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Encoder } from "cbor-x";
+import { frame, rawCbor } from "./helpers/raw.ts";
 import { decode, encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { lastJson, launch, poll, startNameService, startService, tool, type Service } from "./helpers/cluster.ts";
@@ -23,12 +23,6 @@ const PUBLIC_FIELDS = ["addr", "funcs", "host", "name", "pid", "started", "type"
 
 // --- a raw name service client: HELLO, then CALLs on one connection, replies by id -------------
 
-const rawCbor = new Encoder({ useRecords: false });
-const frame = (body: Uint8Array) => {
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length);
-  return Buffer.concat([header, Buffer.from(body)]);
-};
 
 class RawClient {
   private next = 1;

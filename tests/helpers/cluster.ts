@@ -80,6 +80,26 @@ export function tool(ns: NameService | string, args: string[], timeoutMs = 10_00
   return runLuanet([...args, "--ns", addr], { timeoutMs });
 }
 
+/**
+ * A client script that calls `target`.Plus in a loop for the number of ms given as its argument,
+ * checking every result, then prints `{ ok, bad }` as its last line and exits 0.
+ */
+export function steadyPlusClient(target: string, timeoutMs = 3000): string {
+  return `
+    export default function* (ms: string) {
+      let ok = 0, bad = 0;
+      const until = Date.now() + Number(ms);
+      while (Date.now() < until) {
+        const [sum, err] = yield* luanet.RPCCall(${JSON.stringify(target)}, "Plus", { a: ok, b: 1 }, { timeout: ${timeoutMs} });
+        if (err === null && sum === ok + 1) ok++; else { bad++; console.log("failed:", err?.code, err?.message); }
+        yield* Sche.Sleep(5);
+      }
+      console.log(JSON.stringify({ ok, bad }));
+      luanet.Exit(0);
+    }
+  `;
+}
+
 /** Poll `check` every `every` ms until it returns a non-undefined value, at most `ms`. */
 export async function poll<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 10_000, every = 100): Promise<T> {
   const deadline = Date.now() + ms;
