@@ -7,12 +7,10 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import { connect } from "node:net";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
 import { lastJson, launch, runClient, startNameService, startService, steadyPlusClient, tool, type NameService } from "./helpers/cluster.ts";
-import { frame, listenPort } from "./helpers/raw.ts";
+import { closedBy, helloFrame, listenPort } from "./helpers/raw.ts";
 import { luanetBin, root } from "./helpers/proc.ts";
 
 /** Scripts that build the hostile values; `hostile(kind)` returns a fresh one. */
@@ -38,20 +36,7 @@ function hostile(kind: string): unknown {
 const KINDS = ["nullProto", "toStringThrows", "errorGetters", "proxy", "proxyError"];
 
 /** Send a HELLO with `name` as a raw client; resolves whether the service closed the link. */
-function helloClosed(port: number, name: string, ms = 5000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(frame(encode([0, PROTOCOL_VERSION, name, null, process.pid, null]))));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, ms);
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
+const helloClosed = (port: number, name: string, ms = 5000) => closedBy(port, helloFrame(name), ms);
 
 
 

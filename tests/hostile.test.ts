@@ -10,25 +10,9 @@ import { test } from "node:test";
 import { decode, encode } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { lastJson, launch, startNameService, startService, steadyPlusClient, tool } from "./helpers/cluster.ts";
-import { frame, helloFrame, listenPort, rawCbor } from "./helpers/raw.ts";
+import { closedBy, frame, helloFrame, listenPort, rawCbor } from "./helpers/raw.ts";
 
 const hello = helloFrame();
-
-/** Open a connection, send `bytes`, and resolve with whether the service closed it within `ms`. */
-function closedBy(port: number, bytes: Buffer, ms = 5000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1", () => socket.write(bytes));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, ms);
-    socket.on("error", () => {});
-    socket.on("close", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-}
 
 /** Call `func` as a raw, nameless client and return the reply envelope. */
 function rawCall(port: number, func: string, args: unknown): Promise<unknown[]> {

@@ -54,6 +54,16 @@ export function closesWithin(socket: Socket, ms: number): Promise<boolean> {
   });
 }
 
+/** Connect, send `bytes`, and resolve whether the peer closed the connection within `ms`. */
+export async function closedBy(port: number, bytes: Buffer, ms = 5000): Promise<boolean> {
+  const socket = await dial(port);
+  socket.on("error", () => {});
+  socket.write(bytes);
+  const closed = await closesWithin(socket, ms);
+  socket.destroy();
+  return closed;
+}
+
 /** Resident memory of a process in bytes, from /proc (Linux). */
 export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
