@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { frame, rawCbor } from "./helpers/raw.ts";
+import { frame, rawCbor, rssOf } from "./helpers/raw.ts";
 import { decode, encode, PROTOCOL_VERSION } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { lastJson, launch, poll, startNameService, startService, tool, type Service } from "./helpers/cluster.ts";
@@ -110,7 +109,7 @@ async function callerResult(client: Service): Promise<void> {
 }
 
 const tokenOf = (svc: Service) => poll("the victim's token", () => /"token":"([^"]+)"/.exec(svc.stdout)?.[1]);
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+const rssKiB = (pid: number) => Math.round(rssOf(pid) / 1024);
 
 // --- the name service ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import { describe, test } from "node:test";
 import { encode, PROTOCOL_VERSION, Type } from "../runtime/wire/envelope.ts";
 import { lastJson, launch, poll, startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
 import { fixture, startProcess, tempDir } from "./helpers/proc.ts";
+import { rssOf } from "./helpers/raw.ts";
 
 const MiB = 1024 * 1024;
 const notRoot = process.getuid?.() === 0 ? false : "forging source addresses needs root (a raw socket)";
@@ -121,7 +122,7 @@ async function counter(): Promise<{ socket: dgram.Socket; port: number; got: Buf
 
 const bytes = (xs: Buffer[]) => xs.reduce((n, x) => n + x.length, 0);
 const isCookie = (d: Buffer) => d.length === 17 && d[0] === 5;
-const rss = (svc: Service) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${svc.child.pid}/status`, "utf8"))![1]) * 1024;
+const rss = (svc: Service) => rssOf(svc.child.pid!);
 /** Datagrams the kernel dropped for a full receive buffer on 127.0.0.1:`port` (/proc/net/udp). */
 function drops(port: number): number {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
