@@ -5,18 +5,16 @@
  * another one), a line or paragraph separator; no white space at either end.
  * @internal
  */
+import { hasUnsafe } from "./printable.js";
 
 export const MAX_NAME_LENGTH = 255;
-
-// eslint-disable-next-line no-control-regex
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
 
 /** Why `name` is not a valid service name, or null if it is one. */
 export function badName(name: unknown): string | null {
   if (typeof name !== "string") return "a name must be a string";
   if (name.length === 0) return "a name must not be empty";
   if (name.length > MAX_NAME_LENGTH) return `a name must be at most ${MAX_NAME_LENGTH} characters (this one has ${name.length})`;
-  if (FORBIDDEN.test(name)) return "a name must not contain control characters or bidirectional-text controls";
+  if (hasUnsafe(name)) return "a name must not contain control characters or bidirectional-text controls";
   if (name.trim() !== name) return "a name must not start or end with white space";
   return null;
 }

@@ -12,6 +12,9 @@ const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-
 /** The same class, to test with: a test is much cheaper than a replace that changes nothing. */
 // eslint-disable-next-line no-control-regex
 const ANY_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/;
+
+/** Whether `text` holds a character that printing would escape (names may hold none). */
+export const hasUnsafe = (text: string): boolean => ANY_UNSAFE.test(text);
 /** What JSON.stringify leaves raw inside strings: UNSAFE less C0, which it escapes (and which
  * its own indentation uses outside strings). */
 const UNSAFE_IN_JSON = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
