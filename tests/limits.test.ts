@@ -194,6 +194,26 @@ test("92 MiB of small messages to a service that does not take them: its mailbox
   attacker.destroy();
 });
 
+test("messages that decode into far more memory than their size (empty maps) are refused before decoding, from ten connections at once, rss bounded", async (t) => {
+  const ns = await startNameService();
+  const { svc, port } = await target(ns);
+  const client = goodClient(ns, 4000);
+  const rss = sampleRss(svc.child.pid!);
+  // MSG [1, [{}, {}, ...]]: 2,000,000 empty maps, 2 MB on the wire, ~100 MiB once decoded.
+  const n = 2_000_000;
+  const body = Buffer.concat([Buffer.from([0x82, 0x01, 0x9a, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]), Buffer.alloc(n, 0xa0)]);
+  const attackers = await Promise.all(Array.from({ length: 10 }, () => dial(port)));
+  for (const a of attackers) {
+    a.on("error", () => {});
+    a.write(Buffer.concat([hello, frame(body)]));
+  }
+  const closed = await Promise.all(attackers.map((a) => closesWithin(a, 10_000)));
+  assert.deepEqual(closed, attackers.map(() => true), "every sender of such a message was disconnected");
+  await svc.waitFor(/MiB once decoded/, 5000, "stderr");
+  await assertGood(client);
+  growth("the service", rss.stop(), 64, t);
+});
+
 test("calls queued behind stuck handlers: the queue is bounded in bytes, calls whose callers gave up never run, a CALL without a deadline still does", async (t) => {
   const ns = await startNameService();
   const { svc, port } = await target(ns, `

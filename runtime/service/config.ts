@@ -12,7 +12,8 @@ export interface Config {
   maxConcurrentHandlers: number;
   /** Calls that may wait for a handler slot; past that they fail with `overloaded`. */
   handlerQueue: number;
-  /** Bytes of CALL frames (as received) waiting for a handler slot; past that, `overloaded`. */
+  /** Bytes of CALL frames waiting for a handler slot, by their decoded cost (wire/cbor-subset.ts);
+   * past that, `overloaded`. */
   handlerQueueBytes: number;
   /** Connections this service's listener holds at once. On a stream listener a new one takes
    * the place of the oldest that has not yet proved itself (see maxConnectionsPerSource); when
@@ -39,7 +40,7 @@ export interface Config {
   /** Messages waiting for `GetMsg`; at this many, the service stops reading from the stream
    * connections that bring more until half are taken (UDP messages past it are dropped). */
   mailboxLength: number;
-  /** The same bound in bytes (frames as received). */
+  /** The same bound in bytes, by the messages' decoded cost (wire/cbor-subset.ts). */
   mailboxBytes: number;
   /** Bytes of frames partly received, over all connections of the process; a connection whose
    * partial frame would go past it is closed. */

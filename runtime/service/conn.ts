@@ -8,7 +8,7 @@ import { log, warnEverySecond } from "../log.js";
 import { badName } from "../names.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
-import { decode, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
+import { decode, decodedCost, encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { LinkLimitError } from "../wire/frame.js";
 import { config } from "./config.js";
 import type { Peer } from "./peers.js";
@@ -153,7 +153,7 @@ export class Conn implements LinkHandlers {
       this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing
       return;
     }
-    dispatch(this, envelope, body.length);
+    dispatch(this, envelope, decodedCost());
   }
 
   onClose(error?: Error): void {

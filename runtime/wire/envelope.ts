@@ -32,7 +32,7 @@
 import { Decoder, Encoder } from "cbor-x";
 import { LuanetError, thrown } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
-import { checkSubset } from "./cbor-subset.js";
+import { checkSubset, cost } from "./cbor-subset.js";
 
 export const PROTOCOL_VERSION = 2;
 /** Sizes of a CHALLENGE's nonce and a PROOF's HMAC-SHA256. */
@@ -98,6 +98,10 @@ function int(v: unknown[], i: number): boolean {
   return typeof v[i] === "number" && Number.isInteger(v[i]) && (v[i] as number) >= 0;
 }
 const isId = (v: unknown[]): boolean => int(v, 1) && (v[1] as number) > 0;
+
+/** What the body decode() last returned is estimated to take in memory (cbor-subset.ts): what
+ * queues of received frames count against their byte bounds. */
+export const decodedCost = (): number => cost;
 
 /** Decode and validate a frame body. Throws ProtocolError. */
 export function decode(body: Uint8Array): Envelope {
