@@ -245,4 +245,35 @@ describe("hostile UDP peers", { timeout: 120_000 }, () => {
     const held = await holder;
     assert.deepEqual(lastJson(held.stdout), { ok: 100, bad: [] }, held.stderr);
   });
+
+  test("the replies kept for answering resent calls are bounded in bytes over all links: 2,400 results of 50 KB leave rss bounded, and no call ran twice", async (t) => {
+    const ns = await startNameService();
+    const svc = await startService(ns, server, { name: "server.ts" });
+    const before = rss(svc);
+    // Three callers, 20 tasks each, 40 Big calls per task: 120 MB of results, each kept for resends.
+    const bigCaller = `
+      luanet.StartLocalService(luanet.args[0]!, SOCK_DGRAM, net.netaddr_ipv4("127.0.0.1", 0));
+      export default function* () {
+        let ok = 0;
+        const tasks = Array.from({ length: 20 }, () => Sche.Spawn(function* () {
+          for (let i = 0; i < 40; i++) {
+            const [r] = yield* luanet.RPCCall<string>("UdpServer", "Big", null, { timeout: 10_000 });
+            if (r?.length === 50_000) ok++;
+          }
+        }));
+        for (const task of tasks) yield* task;
+        console.log(JSON.stringify({ ok }));
+        luanet.Exit(0);
+      }
+    `;
+    const runs = await Promise.all(["BigA", "BigB", "BigC"].map((name) => launch(ns, bigCaller, { name: "big.ts", args: [name] }).exited(90_000)));
+    // 50 KB datagrams are IP fragments that a busy loopback can drop: a few calls may time out.
+    const ok = runs.reduce((n, r) => n + lastJson<{ ok: number }>(r.stdout).ok, 0);
+    assert.ok(ok >= 2300, `only ${ok} of 2,400 calls succeeded`);
+    const after = rss(svc);
+    t.diagnostic(`server rss ${(before / MiB).toFixed(1)} MiB before 2,400 results of 50 KB, ${(after / MiB).toFixed(1)} MiB after`);
+    assert.ok(after - before < 96 * MiB, `rss grew by ${((after - before) / MiB).toFixed(1)} MiB (bound: 96 MiB; the kept replies are at most 16 MiB, against 150 MB unbounded)`);
+    const ran = svc.stdout.match(/ran: Big/g)?.length ?? 0;
+    assert.ok(ran >= ok && ran <= 2400, `Big ran ${ran} times for 2,400 calls, ${ok} of them answered: no call ran twice`);
+  });
 });

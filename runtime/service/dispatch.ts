@@ -7,7 +7,8 @@
  * reply; a handler's error is the caller's error. Once shutdown begins no handler starts: queued
  * calls, and calls that arrive, are answered `shutting_down`, as are handlers halted unfinished.
  * On links that lose frames (UDP) callers resend; a duplicate of a call is answered from a cache
- * of recent replies, or ignored while its handler still runs, so each call runs at most once.
+ * of recent replies (bounded in count per link and in bytes over all links), or ignored while
+ * its handler still runs or once its reply is forgotten, so each call runs at most once.
  * @internal
  */
 import { RPCError, thrown } from "../errors.js";
@@ -70,8 +71,34 @@ setDispatch((conn: Conn, envelope: Envelope, size: number) => {
   }
 });
 
-/** Replies remembered per lossy link, for answering resent calls. */
+/** Calls remembered per lossy link, for answering resent calls (and never running one twice). */
 const RECENT_REPLIES = 1024;
+/**
+ * Bytes (and number) of those replies kept over all lossy links. Past it the oldest are forgotten, but their
+ * ids stay: a resend of such a call is ignored (its caller times out) rather than run again.
+ */
+export const RECENT_REPLY_BYTES = 16 * 1024 * 1024;
+const RECENT_REPLIES_KEPT = 262_144;
+const kept: { conn: Conn; id: number; size: number }[] = [];
+let keptHead = 0;
+let keptBytes = 0;
+
+/** Remember `body` as the reply to `id` on `conn`, forgetting the oldest kept past the budget. */
+function keepReply(conn: Conn, id: number, body: Uint8Array): void {
+  conn.recent!.set(id, body);
+  kept.push({ conn, id, size: body.length });
+  keptBytes += body.length;
+  while (keptBytes > RECENT_REPLY_BYTES || kept.length - keptHead > RECENT_REPLIES_KEPT) {
+    const old = kept[keptHead]!;
+    kept[keptHead++] = undefined!;
+    keptBytes -= old.size;
+    if (old.conn.recent?.has(old.id)) old.conn.recent.set(old.id, null);
+  }
+  if (keptHead > 1024 && keptHead * 2 > kept.length) {
+    kept.splice(0, keptHead);
+    keptHead = 0;
+  }
+}
 
 function call(conn: Conn, id: number, func: string, args: unknown, timeoutMs: number | undefined, size: number): void {
   if (stopping) return shuttingDown(conn, id);
@@ -194,6 +221,6 @@ function replyError(conn: Conn, id: number, code: string, message: string, stack
 }
 
 function sendReply(conn: Conn, id: number, body: Uint8Array): void {
-  if (conn.recent?.has(id)) conn.recent.set(id, body);
+  if (conn.recent?.has(id)) keepReply(conn, id, body);
   conn.link.send(body);
 }
