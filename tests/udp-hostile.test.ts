@@ -276,4 +276,40 @@ describe("hostile UDP peers", { timeout: 120_000 }, () => {
     const ran = svc.stdout.match(/ran: Big/g)?.length ?? 0;
     assert.ok(ran >= ok && ran <= 2400, `Big ran ${ran} times for 2,400 calls, ${ok} of them answered: no call ran twice`);
   });
+
+  test("with the cluster secret, an attacker without it that opens 3,000 handshakes from a real address (echoing each cookie) locks no member out", async () => {
+    const ns = await startNameService({ env: SECRET });
+    const svc = await startService(ns, "luanet.Configure({ maxConnections: 200 });\n" + server, { name: "server.ts", env: SECRET });
+    const port = portOf(svc);
+    const attacker = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => attacker.bind(0, "127.0.0.1", resolve));
+    try {
+      // For each of 3,000 connection ids: PROBE, then echo its COOKIE with a CHALLENGE behind it,
+      // and never answer. (A COOKIE names no connection id, so one at a time.)
+      let next: ((cookie: Buffer) => void) | null = null;
+      attacker.on("message", (datagram) => {
+        if (datagram.length === 17 && datagram[0] === 5) next?.(datagram.subarray(1));
+      });
+      let echoed = 0;
+      for (let i = 0; i < 3000; i++) {
+        const cid = randomBytes(4);
+        const got = await new Promise<Buffer | null>((resolve) => {
+          const timer = setTimeout(() => resolve(null), 1000);
+          next = (c) => {
+            clearTimeout(timer);
+            resolve(c);
+          };
+          attacker.send(Buffer.concat([cid, Buffer.of(2), Buffer.alloc(12)]), port, "127.0.0.1");
+        });
+        if (got === null) continue;
+        attacker.send(Buffer.concat([cid, Buffer.of(1), got, Buffer.of(1), randomBytes(16)]), port, "127.0.0.1");
+        echoed++;
+      }
+      assert.ok(echoed >= 2900, `the attacker opened ${echoed} handshakes`);
+      assert.equal(await honest(ns, "Member", 5, 2, SECRET), 5, "every member connected and got correct answers");
+      await svc.waitFor(/closed \d+ UDP link\(s\) that had not yet sent a request/, 5000, "stderr");
+    } finally {
+      attacker.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 /**
- * Who holds a place on a stream listener. A connection is "unproven" from its arrival until it
+ * Who holds a place on a listener (a stream listener's connections, a UDP listener's links). A connection is "unproven" from its arrival until it
  * has carried HELLO and one more frame (after the cluster handshake, when a secret is set), then
  * "proven". Places are bounded in total and per source address (an IP; UNIX-socket peers all
  * count as one source). A new connection that finds no place takes that of the oldest unproven
@@ -8,10 +8,9 @@
  * cannot lock anyone out: a newcomer displaces them, and proves itself with its first call.
  * @internal
  */
-import type * as net from "node:net";
-
 export interface Place {
-  readonly socket: net.Socket;
+  /** Ends the connection or link that holds the place (when it is displaced). */
+  readonly drop: () => void;
   readonly source: string;
   proven: boolean;
   gone: boolean;
@@ -32,14 +31,14 @@ export class Admission {
   /** `limits()`: read at each arrival, so luanet.Configure applies to a listener already open. */
   constructor(private readonly limits: () => { max: number; perSource: number }, private readonly onDisplaced: () => void) {}
 
-  /** A place for `socket`, or null: it must be refused. */
-  admit(socket: net.Socket, source: string): Place | null {
+  /** A place for the connection `drop` ends, or null: it must be refused. */
+  admit(drop: () => void, source: string): Place | null {
     const { max, perSource } = this.limits();
     let from = this.sources.get(source);
     if (from !== undefined && from.count >= perSource && !this.displace(from.unproven)) return null;
     if (this.total >= max && !this.displace(this.unproven)) return null;
     if (from === undefined) this.sources.set(source, (from = { count: 0, unproven: new Set() }));
-    const place: Place = { socket, source, proven: false, gone: false };
+    const place: Place = { drop, source, proven: false, gone: false };
     from.count++;
     from.unproven.add(place);
     this.unproven.add(place);
@@ -70,7 +69,7 @@ export class Admission {
     const oldest = places.values().next();
     if (oldest.done === true) return false;
     this.leave(oldest.value);
-    oldest.value.socket.destroy();
+    oldest.value.drop();
     this.onDisplaced();
     return true;
   }

@@ -304,7 +304,7 @@ export const streamTransport: Transport = {
       // "connection" comes before the TLS handshake, and before the handler that createServer got.
       server.prependListener("connection", (socket: net.Socket) => {
         const remote = remoteOf(socket);
-        const place = admission.admit(socket, socket.remoteAddress ?? "unix");
+        const place = admission.admit(() => socket.destroy(), socket.remoteAddress ?? "unix");
         if (place === null) {
           refusedOne();
           socket.destroy();

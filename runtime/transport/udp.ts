@@ -28,6 +28,9 @@ import { acceptAnswer, answer, challenge, challengeNonce, DATA_OVERHEAD, Kind, R
 import { AuthError, HANDSHAKE_TIMEOUT_MS, NO_SECRET, nonce } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
+import { config } from "../service/config.js";
+import { warnEverySecond } from "../log.js";
+import { Admission } from "./admission.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 import { cookie, COOKIE_DATAGRAM, ECHO_BYTES, echoChecks, echoRoute, isCookie, newRoute, Route, ROUTE_BYTES } from "./udp-route.js";
 
@@ -73,6 +76,23 @@ class UdpLink implements Link {
 
   attach(handlers: LinkHandlers): void {
     this.handlers = handlers;
+  }
+
+  /** Frames still to reach the handlers before `proven` is called (see admission.ts). */
+  private untilProven = 0;
+  private proven: (() => void) | null = null;
+
+  /** Call `proven` once `frames` more frames have reached the handlers. */
+  probation(frames: number, proven: () => void): void {
+    this.untilProven = frames;
+    this.proven = proven;
+  }
+
+  private delivered(): void {
+    if (--this.untilProven > 0) return;
+    const proven = this.proven!;
+    this.proven = null;
+    proven();
   }
 
   // Datagrams are never queued: a full socket buffer drops them, as the network may.
@@ -157,8 +177,10 @@ class UdpLink implements Link {
       if (!this.greeted && helloLength > 0) {
         this.greeted = true;
         this.handlers?.onFrame(datagram.subarray(start + 2, body));
+        if (this.proven !== null) this.delivered();
       }
       this.handlers?.onFrame(datagram.subarray(body));
+      if (this.proven !== null) this.delivered();
     } catch (error) {
       this.close(error as Error);
     }
@@ -305,13 +327,24 @@ export const udpTransport: Transport = {
       socket.once("error", reject);
       const secret = security().secret;
       const remoteOf = (from: dgram.RemoteInfo) => (from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`);
-      /** A new link for a dialer that echoed its cookie; null (and logged) at maxConnections. */
+      // Places as on a stream listener (admission.ts): at most maxConnections links, and
+      // maxConnectionsPerSource from one IP; a new link takes the place of the oldest that has
+      // not yet carried HELLO and one more frame (with a secret: that has not authenticated).
+      const admission = new Admission(() => ({ max: maxConnections, perSource: config.maxConnectionsPerSource }), warnEverySecond((n) =>
+        `closed ${n} UDP link(s) that had not yet sent a request, to make room for new ones (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`));
+      /** A new link for a dialer that echoed its cookie; null (and logged) when every place is in use. */
       const open = (key: string, from: dgram.RemoteInfo): UdpLink | null => {
-        if (links.size >= maxConnections) {
-          refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (luanet.Configure({ maxConnections }))`);
+        let link: UdpLink | null = null;
+        const place = admission.admit(() => link?.close(new Error("displaced by a newer link: it had sent no request")), from.address);
+        if (place === null) {
+          refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (or ${config.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
           return null;
         }
-        const link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, () => links.delete(key));
+        link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, () => {
+          links.delete(key);
+          admission.leave(place);
+        });
+        link.probation(2, () => admission.prove(place));
         links.set(key, link);
         return link;
       };
