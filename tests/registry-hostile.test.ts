@@ -228,6 +228,28 @@ describe("a name at the name service", { concurrency: true }, () => {
   });
 });
 
+test("300 registrations of 60 KB each (18 MB, more than a frame): luanet ls still lists every one, page by page, and GetRemoteFunc answers from an index", { timeout: 90_000 }, async () => {
+  const ns = await startNameService();
+  const funcs = Array.from({ length: 240 }, (_, i) => `shared_function_${i}_${"f".repeat(220)}`);
+  const fillers = await Promise.all(Array.from({ length: 300 }, () => RawClient.open(ns.port)));
+  try {
+    await Promise.all(fillers.map((c, i) => c.result("Register", {
+      name: `filler-${String(i).padStart(3, "0")}`, type: "stream", addr: { family: "inet", ip: "127.0.0.1", port: 1 },
+      pid: 1, host: "h", funcs, started: 0, token: `filler-token-${i}-${"t".repeat(16)}`,
+    })));
+    const ls = await tool(ns, ["ls"], 30_000);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.equal(ls.stdout.match(/^filler-\d{3}\s/gm)?.length, 300, "every filler is listed");
+    // 3,000 look-ups of a function all 300 provide: answered from the index, not by scanning 72,000 names each.
+    const asker = await RawClient.open(ns.port);
+    const answers = await Promise.all(Array.from({ length: 3000 }, () => asker.result("GetRemoteFunc", { func: funcs[239] })));
+    assert.ok(answers.every((a) => (a as string[]).length === 300));
+    await asker.close();
+  } finally {
+    await Promise.all(fillers.map((c) => c.close()));
+  }
+});
+
 test("a service's own registration is checked before it is sent: too many functions at first fail Register2Name, later ones keep the earlier list", async () => {
   const ns = await startNameService();
   const tooMany = await launch(ns, `

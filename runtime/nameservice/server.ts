@@ -9,7 +9,8 @@
  *                                               naming the field that is wrong
  *   GetInfo({ name })       -> info | null
  *   GetRemoteFunc({ func }) -> [name, ...]      live services that provide func
- *   List(null)              -> [info, ...]
+ *   List(null)              -> [info, ...]      every registration
+ *   List({ after, limit })  -> [info, ...]      a page in name order (at most LIST_PAGE)
  *
  * The token is the holder's secret: kept here, never answered. Only the same token re-registers
  * a held name (the holder after a reconnect); the holder's older connection is then closed. One
@@ -20,7 +21,7 @@ import { timingSafeEqual } from "node:crypto";
 import { formatAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
-import { nameTaken, type ServiceInfo } from "../registry/types.js";
+import { LIST_PAGE, nameTaken, type ServiceInfo } from "../registry/types.js";
 import { badRegistration, badToken, publicInfo } from "../registry/validate.js";
 import { Sleep } from "../scheduler/sleep.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
@@ -50,6 +51,24 @@ export function* nameService(addr: NetAddr) {
   const table = new Map<string, Registration>();
   /** The name each connection holds. */
   const held = new Map<Conn, string>();
+  /** func -> the names that provide it, kept with the table, so GetRemoteFunc scans nothing. */
+  const providers = new Map<string, Set<string>>();
+  const index = (info: ServiceInfo, add: boolean) => {
+    for (const func of info.funcs) {
+      const names = providers.get(func) ?? new Set<string>();
+      if (add) providers.set(func, names.add(info.name));
+      else if (names.delete(info.name) && names.size === 0) providers.delete(func);
+    }
+  };
+  const put = (name: string, registration: Registration | undefined) => {
+    const before = table.get(name);
+    if (before !== undefined) index(before.info, false);
+    if (registration === undefined) table.delete(name);
+    else {
+      table.set(name, registration);
+      index(registration.info, true);
+    }
+  };
 
   RegRPCFunction("Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
     const problem = badRegistration(args) ?? badToken(args.token);
@@ -61,7 +80,7 @@ export function* nameService(addr: NetAddr) {
     const same = holder !== undefined && sameToken(holder.token, args.token);
     if (holder !== undefined && !same && !holder.conn.link.closed) throw nameTaken(holder.info);
     if (!same) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
-    table.set(info.name, { info, token: args.token, conn: ctx.conn });
+    put(info.name, { info, token: args.token, conn: ctx.conn });
     held.set(ctx.conn, info.name);
     if (holder !== undefined && holder.conn !== ctx.conn) {
       // The holder came back on a new connection (or a closed holder's name was taken): the
@@ -72,16 +91,23 @@ export function* nameService(addr: NetAddr) {
     return null;
   });
   RegRPCFunction("GetInfo", ({ name }: { name: string }) => table.get(name)?.info ?? null);
-  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) =>
-    [...table.values()].filter((r) => r.info.funcs.includes(func)).map((r) => r.info.name));
-  RegRPCFunction("List", () => [...table.values()].map((r) => r.info));
+  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => [...(providers.get(func) ?? [])]);
+  // List(null): every registration. List({ after, limit }): a page, in name order, of at most
+  // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer
+  // fits a frame however many services there are.
+  RegRPCFunction("List", (args: { after?: unknown; limit?: unknown } | null) => {
+    if (args === null || typeof args !== "object") return [...table.values()].map((r) => r.info);
+    const after = typeof args.after === "string" ? args.after : "";
+    const limit = typeof args.limit === "number" && Number.isInteger(args.limit) && args.limit > 0 ? Math.min(args.limit, LIST_PAGE) : LIST_PAGE;
+    return [...table.keys()].filter((name) => name > after).sort().slice(0, limit).map((name) => table.get(name)!.info);
+  });
 
   onConnClosed((conn) => {
     const name = held.get(conn);
     if (name === undefined) return;
     held.delete(conn);
     if (table.get(name)?.conn !== conn) return;
-    table.delete(name);
+    put(name, undefined);
     log.info(`unregistered ${name}: its connection closed`);
   });
 

@@ -21,7 +21,7 @@ import { onConnClosed } from "../service/conn.js";
 import { peerFixed, type Peer } from "../service/peers.js";
 import { encode, Type } from "../wire/envelope.js";
 import { selfInfo } from "./self.js";
-import type { Registry, ServiceInfo } from "./types.js";
+import { LIST_PAGE, type Registry, type ServiceInfo } from "./types.js";
 import { badRegistration } from "./validate.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
@@ -60,7 +60,15 @@ export const nameServiceRegistry: Registry = {
   },
   lookup: (name) => ask<ServiceInfo | null>("GetInfo", { name }),
   providers: (func) => ask<string[]>("GetRemoteFunc", { func }),
-  list: () => ask<ServiceInfo[]>("List", null),
+  list: async () => {
+    // Page by page, so the answer fits a frame however many services there are.
+    const all: ServiceInfo[] = [];
+    for (;;) {
+      const page = await ask<ServiceInfo[]>("List", { after: all.at(-1)?.name ?? "", limit: LIST_PAGE });
+      all.push(...page);
+      if (page.length < LIST_PAGE) return all;
+    }
+  },
   register: (funcs, onFirst) => startRegistrar(funcs, onFirst),
   republish: () => republishFunctions(),
 };

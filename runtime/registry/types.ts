@@ -45,6 +45,10 @@ export interface Registry {
   republish(): void;
 }
 
+/** Most registrations in one page of the name service's List({ after, limit }): 100 of at most
+ * 64 KiB (validate.ts) fit a frame. */
+export const LIST_PAGE = 100;
+
 /** The error both registries give when another live process holds the name. */
 export function nameTaken(holder: ServiceInfo): LuanetError {
   const since = new Date(holder.started).toISOString();
