@@ -175,6 +175,31 @@ test("a caller that never reads large replies is disconnected at maxSendBytes, w
   await svc.waitFor(/closed 1 connection\(s\) that went past a limit/, 5000, "stderr");
 });
 
+test("40 callers that never read, each under maxSendBytes, cannot get round it together: maxSendBytesTotal closes the largest, rss bounded", async (t) => {
+  const ns = await startNameService();
+  const { svc, port } = await target(ns, `
+    luanet.Configure({ maxSendBytesTotal: 64 * 1024 * 1024 });
+    luanet.RegRPCFunction("Big", () => "x".repeat(1_000_000));
+  `);
+  const client = goodClient(ns, 4000);
+  const rss = sampleRss(svc.child.pid!);
+  // Each asks for 28 MB (under maxSendBytes, 32 MiB) and never reads: 1.1 GB in all, unbounded.
+  const attackers = await Promise.all(Array.from({ length: 40 }, () => dial(port)));
+  for (const a of attackers) {
+    a.pause();
+    a.on("error", () => {});
+    a.write(Buffer.concat([hello, ...Array.from({ length: 28 }, (_, i) => callFrame(i + 1, "Big", null))]));
+  }
+  const closed = await Promise.all(attackers.map((a) => disconnectedAfterNotReading(a, 3000, 10_000)));
+  t.diagnostic(`${closed.filter(Boolean).length} of 40 non-readers were disconnected`);
+  assert.ok(closed.filter(Boolean).length >= 30, "most of the non-readers were disconnected");
+  await assertGood(client);
+  // Unbounded, the queues held 1.1 GB to the end. Bounded, the peak is the garbage of the 1,120
+  // results of 1 MB made in a few seconds, which the collector has not caught up with yet.
+  growth("the service", rss.stop(), 1024, t);
+  t.diagnostic(`the service's rss once the non-readers were gone: ${(rssOf(svc.child.pid!) / MiB).toFixed(0)} MiB`);
+});
+
 test("92 MiB of small messages to a service that does not take them: its mailbox stops at mailboxBytes, the sender stops being read, rss bounded", async (t) => {
   const ns = await startNameService();
   const { svc, port } = await target(ns);

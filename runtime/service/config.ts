@@ -37,6 +37,9 @@ export interface Config {
   /** Bytes queued to send on one connection past which it is closed rather than buffered
    * further (one frame of up to maxFrameBytes always fits). */
   maxSendBytes: number;
+  /** Bytes queued to send over all the accepted connections whose peers are not reading (those
+   * above sendHighWater); past it, the one with the most queued is closed. */
+  maxSendBytesTotal: number;
   /** Messages waiting for `GetMsg`; at this many, the service stops reading from the stream
    * connections that bring more until half are taken (UDP messages past it are dropped). */
   mailboxLength: number;
@@ -63,6 +66,7 @@ export const config: Config = {
   maxPendingCalls: 10_000,
   sendHighWater: 1024 * 1024,
   maxSendBytes: 32 * 1024 * 1024,
+  maxSendBytesTotal: 256 * 1024 * 1024,
   mailboxLength: 100_000,
   mailboxBytes: 4 * 1024 * 1024,
   partialFrameBytes: 128 * 1024 * 1024,

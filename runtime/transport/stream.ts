@@ -19,11 +19,37 @@ import { Admission, type Place } from "./admission.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
 
 /** Closes for a limit are logged here, counted per second, rather than once per connection. */
-const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, partialFrameBytes }))`);
+const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, maxSendBytesTotal, partialFrameBytes }))`);
 
 /** Reasons a link is not being read; it is read again when none is left. */
 const ASKED = 1; // pause(): the mailbox is full
 const REPLIES_QUEUED = 2; // an accepted link whose peer does not read what we send it
+
+/**
+ * Accepted links that have had more than sendHighWater queued: their peers may not be reading.
+ * Together their queues may hold at most config.maxSendBytesTotal, or one peer spreading over
+ * many connections (each under maxSendBytes) could still make us buffer without bound; past it
+ * the largest is closed. A link leaves the set when it closes, or when a scan finds its queue
+ * back under sendHighWater. Only sends on such links look at this: the hot path pays nothing.
+ */
+const backedUp = new Set<StreamLink>();
+
+function closeLargestBackedUp(): void {
+  let total = 0;
+  let largest: StreamLink | null = null;
+  for (const link of backedUp) {
+    const queued = link.buffered;
+    if (queued <= config.sendHighWater) {
+      backedUp.delete(link);
+      continue;
+    }
+    total += queued;
+    if (largest === null || queued > largest.buffered) largest = link;
+  }
+  if (total <= config.maxSendBytesTotal || largest === null) return;
+  overLimit();
+  largest.close(new LinkLimitError(`${largest.buffered} bytes are queued to send and not read by the peer, and ${total} over all such connections (luanet.Configure({ maxSendBytesTotal: ${config.maxSendBytesTotal} }))`));
+}
 
 class StreamLink implements Link {
   readonly reliable = true;
@@ -117,9 +143,14 @@ class StreamLink implements Link {
       return this.close(new LinkLimitError(`${queued} bytes are queued to send and not read by the peer (luanet.Configure({ maxSendBytes: ${config.maxSendBytes} }))`));
     }
     this.writer.send(body);
-    if (this.accepted && queued > config.sendHighWater && (this.holds & REPLIES_QUEUED) === 0) {
-      this.hold(REPLIES_QUEUED);
-      void this.drained().then(() => this.release(REPLIES_QUEUED));
+    if (this.accepted && queued > config.sendHighWater) {
+      backedUp.add(this);
+      if ((this.holds & REPLIES_QUEUED) === 0) {
+        this.hold(REPLIES_QUEUED);
+        void this.drained().then(() => this.release(REPLIES_QUEUED));
+      }
+      // Looked at each time this queue passes another sendHighWater: a few times per link.
+      if (Math.floor((queued + body.length) / config.sendHighWater) > Math.floor(queued / config.sendHighWater)) closeLargestBackedUp();
     }
   }
 
@@ -184,6 +215,7 @@ class StreamLink implements Link {
   private gone(error?: Error): void {
     if (this.closed && this.handlers === null) return;
     this.closed = true;
+    backedUp.delete(this);
     this.decoder.release();
     const handlers = this.handlers;
     this.handlers = null;
