@@ -63,10 +63,14 @@ export const nameServiceRegistry: Registry = {
   list: async () => {
     // Page by page, so the answer fits a frame however many services there are.
     const all: ServiceInfo[] = [];
-    for (;;) {
-      const page = await ask<ServiceInfo[]>("List", { after: all.at(-1)?.name ?? "", limit: LIST_PAGE });
+    for (let after = ""; ;) {
+      const page = await ask<ServiceInfo[]>("List", { after, limit: LIST_PAGE });
+      if (!Array.isArray(page) || page.length > LIST_PAGE) return page; // it does not page: that is all
       all.push(...page);
-      if (page.length < LIST_PAGE) return all;
+      const last = page.at(-1)?.name;
+      // A short page is the last; a page that does not move on (a buggy name service) ends it too.
+      if (page.length < LIST_PAGE || typeof last !== "string" || last <= after) return all;
+      after = last;
     }
   },
   register: (funcs, onFirst) => startRegistrar(funcs, onFirst),
