@@ -79,23 +79,29 @@ const RECENT_REPLIES = 1024;
  */
 export const RECENT_REPLY_BYTES = 16 * 1024 * 1024;
 const RECENT_REPLIES_KEPT = 262_144;
-const kept: { conn: Conn; id: number; size: number }[] = [];
+// Oldest first, in three arrays (no object per reply): the link, the call id, the reply's size.
+const keptConns: (Conn | undefined)[] = [];
+const keptIds: number[] = [];
+const keptSizes: number[] = [];
 let keptHead = 0;
 let keptBytes = 0;
 
 /** Remember `body` as the reply to `id` on `conn`, forgetting the oldest kept past the budget. */
 function keepReply(conn: Conn, id: number, body: Uint8Array): void {
   conn.recent!.set(id, body);
-  kept.push({ conn, id, size: body.length });
+  keptConns.push(conn);
+  keptIds.push(id);
+  keptSizes.push(body.length);
   keptBytes += body.length;
-  while (keptBytes > RECENT_REPLY_BYTES || kept.length - keptHead > RECENT_REPLIES_KEPT) {
-    const old = kept[keptHead]!;
-    kept[keptHead++] = undefined!;
-    keptBytes -= old.size;
-    if (old.conn.recent?.has(old.id)) old.conn.recent.set(old.id, null);
+  while (keptBytes > RECENT_REPLY_BYTES || keptConns.length - keptHead > RECENT_REPLIES_KEPT) {
+    const old = keptConns[keptHead]!;
+    keptConns[keptHead] = undefined;
+    keptBytes -= keptSizes[keptHead]!;
+    const oldId = keptIds[keptHead++]!;
+    if (old.recent?.has(oldId)) old.recent.set(oldId, null);
   }
-  if (keptHead > 1024 && keptHead * 2 > kept.length) {
-    kept.splice(0, keptHead);
+  if (keptHead > 1024 && keptHead * 2 > keptConns.length) {
+    for (const kept of [keptConns, keptIds, keptSizes] as unknown[][]) kept.splice(0, keptHead);
     keptHead = 0;
   }
 }
