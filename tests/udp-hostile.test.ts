@@ -5,6 +5,7 @@
  * datagrams. Forged sources are sent as raw IPv4 packets from python3 (root only).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as dgram from "node:dgram";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -16,7 +17,8 @@ import { fixture, startProcess, tempDir } from "./helpers/proc.ts";
 import { rssOf } from "./helpers/raw.ts";
 
 const MiB = 1024 * 1024;
-const notRoot = process.getuid?.() === 0 ? false : "forging source addresses needs root (a raw socket)";
+const notRoot = process.getuid?.() !== 0 ? "forging source addresses needs root (a raw socket)"
+  : spawnSync("python3", ["--version"]).status !== 0 ? "forging source addresses needs python3 (for a raw socket)" : false;
 const secretPath = join(tempDir(), "secret");
 writeFileSync(secretPath, randomBytes(32).toString("hex") + "\n", { mode: 0o600 });
 const SECRET = { LUANET_SECRET_FILE: secretPath };
