@@ -89,8 +89,7 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     if (queued > 0 && queued + body.length > config.maxSendBytes) {
       return { value: [null, new RPCError("overloaded", `${queued} bytes are already queued to ${this.peer.name}, which reads them slower than they are sent (luanet.Configure({ maxSendBytes }))`)], done: true };
     }
-    this.link = conn.link;
-    if (!conn.link.reliable) this.resendOn(conn.link, body);
+    this.sentOn(conn.link, body);
     conn.link.send(body);
     return { value: this, done: false };
   }

@@ -54,14 +54,17 @@ export class Session extends Instruction {
   /** The link the CALL went out on: the only one whose replies settle it. */
   link: Link | null = null;
   private expires = 0;
-  /** The link and CALL frame to send again while no reply comes (lossy links only). */
-  private resend: { link: Link; body: Uint8Array } | null = null;
+  /** The CALL frame to send again on `link` while no reply comes (lossy links only). */
+  private resend: Uint8Array | null = null;
   /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
   constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
     super();
   }
-  protected resendOn(link: Link, body: Uint8Array): void {
-    this.resend = { link, body };
+  /** The CALL goes out on `link`: the reply must come back there, and on a lossy link `body` is
+   * sent again every RESEND_MS until it does. */
+  protected sentOn(link: Link, body: Uint8Array): void {
+    this.link = link;
+    if (!link.reliable) this.resend = body;
   }
   get name(): string {
     return `rpc(${this.peer.name}.${this.func})`;
@@ -75,8 +78,8 @@ export class Session extends Instruction {
   }
   override timeout(task: Task): void {
     const left = this.expires - performance.now();
-    if (this.resend !== null && left >= 1 && !this.resend.link.closed) {
-      this.resend.link.send(this.resend.body);
+    if (this.resend !== null && left >= 1 && !this.link!.closed) {
+      this.link!.send(this.resend);
       setTimer(task, Math.min(RESEND_MS, left));
       return;
     }
