@@ -5,8 +5,7 @@
  * process exits with 130 or 143. A second signal exits at once.
  * @internal
  */
-import { isError, thrown } from "./errors.js";
-import { log } from "./log.js";
+import { log, logThrown } from "./log.js";
 import { allDone, halt, liveTasks } from "./scheduler/loop.js";
 
 type Hook = () => void | Promise<void>;
@@ -98,8 +97,7 @@ export function installProcessHandlers(): void {
     shutdown(1);
   });
   process.on("unhandledRejection", (reason) => {
-    if (isError(reason)) log.error("unhandled promise rejection", { error: reason });
-    else log.error(`unhandled promise rejection: ${thrown(reason).message}`);
+    logThrown("unhandled promise rejection", reason);
     shutdown(1);
   });
 }

@@ -190,6 +190,13 @@ export const log: Logger = {
   error: (message, fields) => write("error", message, fields),
 };
 
+/** Log `what` as an error with whatever was thrown: an Error brings its stack; anything else
+ * is described, and reading it never throws (errors.ts `thrown`). @internal */
+export function logThrown(what: string, error: unknown): void {
+  if (isError(error)) log.error(what, { error });
+  else log.error(`${what}: ${thrown(error).message}`);
+}
+
 /**
  * A warning about something that may happen thousands of times a second (dropped datagrams,
  * refused connections): the returned function counts one, and a second after the first of a

@@ -5,11 +5,11 @@
  * script's arguments. An error escaping the root task ends the process with exit code 1.
  * @internal
  */
-import { isError, isInstance, thrown } from "./errors.js";
+import { isInstance } from "./errors.js";
 import { installGlobals } from "./globals.js";
 import { installProcessHandlers, shutdown } from "./lifecycle.js";
 import { loadScript, ScriptLoadError } from "./loader.js";
-import { log } from "./log.js";
+import { logThrown } from "./log.js";
 import { setScript } from "./luanet.js";
 import { printable } from "./printable.js";
 import { awaitPromise, setAmbient, setFailureReporter, settleValue } from "./scheduler/loop.js";
@@ -52,8 +52,7 @@ function runRoot(what: string, body: () => Generator<Instruction, unknown, unkno
   const reportOther = setFailureReporter((task, error) => {
     if (task !== root) return reportOther(task, error);
     if (isInstance(error, ScriptLoadError)) process.stderr.write(`luanet: ${printable(error.message)}\n`);
-    else if (isError(error)) log.error(`${what} failed`, { error });
-    else log.error(`${what} failed: ${thrown(error).message}`); // whatever was thrown: reading it never throws
+    else logThrown(`${what} failed`, error);
     shutdown(1);
   });
   return root;

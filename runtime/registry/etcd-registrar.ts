@@ -38,9 +38,8 @@ import type { Task } from "../scheduler/task.js";
 import { local } from "../service/local.js";
 import { bounded, client, keys, leaseSeconds, parseInfo, type Client } from "./etcd-client.js";
 import type { EtcdRegistry } from "./etcd.js";
-import { selfInfo } from "./self.js";
+import { CheckedSelf } from "./self.js";
 import { nameTaken, type ServiceInfo } from "./types.js";
-import { badRegistration } from "./validate.js";
 
 export class EtcdRegistrar {
   private readonly task: Task;
@@ -75,24 +74,18 @@ export class EtcdRegistrar {
     let complained = false;
     let refused = false;
     let delay = 100;
-    /** The last registration that passed the checks every reader makes (validate.ts). */
-    let good: ServiceInfo | null = null;
-    let complainedBad = false;
+    const self = new CheckedSelf();
     try {
       for (;;) {
         this.dirty = false;
-        const info = selfInfo(funcs());
-        const problem = badRegistration(info);
-        if (problem !== null && good === null) return onFirst(new LuanetError("bad_request", `cannot register ${local.name}: ${problem}`));
-        if (problem === null) good = info;
-        else if (!complainedBad) log.error(`${local.name} cannot publish its functions any more (${problem}); its registration keeps the earlier list`);
-        complainedBad ||= problem !== null;
+        const info = self.next(funcs());
+        if (info instanceof LuanetError) return onFirst(info);
         let claimed: Claimed;
         try {
           this.registry.startWatch();
           const c = yield* awaitPromise(client(spec));
           const lease = yield* this.currentLease(c, ttl);
-          claimed = yield* awaitPromise(bounded(spec, `registering ${local.name}`, (c) => claim(c, lease, good!, this.mine)));
+          claimed = yield* awaitPromise(bounded(spec, `registering ${local.name}`, (c) => claim(c, lease, info, this.mine)));
         } catch (error) {
           if (!(error instanceof RPCError)) throw error;
           if (!complained) log.warn(`cannot register ${local.name} in ${this.registry.where} (${error.message}); retrying until it answers`);

@@ -20,9 +20,8 @@ import { local } from "../service/local.js";
 import { onConnClosed } from "../service/conn.js";
 import { peerFixed, type Peer } from "../service/peers.js";
 import { encode, Type } from "../wire/envelope.js";
-import { selfInfo } from "./self.js";
+import { CheckedSelf } from "./self.js";
 import { LIST_PAGE, type Registry, type ServiceInfo } from "./types.js";
-import { badRegistration } from "./validate.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
 const HEARTBEAT_MS = 1000;
@@ -91,12 +90,13 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
     first = false;
   };
   registrar = spawnNamed("registrar", function* () {
+    const self = new CheckedSelf();
     let delay = 100;
     let complained = false;
     let refused = false;
     for (;;) {
       const peer = nameServicePeer();
-      const info = checkedSelfInfo(funcs(), first);
+      const info = self.next(funcs());
       if (info instanceof LuanetError) return settleFirst(info);
       const [, err] = yield* call(peer, "Register", { ...info, token: local.token }, config.rpcTimeout);
       if (err !== null && (err.code === "name_taken" || err.code === "bad_request")) {
@@ -127,24 +127,6 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
       }
     }
   });
-}
-
-let lastGood: ServiceInfo | null = null;
-let complainedBad = false;
-
-/**
- * This process's registration, checked as the name service will check it: on the first
- * registration a bad one is the error Register2Name fails with; later (a function registered
- * since made it too big) the last good one is published again, and the problem logged once.
- */
-function checkedSelfInfo(funcs: string[], first: boolean): ServiceInfo | LuanetError {
-  const info = selfInfo(funcs);
-  const problem = badRegistration(info);
-  if (problem === null) return (lastGood = info);
-  if (first || lastGood === null) return new LuanetError("bad_request", `cannot register ${local.name}: ${problem}`);
-  if (!complainedBad) log.error(`${local.name} cannot publish its functions any more (${problem}); its registration keeps the earlier list`);
-  complainedBad = true;
-  return lastGood;
 }
 
 /** A function was registered after registration: publish the new list now. */

@@ -9,8 +9,8 @@
  *
  * @internal
  */
-import { describe, isError, thrown } from "../errors.js";
-import { log } from "../log.js";
+import { describe } from "../errors.js";
+import { logThrown } from "../log.js";
 import { Instruction, type Operation } from "./instruction.js";
 import {
   DONE, FAILED, HALT_DELIVERED, HALT_NONE, HALT_REQUESTED, HALTED, NEXT, OK, READY, RETURN, RUNNING, SUSPENDED, THROW,
@@ -257,10 +257,7 @@ function finish(task: Task, outcome: number, result: unknown): void {
 }
 
 let reportFailure = (task: Task, error: unknown): void => {
-  // Whatever the task threw, reading it never throws (errors.ts): a hostile value is a logged
-  // failure, not a crash.
-  if (isError(error)) log.error(`${task} failed`, { error });
-  else log.error(`${task} failed: ${thrown(error).message}`);
+  logThrown(`${task} failed`, error); // a hostile value is a logged failure, not a crash
 };
 
 /** Replace what happens when an error escapes a task nobody joins; returns the previous handler

@@ -13,8 +13,8 @@ import { LinkLimitError } from "../wire/frame.js";
 import { config } from "./config.js";
 import type { Peer } from "./peers.js";
 
-/** `size`: the frame's body bytes as received, for the queues that bound bytes. */
-type Dispatch = (conn: Conn, envelope: Envelope, size: number) => void;
+/** `cost`: what the frame takes once decoded (wire/cbor-subset.ts), for the queues bounded in bytes. */
+type Dispatch = (conn: Conn, envelope: Envelope, cost: number) => void;
 type Closed = (conn: Conn, error?: Error) => void;
 let dispatch: Dispatch = () => {};
 let closedHandlers: Closed[] = [];

@@ -46,7 +46,8 @@ interface Queued {
   id: number;
   func: string;
   body: unknown;
-  size: number;
+  /** What its frame takes once decoded (wire/cbor-subset.ts): what handlerQueueBytes counts. */
+  cost: number;
   /** performance.now() past which its caller no longer waits (Infinity: the CALL did not say). */
   expires: number;
 }
@@ -58,10 +59,10 @@ let purging: NodeJS.Timeout | null = null;
 const PURGE_MS = 250;
 let stopping = false;
 
-setDispatch((conn: Conn, envelope: Envelope, size: number) => {
+setDispatch((conn: Conn, envelope: Envelope, cost: number) => {
   switch (envelope[0]) {
-    case Type.MSG: return deliver(conn, envelope[1], size);
-    case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3], envelope[4], size);
+    case Type.MSG: return deliver(conn, envelope[1], cost);
+    case Type.CALL: return call(conn, envelope[1], envelope[2], envelope[3], envelope[4], cost);
     case Type.REPLY: return void settle(conn.link, envelope[1], [envelope[2], null]);
     case Type.ERROR: return void settle(conn.link, envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
     case Type.CHALLENGE:
@@ -106,7 +107,7 @@ function keepReply(conn: Conn, id: number, body: Uint8Array): void {
   }
 }
 
-function call(conn: Conn, id: number, func: string, args: unknown, timeoutMs: number | undefined, size: number): void {
+function call(conn: Conn, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
   if (stopping) return shuttingDown(conn, id);
   if (!conn.link.reliable) {
     const recent = (conn.recent ??= new Map());
@@ -133,11 +134,11 @@ function call(conn: Conn, id: number, func: string, args: unknown, timeoutMs: nu
   if (!later) return replyOk(conn, id, func, out);
   if (running < config.maxConcurrentHandlers) return runHandler(conn, id, func, out);
   const waiting = queued.length - queuedHead;
-  if (waiting >= config.handlerQueue || queuedBytes + size > config.handlerQueueBytes) {
+  if (waiting >= config.handlerQueue || queuedBytes + cost > config.handlerQueueBytes) {
     return replyError(conn, id, "overloaded", `${local.name} has ${running} calls running and ${waiting} (${queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`);
   }
-  queued.push({ conn, id, func, body: out, size, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs });
-  queuedBytes += size;
+  queued.push({ conn, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs });
+  queuedBytes += cost;
   purging ??= setInterval(purge, PURGE_MS).unref();
 }
 
@@ -147,7 +148,7 @@ function nextQueued(): Queued | undefined {
   while (queuedHead < queued.length) {
     const q = queued[queuedHead]!;
     queued[queuedHead++] = undefined as unknown as Queued;
-    queuedBytes -= q.size;
+    queuedBytes -= q.cost;
     if (q.expires > now && !q.conn.link.closed) return q;
   }
   queued.length = queuedHead = 0;
@@ -163,7 +164,7 @@ function purge(): void {
   for (let i = queuedHead; i < queued.length; i++) {
     const q = queued[i]!;
     if (q.expires > now && !q.conn.link.closed) queued[kept++] = q;
-    else queuedBytes -= q.size;
+    else queuedBytes -= q.cost;
   }
   queued.length = kept;
   queuedHead = 0;

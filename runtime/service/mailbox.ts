@@ -1,10 +1,10 @@
 /**
  * Incoming one-way messages, waiting for `GetMsg`. Each message goes to exactly one caller, in
  * arrival order; callers waiting together are served first come, first served. The mailbox is
- * bounded in messages and in bytes (frames as received): at `config.mailboxLength` messages or
- * `config.mailboxBytes` bytes, the stream connections that bring more are paused (their senders'
- * `SendMsg` then waits) until it is half empty by both counts; on UDP, which cannot be paused,
- * messages past the bound are dropped and counted.
+ * bounded in messages and in bytes (what the messages take once decoded, wire/cbor-subset.ts):
+ * at `config.mailboxLength` messages or `config.mailboxBytes` bytes, the stream connections that
+ * bring more are paused (their senders' `SendMsg` then waits) until it is half empty by both
+ * counts; on UDP, which cannot be paused, messages past the bound are dropped and counted.
  * @internal
  */
 import { Instruction, type Operation } from "../scheduler/instruction.js";
@@ -22,8 +22,8 @@ export interface Message<T = unknown> {
 }
 
 const messages: Message[] = [];
-/** Each message's frame size, in step with `messages`. */
-const sizes: number[] = [];
+/** Each message's decoded cost, in step with `messages`. */
+const costs: number[] = [];
 let head = 0;
 let bytes = 0;
 const waiting: Task[] = [];
@@ -47,9 +47,9 @@ const GET_OP = new Suspension<Message>(GET, "luanet.GetMsg");
 
 function take(): Message {
   const m = messages[head]!;
-  bytes -= sizes[head]!;
+  bytes -= costs[head]!;
   messages[head++] = undefined as unknown as Message;
-  if (head === messages.length) messages.length = sizes.length = head = 0;
+  if (head === messages.length) messages.length = costs.length = head = 0;
   if (paused.size > 0 && messages.length - head <= config.mailboxLength / 2 && bytes <= config.mailboxBytes / 2) {
     for (const link of paused) link.resume();
     paused.clear();
@@ -57,16 +57,16 @@ function take(): Message {
   return m;
 }
 
-/** `size`: the message's frame body, in bytes as received. */
-export function deliver(conn: Conn, msg: unknown, size: number): void {
+/** `cost`: what the message's frame takes once decoded (wire/cbor-subset.ts). */
+export function deliver(conn: Conn, msg: unknown, cost: number): void {
   const message: Message = { from: conn.peerName, msg };
   const task = waiting.shift();
   if (task !== undefined) return void resume(task, GET, message);
-  const full = messages.length - head >= config.mailboxLength || bytes + size > config.mailboxBytes;
+  const full = messages.length - head >= config.mailboxLength || bytes + cost > config.mailboxBytes;
   if (full && !conn.link.reliable) return droppedOne();
   messages.push(message); // on a stream it is here already: keep it, and stop reading more
-  sizes.push(size);
-  bytes += size;
+  costs.push(cost);
+  bytes += cost;
   if (!full) return;
   conn.link.pause();
   paused.add(conn.link);
