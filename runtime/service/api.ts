@@ -5,7 +5,7 @@
 import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { describe, LuanetError, RPCError } from "../errors.js";
 import { badName } from "../names.js";
-import { graceMs, onShutdown, shutdown } from "../lifecycle.js";
+import { onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
 import { security } from "../security/settings.js";
 import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
@@ -203,8 +203,7 @@ export function Exit(code = 0): void {
   shutdown(code);
 }
 
-// A slow receiver may still be reading what was sent: give it the tasks' grace.
-onShutdown(() => closeAll(graceMs));
+onShutdown(() => closeAll(1000));
 
 /** The live services that provide `func`, from the registry (the name service, or etcd's index). */
 export function GetRemoteFuncProvider(func: string): Operation<string[]> {

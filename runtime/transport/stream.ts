@@ -21,9 +21,6 @@ import type { Link, LinkHandlers, Transport } from "./types.js";
 /** Closes for a limit are logged here, counted per second, rather than once per connection. */
 const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, maxSendBytesTotal, partialFrameBytes }))`);
 
-/** How long a link closed gracefully waits for its peer to read what was sent and close too. */
-const GRACEFUL_CLOSE_MS = 5000;
-
 /** Reasons a link is not being read; it is read again when none is left. */
 const ASKED = 1; // pause(): the mailbox is full
 const REPLIES_QUEUED = 2; // an accepted link whose peer does not read what we send it
@@ -88,7 +85,6 @@ class StreamLink implements Link {
   /** Each frame received; frames after a close (a reply that went past maxSendBytes closes the
    * link in the middle of a chunk) go nowhere. */
   private readonly deliver = (body: Buffer): void => {
-    if (this.closed) return;
     if (this.guard !== null) this.guard(body);
     else if (this.handlers !== null) this.handlers.onFrame(body);
   };
@@ -205,14 +201,8 @@ class StreamLink implements Link {
   close(error?: Error): void {
     if (this.closed) return;
     if (error === undefined) {
-      // Graceful: the link is gone (its handlers told) only once the socket is, so that whoever
-      // waits for it (shutdown) waits until the peer has read what was sent, at most
-      // GRACEFUL_CLOSE_MS; exiting sooner would drop what Node still buffers.
       this.writer.flush();
-      this.closed = true;
       this.socket.end();
-      setTimeout(() => this.socket.destroy(), GRACEFUL_CLOSE_MS).unref();
-      return;
     } else {
       // A failed handshake still sends our PROOF, queued in this tick: the peer then learns it
       // holds a different secret, rather than seeing us hang up.
