@@ -17,7 +17,7 @@ let exiting = false;
 const STUCK_LISTED = 5;
 
 /** Grace for tasks' `finally` blocks at shutdown; `LUANET_SHUTDOWN_GRACE_MS` overrides it. */
-const graceMs = Number(process.env.LUANET_SHUTDOWN_GRACE_MS ?? 5000);
+export const graceMs = Number(process.env.LUANET_SHUTDOWN_GRACE_MS ?? 5000);
 
 /** Run `hook` at shutdown, after the tasks are halted. Hooks run last-registered first. */
 export function onShutdown(hook: Hook): () => void {

@@ -18,7 +18,7 @@ function fakeLink(remote: string): Link & { sent: Uint8Array[] } {
   return {
     remote, maxFrame: 1 << 20, reliable: true, buffered: 0, paused: false, closed: false, sent,
     send: (body: Uint8Array) => void sent.push(body),
-    drained: () => Promise.resolve(), pause() {}, resume() {}, close() {},
+    drained: () => Promise.resolve(), finished: () => Promise.resolve(), pause() {}, resume() {}, close() {},
   };
 }
 

@@ -5,7 +5,7 @@
 import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { describe, LuanetError, RPCError } from "../errors.js";
 import { badName } from "../names.js";
-import { onShutdown, shutdown } from "../lifecycle.js";
+import { graceMs, onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
 import { security } from "../security/settings.js";
 import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
@@ -203,7 +203,8 @@ export function Exit(code = 0): void {
   shutdown(code);
 }
 
-onShutdown(() => closeAll(1000));
+// Sockets get the same grace as tasks' finally blocks to hand a slow receiver what is queued.
+onShutdown(() => closeAll(graceMs));
 
 /** The live services that provide `func`, from the registry (the name service, or etcd's index). */
 export function GetRemoteFuncProvider(func: string): Operation<string[]> {

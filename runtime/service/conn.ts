@@ -78,20 +78,18 @@ export function pong(conn: Conn): void {
   if (!conn.outgoing) conn.link.send(PING_BODY);
 }
 
-/** Flush and close every connection; resolves when all are closed, or after `ms`. */
-export function closeAll(ms: number): Promise<void> {
-  const waiting = [...open];
-  if (waiting.length === 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    onConnClosed(() => {
-      if (open.size === 0) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    for (const conn of waiting) conn.link.close();
-  });
+/**
+ * Close every connection gracefully and wait, at most `ms`, until each socket has closed: what a
+ * slow receiver has not read yet is still queued in this process, and exiting drops it.
+ */
+export async function closeAll(ms: number): Promise<void> {
+  const links = [...open].map((conn) => conn.link);
+  if (links.length === 0) return;
+  for (const link of links) link.close();
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([Promise.all(links.map((link) => link.finished())), bound]);
+  clearTimeout(timer);
 }
 
 /** Wired once by the service layer (dispatch.ts), to keep this module free of import cycles. */

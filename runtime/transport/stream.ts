@@ -62,6 +62,7 @@ class StreamLink implements Link {
   private draining: Promise<void> | null = null;
   private holds = 0;
   closed = false;
+  private socketClosed = false;
 
   /** `accepted`: the other side dialed; while our replies to it back up, it is not read. */
   constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number, private readonly accepted: boolean) {
@@ -79,7 +80,10 @@ class StreamLink implements Link {
       }
     });
     socket.on("error", (error) => this.gone(error));
-    socket.on("close", () => this.gone());
+    socket.on("close", () => {
+      this.socketClosed = true;
+      this.gone();
+    });
   }
 
   /** Each frame received; frames after a close (a reply that went past maxSendBytes closes the
@@ -169,6 +173,11 @@ class StreamLink implements Link {
       };
       this.socket.on("drain", done).on("close", done);
     }));
+  }
+
+  finished(): Promise<void> {
+    if (this.socketClosed) return Promise.resolve();
+    return new Promise((resolve) => this.socket.once("close", () => resolve()));
   }
 
   pause(): void {

@@ -28,6 +28,10 @@ export interface Link {
   readonly partialSince?: number;
   /** Close (after queued frames are flushed unless `error` is given). */
   close(error?: Error): void;
+  /** Resolves once the socket itself is closed: after a graceful close, when everything queued
+   * has been written and the peer has closed its end too. Exiting before that loses what was
+   * still queued in this process. */
+  finished(): Promise<void>;
   readonly closed: boolean;
 }
 

@@ -100,6 +100,9 @@ class UdpLink implements Link {
   drained(): Promise<void> {
     return Promise.resolve();
   }
+  finished(): Promise<void> {
+    return Promise.resolve();
+  }
   pause(): void {}
   resume(): void {}
   readonly paused = false;
