@@ -44,7 +44,8 @@ export default function* (what: string, ...args: string[]) {
   } else if (what === "providers") {
     const func = args[1]!;
     const value = yield* rate(Number(args[0]), function* () {
-      const names = yield* luanet.GetRemoteFuncProvider(func);
+      const [names, err] = yield* luanet.GetRemoteFuncProvider(func);
+      if (err !== null) throw err;
       if (names.length === 0) throw new Error(`nobody provides ${func}`);
     });
     console.log(JSON.stringify({ rate: value }));

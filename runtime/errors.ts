@@ -27,12 +27,21 @@ export const ErrorCode = {
   bad_value: "bad_value",
   /** The name is registered by another live service. */
   name_taken: "name_taken",
+  /** A request the other side refused as malformed (a registration with a bad field...). */
+  bad_request: "bad_request",
+  /** StartLocalService: another socket is bound to that address. */
+  address_in_use: "address_in_use",
+  /** StartLocalService: listening failed for another reason (permissions, no such address). */
+  listen_failed: "listen_failed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
+/** luanet's own codes, or any code a handler chose (`new LuanetError("bad_credentials", ...)`). */
+export type AnyCode = ErrorCode | (string & {});
+
 export class LuanetError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
+  readonly code: AnyCode;
+  constructor(code: AnyCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
   }
@@ -45,12 +54,22 @@ export class LuanetError extends Error {
 export class RPCError extends LuanetError {
   /** For `remote_error`: the handler's stack, as the remote process printed it. */
   readonly remoteStack: string | null;
-  constructor(code: string, message: string, remoteStack: string | null = null) {
+  constructor(code: AnyCode, message: string, remoteStack: string | null = null) {
     super(code, message);
     this.remoteStack = remoteStack;
   }
   override get name(): string {
     return `RPCError[${this.code}]`;
+  }
+}
+
+/**
+ * A registry that answered this process before did not answer now: it is probably restarting,
+ * so a look-up is worth trying again within the caller's deadline (service/call.ts).
+ */
+export class RegistryAwayError extends RPCError {
+  constructor(message: string) {
+    super(ErrorCode.unavailable, message);
   }
 }
 

@@ -33,6 +33,11 @@ export function onShutdownStart(hook: () => void): void {
   startHooks.push(hook);
 }
 
+/** True once shutdown has begun (`luanet.stopping`). */
+export function stopping(): boolean {
+  return exiting;
+}
+
 /** Stop new work, halt every task, run the hooks, exit with `code`. */
 export function shutdown(code: number): void {
   if (exiting) return;
@@ -91,6 +96,9 @@ export function installProcessHandlers(): void {
   };
   process.on("SIGINT", onSignal("SIGINT", 130));
   process.on("SIGTERM", onSignal("SIGTERM", 143));
+  // Nothing can run and nothing holds the process open: end as SIGTERM would, so tasks still
+  // blocked run their finally blocks and connections close gracefully.
+  process.on("beforeExit", () => shutdown(typeof process.exitCode === "number" ? process.exitCode : 0));
   process.on("SIGPIPE", () => {}); // a peer that went away is an error on its socket, not a process kill
   process.on("uncaughtException", (error) => {
     log.error("uncaught exception", { error });

@@ -1,6 +1,7 @@
 /**
  * The `luanet` object: the global a script uses to reach the runtime.
  */
+import { stopping } from "./lifecycle.js";
 import { log } from "./log.js";
 import { version } from "./package-info.js";
 import {
@@ -16,6 +17,9 @@ export interface Luanet {
   readonly script: string | null;
   /** The arguments after the script's name on the command line. */
   readonly args: readonly string[];
+  /** True once this process has begun to shut down (luanet.Exit, SIGINT, SIGTERM, nothing left
+   * to run): its tasks are being halted and its connections closed. */
+  readonly stopping: boolean;
   /** The logger: `luanet.log.info("listening", { port })`. */
   readonly log: typeof log;
   readonly StartLocalService: typeof StartLocalService;
@@ -39,6 +43,9 @@ export const luanet: Luanet = {
   },
   get args() {
     return state.args;
+  },
+  get stopping() {
+    return stopping();
   },
   log,
   StartLocalService,

@@ -169,8 +169,10 @@ export default function* () {
   // The default deadline (SendMsg's connect, lookups) is the calls' deadline too.
   luanet.Configure({ rpcTimeout: DEADLINE_MS });
   if (!opts.anonymous) {
-    yield* luanet.StartLocalService(name, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-    yield* luanet.Register2Name(net.parseAddr(process.env.LUANET_NS!));
+    const [, listenError] = yield* luanet.StartLocalService(name, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+    if (listenError !== null) throw listenError;
+    const registerError = yield* luanet.Register2Name(net.parseAddr(process.env.LUANET_NS!));
+    if (registerError !== null) throw registerError;
   }
   report("ready");
 

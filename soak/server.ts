@@ -38,8 +38,10 @@ export default function* (name: string, type: string, addr: string) {
     return args.a + args.b;
   });
 
-  yield* luanet.StartLocalService(name, type === "dgram" ? SOCK_DGRAM : SOCK_STREAM, net.parseAddr(addr));
-  yield* luanet.Register2Name(net.parseAddr(process.env.LUANET_NS!));
+  const [, listenError] = yield* luanet.StartLocalService(name, type === "dgram" ? SOCK_DGRAM : SOCK_STREAM, net.parseAddr(addr));
+  if (listenError !== null) throw listenError;
+  const registerError = yield* luanet.Register2Name(net.parseAddr(process.env.LUANET_NS!));
+  if (registerError !== null) throw registerError;
   report("ready");
 
   // The mailbox: four tasks take messages, so no one of them is a bottleneck.

@@ -121,7 +121,7 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
     const r = await runLuanet([join(fixture({ "q.ts": prelude + `
       export default function* () {
         const out: Record<string, unknown> = {};
-        for (const f of ["Shared", "Other", "Late", "Nobody"]) out[f] = yield* luanet.GetRemoteFuncProvider(f);
+        for (const f of ["Shared", "Other", "Late", "Nobody"]) out[f] = (yield* luanet.GetRemoteFuncProvider(f))[0];
         const [ret, err] = yield* luanet.RPCCall("C", "Late", null, { timeout: 5000 });
         out.call = ret ?? err?.code;
         console.log(JSON.stringify(out));
@@ -154,12 +154,8 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
     const waiting = launch(registry, `
       luanet.StartLocalService("Dup", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       export default function* () {
-        try {
-          yield* luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010));
-          console.log(JSON.stringify({ registered: true }));
-        } catch (e) {
-          console.log(JSON.stringify({ code: (e as { code?: string }).code, message: (e as Error).message }));
-        }
+        const e = yield* luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010));
+        console.log(JSON.stringify(e === null ? { registered: true } : { code: e.code, message: e.message }));
         process.exit(0);
       }
     `);
@@ -185,7 +181,7 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
       export default function* () {
         const [, err] = yield* luanet.RPCCall("Doomed", "Plus", { a: 1, b: 2 }, { timeout: 5000 });
         if (err !== null) throw err;
-        const before = yield* luanet.GetRemoteFuncProvider("Plus"); // now cached, the watch keeps it
+        const [before] = yield* luanet.GetRemoteFuncProvider("Plus"); // now cached, the watch keeps it
         const killed = performance.now();
         process.kill(Number(process.env.VICTIM), "SIGKILL");
         let last = "";
@@ -196,10 +192,10 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
           yield* Sche.Sleep(20);
         }
         const ms = performance.now() - killed;
-        let after = yield* luanet.GetRemoteFuncProvider("Plus");
-        while (after.length > 0 && performance.now() - killed < 15000) {
+        let [after] = yield* luanet.GetRemoteFuncProvider("Plus");
+        while (after?.length !== 0 && performance.now() - killed < 15000) {
           yield* Sche.Sleep(20);
-          after = yield* luanet.GetRemoteFuncProvider("Plus");
+          [after] = yield* luanet.GetRemoteFuncProvider("Plus");
         }
         console.log(JSON.stringify({ last, ms, before, after, providersMs: performance.now() - killed }));
         process.exit(0);
@@ -262,11 +258,9 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
         let calls = 0, lookups = 0, failed = 0;
         Sche.Spawn(function* () {
           for (;;) {
-            try {
-              const who = yield* luanet.GetRemoteFuncProvider("Plus");
-              if (who.join() === "Steady") lookups++;
-              else { failed++; console.log("lookup gave " + who.join()); }
-            } catch (e) { failed++; console.log("lookup failed: " + (e as Error).message); }
+            const [who, e] = yield* luanet.GetRemoteFuncProvider("Plus");
+            if (who?.join() === "Steady") lookups++;
+            else { failed++; console.log(e === null ? "lookup gave " + who.join() : "lookup failed: " + e.message); }
             yield* Sche.Sleep(20);
           }
         });
@@ -316,12 +310,9 @@ describe("luanet on etcd", { concurrency: 3, skip: etcdMissing }, () => {
           const [sum, err] = yield* luanet.RPCCall<number>("Survivor", "Plus", { a: 1, b: 2 });
           console.log(err === null && sum === 3 ? "call ok" : "call failed: " + err?.code);
           const t0 = performance.now();
-          try {
-            const who = yield* luanet.GetRemoteFuncProvider("Plus");
-            console.log("lookup ok " + who.join());
-          } catch (e) {
-            console.log(JSON.stringify({ code: (e as { code?: string }).code, ms: Math.round(performance.now() - t0) }));
-          }
+          const [who, e] = yield* luanet.GetRemoteFuncProvider("Plus");
+          if (e === null) console.log("lookup ok " + who.join());
+          else console.log(JSON.stringify({ code: e.code, ms: Math.round(performance.now() - t0) }));
           yield* Sche.Sleep(100);
         }
       }

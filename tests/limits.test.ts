@@ -99,7 +99,7 @@ function goodClient(ns: NameService, ms: number, env: NodeJS.ProcessEnv = {}) {
       while (Date.now() < until) {
         const [sum, err] = yield* luanet.RPCCall("Target", "Plus", { a: ok, b: 1 }, { timeout: 5000 });
         if (err === null && sum === ok + 1) ok++; else { bad++; console.log("failed:", err?.code, err?.message); }
-        if (ok % 20 === 0 && !(yield* luanet.GetRemoteFuncProvider("Plus")).includes("Target")) { bad++; console.log("failed: lookup"); }
+        if (ok % 20 === 0 && !(yield* luanet.GetRemoteFuncProvider("Plus"))[0]?.includes("Target")) { bad++; console.log("failed: lookup"); }
         yield* Sche.Sleep(10);
       }
       console.log(JSON.stringify({ ok, bad }));

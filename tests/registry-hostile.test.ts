@@ -256,8 +256,8 @@ test("a service's own registration is checked before it is sent: too many functi
     for (let i = 0; i < 1025; i++) luanet.RegRPCFunction("F" + i, () => i);
     luanet.StartLocalService("Big", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
     export default function* () {
-      try { yield* luanet.Register2Name(NS); console.log(JSON.stringify({ registered: true })); }
-      catch (e) { console.log(JSON.stringify({ code: (e as { code?: string }).code, message: (e as Error).message })); }
+      const e = yield* luanet.Register2Name(NS);
+      console.log(JSON.stringify(e === null ? { registered: true } : { code: e.code, message: e.message }));
       let refused = "";
       try { luanet.RegRPCFunction(" Padded", () => 0); } catch (e) { refused = (e as Error).message; }
       console.log(JSON.stringify({ refused }));
@@ -401,8 +401,8 @@ describe("a name in etcd", { concurrency: true, skip: etcdMissing }, () => {
             const [, e] = yield* luanet.RPCCall(name, "Who", null, { timeout: 3000 });
             if (e?.code !== "unavailable") bad++;
           }
-          const providers = yield* luanet.GetRemoteFuncProvider("Who");
-          if (providers.join() !== "Fine") { bad++; console.log("providers", providers); }
+          const [providers, perr] = yield* luanet.GetRemoteFuncProvider("Who");
+          if (providers?.join() !== "Fine") { bad++; console.log("providers", providers, perr?.message); }
           yield* Sche.Sleep(50);
         }
         console.log(JSON.stringify({ ok, bad }));

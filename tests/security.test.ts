@@ -460,7 +460,7 @@ describe("security", { concurrency: true }, () => {
     const script = (ip: string) => `
       import * as net from "luanet/net";
       export default function* () {
-        const addr = yield* luanet.StartLocalService("Exposed", SOCK_STREAM, net.netaddr_ipv4(${JSON.stringify(ip)}, 0));
+        const [addr] = yield* luanet.StartLocalService("Exposed", SOCK_STREAM, net.netaddr_ipv4(${JSON.stringify(ip)}, 0));
         console.log("listening on " + net.formatAddr(addr));
         luanet.Exit(0);
       }

@@ -15,6 +15,12 @@
  * The token is the holder's secret: kept here, never answered. Only the same token re-registers
  * a held name (the holder after a reconnect); the holder's older connection is then closed. One
  * connection carries at most one registration.
+ *
+ * A name service that has just started knows only the services that have registered again so
+ * far (after a restart, every live one does within a few hundred ms). For its first RECOVERY_MS,
+ * GetInfo of a name it does not know and GetRemoteFunc of a function nobody offers yet wait (until
+ * the name or function arrives, or the window ends) rather than answer "none": a look-up during a
+ * restart then finds the service instead of failing.
  * @internal
  */
 import { timingSafeEqual } from "node:crypto";
@@ -23,13 +29,20 @@ import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
 import { LIST_PAGE, nameTaken, type ServiceInfo } from "../registry/types.js";
 import { badRegistration, badToken, publicInfo } from "../registry/validate.js";
+import { Block, WakeUp } from "../scheduler/block.js";
+import { Running } from "../scheduler/spawn.js";
 import { Sleep } from "../scheduler/sleep.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import type { Task } from "../scheduler/task.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
 import { onConnClosed, type Conn } from "../service/conn.js";
 import type { CallContext } from "../service/dispatch.js";
 
 /** A registration is dropped after this long without a frame (heartbeats come every second). */
 export const EXPIRY_MS = Number(process.env.LUANET_NS_EXPIRY_MS ?? 10_000);
+
+/** How long after start look-ups of unknown names wait for registrations (see above). */
+export const RECOVERY_MS = Number(process.env.LUANET_NS_RECOVERY_MS ?? 3000);
 
 interface Registration {
   /** What GetInfo and List answer: the checked public fields only. */
@@ -60,6 +73,29 @@ export function* nameService(addr: NetAddr) {
       else if (names.delete(info.name) && names.size === 0) providers.delete(func);
     }
   };
+  /** Look-ups waiting out the recovery window, by "name:" or "func:" key. */
+  const waiting = new Map<string, Set<Task>>();
+  const startedAt = performance.now();
+  /** Wait (in a handler's task) until `found()` or the recovery window ends. */
+  function* recovered<T>(key: string, found: () => T | undefined): Generator<Instruction, T | undefined, unknown> {
+    let value = found();
+    if (value !== undefined) return value;
+    const me = Running()!;
+    const set = waiting.get(key) ?? new Set<Task>();
+    waiting.set(key, set.add(me));
+    try {
+      for (let left: number; value === undefined && (left = RECOVERY_MS - (performance.now() - startedAt)) > 0; value = found()) {
+        yield* Block(left);
+      }
+    } finally {
+      set.delete(me);
+      if (set.size === 0) waiting.delete(key);
+    }
+    return value;
+  }
+  const arrived = (key: string) => {
+    for (const task of waiting.get(key) ?? []) WakeUp(task);
+  };
   const put = (name: string, registration: Registration | undefined) => {
     const before = table.get(name);
     if (before !== undefined) index(before.info, false);
@@ -67,8 +103,13 @@ export function* nameService(addr: NetAddr) {
     else {
       table.set(name, registration);
       index(registration.info, true);
+      if (waiting.size > 0) {
+        arrived(`name:${name}`);
+        for (const func of registration.info.funcs) arrived(`func:${func}`);
+      }
     }
   };
+  const recovering = () => performance.now() - startedAt < RECOVERY_MS;
 
   RegRPCFunction("Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
     const problem = badRegistration(args) ?? badToken(args.token);
@@ -90,8 +131,20 @@ export function* nameService(addr: NetAddr) {
     }
     return null;
   });
-  RegRPCFunction("GetInfo", ({ name }: { name: string }) => table.get(name)?.info ?? null);
-  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => [...(providers.get(func) ?? [])]);
+  const infoOf = (name: string) => table.get(name)?.info;
+  const providersOf = (func: string) => (providers.has(func) ? [...providers.get(func)!] : undefined);
+  RegRPCFunction("GetInfo", ({ name }: { name: string }) => {
+    if (!recovering()) return infoOf(name) ?? null;
+    return (function* () {
+      return (yield* recovered(`name:${name}`, () => infoOf(name))) ?? null;
+    })();
+  });
+  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => {
+    if (!recovering()) return providersOf(func) ?? [];
+    return (function* () {
+      return (yield* recovered(`func:${func}`, () => providersOf(func))) ?? [];
+    })();
+  });
   // List(null): every registration. List({ after, limit }): a page, in name order, of at most
   // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer
   // fits a frame however many services there are.
@@ -111,7 +164,8 @@ export function* nameService(addr: NetAddr) {
     log.info(`unregistered ${name}: its connection closed`);
   });
 
-  yield* StartLocalService("nameservice", SOCK_STREAM, addr);
+  const [, err] = yield* StartLocalService("nameservice", SOCK_STREAM, addr);
+  if (err !== null) throw err;
 
   for (;;) {
     yield* Sleep(1000);

@@ -8,7 +8,7 @@
  * @internal
  */
 import { formatAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
-import { LuanetError, RPCError } from "../errors.js";
+import { LuanetError, RegistryAwayError, RPCError } from "../errors.js";
 import { log } from "../log.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
@@ -25,30 +25,41 @@ import { LIST_PAGE, type Registry, type ServiceInfo } from "./types.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
 const HEARTBEAT_MS = 1000;
+/** The longest wait between tries to register while the name service is away. */
+const MAX_RETRY_MS = 250;
 /** How often a holder whose name another process took tries to claim it back. */
 const RECLAIM_MS = 2000;
 
 let nsAddr: NetAddr = parseAddr(process.env.LUANET_NS ?? DEFAULT_NAMESERVICE);
 let nsPeer: Peer | null = null;
+/** The name service has answered this process: if it stops answering, it is probably restarting. */
+let answered = false;
 
 /** Use the name service at `addr` from now on. */
 export function useNameService(addr: NetAddr): void {
   if (nsPeer !== null && formatAddr(addr) === formatAddr(nsAddr)) return;
   nsAddr = addr;
   nsPeer = null;
+  answered = false;
 }
 
 export function nameServicePeer(): Peer {
   return (nsPeer ??= peerFixed("nameservice", nsAddr));
 }
 
-/** Call the name service from outside any task. */
+/** Call the name service from outside any task. Unreachable, it fails "unavailable": at once if
+ * it never answered this process, else as RegistryAwayError, which look-ups try again. */
 function ask<T>(func: string, args: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
     spawnNamed(`nameservice ${func}`, function* () {
       const [ret, err] = yield* call(nameServicePeer(), func, args, config.rpcTimeout);
-      if (err === null) resolve(ret as T);
-      else reject(err.code === "disconnected" || err.code === "timeout" ? new RPCError("unavailable", `the name service did not answer: ${err.message}`) : err);
+      if (err === null) {
+        answered = true;
+        return resolve(ret as T);
+      }
+      if (err.code !== "disconnected" && err.code !== "timeout" && err.code !== "unavailable") return reject(err);
+      const message = `the name service at ${formatAddr(nsAddr)} did not answer: ${err.message}`;
+      reject(answered ? new RegistryAwayError(message) : new RPCError("unavailable", message));
     });
   });
 }
@@ -111,11 +122,13 @@ function startRegistrar(funcs: () => string[], onFirst: (error: LuanetError | nu
       if (err !== null) {
         if (!complained) log.warn(`cannot register ${local.name} with the name service at ${formatAddr(nsAddr)} (${err.message}); retrying until it answers`);
         complained = true;
-        yield* Sleep(delay);
-        delay = Math.min(delay * 2, 2000);
+        // Soon after it is back: look-ups wait for registrations only briefly (RECOVERY_MS).
+        yield* Sleep(delay * (0.5 + Math.random() / 2));
+        delay = Math.min(delay * 2, MAX_RETRY_MS);
         continue;
       }
       log.info(`${local.name} registered with the name service at ${formatAddr(nsAddr)}${first ? "" : " again"}`);
+      answered = true;
       settleFirst(null);
       complained = refused = false;
       delay = 100;

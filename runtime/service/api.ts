@@ -3,35 +3,40 @@
  * to other services by name with messages and RPC.
  */
 import { formatAddr, isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
-import { describe, LuanetError, RPCError } from "../errors.js";
+import { describe, isInstance, LuanetError, RPCError } from "../errors.js";
 import { badName } from "../names.js";
 import { graceMs, onShutdown, shutdown } from "../lifecycle.js";
 import { log, setLogSource } from "../log.js";
 import { security } from "../security/settings.js";
 import { chooseForScript, registerSelf, registry, registryFor, republish } from "../registry/select.js";
-import type { Operation } from "../scheduler/instruction.js";
+import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "./await-within.js";
-import { call, connected, frame } from "./call.js";
+import { call, connected, frame, lookingUp } from "./call.js";
 import { config } from "./config.js";
 import { closeAll, Conn } from "./conn.js";
 import { handlers, type Handler } from "./dispatch.js";
 import { local } from "./local.js";
 import { peerNamed, transportFor } from "./peers.js";
+import { presence, type DisconnectHandler } from "./presence.js";
 import type { RPCResult } from "./sessions.js";
 
 export type { RPCResult } from "./sessions.js";
 export type { CallContext } from "./dispatch.js";
 export type { Message } from "./mailbox.js";
+export type { DisconnectHandler, DisconnectReason } from "./presence.js";
+
+/** A start-up step's outcome in the `ret, err` shape: `[value, null]` or `[null, err]`. */
+export type Result<T> = [T, null] | [null, LuanetError];
 
 /**
  * An operation that has already started: calling the function starts the work (so it can be
- * used at a script's top level, as in the original), and `yield*` on the result waits for it and
- * throws its error. If it fails and no task is waiting for it, the failure is fatal: it is logged
- * and the process exits 1.
+ * used at a script's top level, as in the original). A task that `yield*`s the result gets the
+ * outcome as a value (`shape`); if nothing ever does and the work fails, the failure is fatal: it
+ * is logged and the process exits 1.
  */
-function started<T>(what: string, work: Promise<T>): Operation<T> {
+function started<T, R>(what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
   let observed = false;
   work.catch((error: Error) => {
     if (observed || reported.has(error)) return;
@@ -40,9 +45,13 @@ function started<T>(what: string, work: Promise<T>): Operation<T> {
     shutdown(1);
   });
   return {
-    [Symbol.iterator]() {
+    *[Symbol.iterator]() {
       observed = true;
-      return awaitPromise(work);
+      try {
+        return shape(yield* awaitPromise(work), null);
+      } catch (error) {
+        return shape(null, isInstance(error, LuanetError) ? error : new LuanetError("unavailable", String((error as Error)?.message ?? error)));
+      }
     },
   };
 }
@@ -63,11 +72,12 @@ let listening: Promise<NetAddr> | null = null;
 
 /**
  * Start this process's service: name it and listen on `addr` (its main listener). Port 0 picks
- * a free port; the real one is what gets registered. `onDisconnected(peer)` runs whenever a
- * connection to or from a named peer drops.
+ * a free port; the real one is what gets registered: `const [addr, err] = yield*
+ * luanet.StartLocalService(...)` gives it (err: address_in_use, listen_failed). Called without
+ * `yield*`, a failure ends the process. `onDisconnected(peer, reason)`: see README.
  * @example luanet.StartLocalService("PlusServer", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 8012))
  */
-export function StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: (peer: string) => void): Operation<NetAddr> {
+export function StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: DisconnectHandler): Operation<Result<NetAddr>> {
   const where = "luanet.StartLocalService(name, type, addr, onDisconnected?)";
   const refused = badName(name);
   if (refused !== null) throw new TypeError(`${where}: ${refused}, got ${describe(name)}`);
@@ -82,7 +92,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
   local.name = name;
   local.type = type;
   setLogSource(name);
-  local.onDisconnected = onDisconnected ?? null;
+  presence.handler = onDisconnected ?? null;
   listening = transportFor(type)
     .listen(addr, (link) => {
       const conn = new Conn(null);
@@ -99,7 +109,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
     }, (error: NodeJS.ErrnoException) => {
       throw new LuanetError(error.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", `${name} cannot listen on ${formatAddr(addr)}: ${error.message}`);
     });
-  return started(`starting ${name}`, listening);
+  return started(`starting ${name}`, listening, (value, error) => (error === null ? [value!, null] : [null, error]));
 }
 
 /**
@@ -108,16 +118,17 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
  * or "127.0.0.1:8010") or etcd ("etcd://host:port[,host:port...]"). `--registry` or
  * LUANET_REGISTRY, when given, choose the registry instead, so a script runs on etcd unchanged.
  * While the registry is unreachable it keeps retrying; if it loses the registration (a restart),
- * the service registers again by itself. A name held by another live service is refused: unless
- * a task waits on the result, the process exits 1.
+ * the service registers again by itself. A name held by another live service is refused:
+ * `const err = yield* luanet.Register2Name(...)` gives the error (name_taken, bad_request, or the
+ * listener's own); called without `yield*`, a failure ends the process.
  * @example luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010))
  */
-export function Register2Name(nameaddr: NetAddr | string): Operation<void> {
+export function Register2Name(nameaddr: NetAddr | string): Operation<LuanetError | null> {
   const spec = registryFor(nameaddr);
   if (listening === null) throw new TypeError("luanet.Register2Name(nameaddr): call luanet.StartLocalService first: there is no service to register");
   chooseForScript(spec);
   const registered = listening.then(() => registerSelf(() => [...handlers.keys()]));
-  return started(`registering ${local.name}`, registered);
+  return started(`registering ${local.name}`, registered, (_, error) => error);
 }
 
 /**
@@ -206,8 +217,20 @@ export function Exit(code = 0): void {
 // Sockets get the same grace as tasks' finally blocks to hand a slow receiver what is queued.
 onShutdown(() => closeAll(graceMs));
 
-/** The live services that provide `func`, from the registry (the name service, or etcd's index). */
-export function GetRemoteFuncProvider(func: string): Operation<string[]> {
+/**
+ * The live services that provide `func`, from the registry (the name service, or etcd's index):
+ * `const [names, err] = yield* luanet.GetRemoteFuncProvider(func)`; err is an RPCError
+ * (unavailable, timeout) when the registry cannot answer.
+ */
+export function GetRemoteFuncProvider(func: string): Operation<RPCResult<string[]>> {
   checkName(func, "luanet.GetRemoteFuncProvider(func)", "func");
-  return awaitPromise(registry().providers(func));
+  return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
+    try {
+      const names = yield* lookingUp(() => registry().providers(func), config.rpcTimeout, `GetRemoteFuncProvider(${func})`);
+      if (names === TIMED_OUT) return [null, new RPCError("timeout", `${registry().where} did not answer within ${config.rpcTimeout} ms`)];
+      return [names, null];
+    } catch (error) {
+      return [null, isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry().where} did not answer: ${String((error as Error)?.message ?? error)}`)];
+    }
+  })();
 }

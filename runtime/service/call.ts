@@ -3,7 +3,8 @@
  * session to settle. Never throws: every failure is a typed error in the result.
  * @internal
  */
-import { LuanetError, RPCError } from "../errors.js";
+import { LuanetError, RegistryAwayError, RPCError } from "../errors.js";
+import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { current, outsideTask } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
@@ -14,11 +15,30 @@ import type { Conn } from "./conn.js";
 import type { Peer } from "./peers.js";
 import { Session, type RPCResult } from "./sessions.js";
 
+/** How often a look-up is tried again while the registry is away. */
+const LOOKUP_RETRY_MS = 100;
+
+/**
+ * `attempt()`'s value within `ms` (else TIMED_OUT), trying again every LOOKUP_RETRY_MS while it
+ * fails with RegistryAwayError (the registry is restarting) and time is left; other errors throw.
+ */
+export function* lookingUp<T>(attempt: () => Promise<T>, ms: number, what: string): Generator<Instruction, T | typeof TIMED_OUT, unknown> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      return yield* awaitWithin(attempt(), Math.max(1, deadline - performance.now()), what);
+    } catch (error) {
+      if (!(error instanceof RegistryAwayError) || deadline - performance.now() <= LOOKUP_RETRY_MS) throw error;
+      yield* Sleep(LOOKUP_RETRY_MS);
+    }
+  }
+}
+
 /** The peer's connection, opened if need be within `ms`; an RPCError if that fails. */
 export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn | RPCError, unknown> {
   if (peer.conn !== null) return peer.conn;
   try {
-    const conn = yield* awaitWithin(peer.connect(), ms, `connect(${peer.name})`);
+    const conn = yield* lookingUp(() => peer.connect(), ms, `connect(${peer.name})`);
     return conn === TIMED_OUT ? new RPCError("timeout", `connecting to ${peer.name} took longer than ${ms} ms`) : conn;
   } catch (error) {
     return error instanceof RPCError ? error : new RPCError("unavailable", String((error as Error).message ?? error));

@@ -12,6 +12,7 @@ import { decode, decodedCost, encode, ProtocolError, Type, type Envelope } from 
 import { LinkLimitError } from "../wire/frame.js";
 import { config } from "./config.js";
 import type { Peer } from "./peers.js";
+import { PeerLostError, presence } from "./presence.js";
 
 /** `cost`: what the frame takes once decoded (wire/cbor-subset.ts), for the queues bounded in bytes. */
 type Dispatch = (conn: Conn, envelope: Envelope, cost: number) => void;
@@ -60,13 +61,20 @@ function sweep(): void {
         link.send(PING_BODY);
       } else if (now - conn.lastSeen > config.idleTimeout && !stalled) {
         idle();
-        link.close(new LinkLimitError(`nothing arrived for ${Math.round(now - conn.lastSeen)} ms (luanet.Configure({ idleTimeout: ${config.idleTimeout} }))`));
+        link.close(new IdleError(`nothing arrived for ${Math.round(now - conn.lastSeen)} ms (luanet.Configure({ idleTimeout: ${config.idleTimeout} }))`));
       }
       continue;
     }
     const silent = now - conn.lastSeen;
-    if (silent > config.peerTimeout && !stalled) link.close(new Error(`no answer for ${Math.round(silent)} ms: the peer or the network is down`));
+    if (silent > config.peerTimeout && !stalled) link.close(new PeerLostError("timeout", `no answer for ${Math.round(silent)} ms: the peer or the network is down`));
     else if (silent >= Math.min(1000, config.peerTimeout / 4)) link.send(PING_BODY);
+  }
+}
+
+/** An accepted link closed for silence: counted in one rate-limited warning, not one each. */
+class IdleError extends PeerLostError {
+  constructor(message: string) {
+    super("timeout", message);
   }
 }
 
@@ -109,6 +117,8 @@ export class Conn implements LinkHandlers {
   /** On links that lose frames (UDP): replies to recent calls by id, null while still running. */
   recent: Map<number, Uint8Array | null> | null = null;
   private greeted: boolean;
+  /** Counted in `presence` (a named peer, link open). */
+  private present = false;
   private helloTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last frame received. */
   lastSeen = performance.now();
@@ -125,6 +135,7 @@ export class Conn implements LinkHandlers {
     this._link = link;
     this.lastSeen = performance.now();
     open.add(this);
+    if (this.peer !== null && !this.peer.fixed) this.arrived();
     if (sweeping === null) {
       lastSweep = performance.now();
       sweeping = setInterval(sweep, SWEEP_MS).unref();
@@ -149,9 +160,15 @@ export class Conn implements LinkHandlers {
       this.greeted = true;
       if (this.helloTimer !== null) clearTimeout(this.helloTimer);
       this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing
+      if (this.peerName !== null) this.arrived();
       return;
     }
     dispatch(this, envelope, decodedCost());
+  }
+
+  private arrived(): void {
+    presence.opened(this.peerName!);
+    this.present = true;
   }
 
   onClose(error?: Error): void {
@@ -159,10 +176,16 @@ export class Conn implements LinkHandlers {
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
     // A close for a limit was counted in a rate-limited warning already.
-    if (error !== undefined && !isOrdinaryDrop(error) && !(error instanceof LinkLimitError)) log.warn(`${what}: ${error.message}`);
+    if (error !== undefined && !isOrdinaryDrop(error) && !(error instanceof LinkLimitError) && !(error instanceof IdleError)) log.warn(`${what}: ${error.message}`);
     else if (this.peerName !== null) log.info(what);
     else log.debug(what);
     for (const handler of closedHandlers) handler(this, error);
+    // The peer we dialed went silent or left the registry: the links it dialed to us are as
+    // dead (a frozen host sends no reset), so they go too, and onDisconnected fires now.
+    if (this.outgoing && error instanceof PeerLostError && this.present) {
+      for (const conn of open) if (!conn.outgoing && conn.peerName === this.peerName) conn.link.close(error);
+    }
+    if (this.present) presence.closed(this.peerName!, error);
   }
 
   describe(): string {

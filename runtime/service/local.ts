@@ -14,7 +14,6 @@ export const local = {
   /** The bound listen address, once listening. */
   addr: null as NetAddr | null,
   listener: null as Listener | null,
-  onDisconnected: null as ((peer: string) => void) | null,
   /**
    * Secret, random per process (CSPRNG): proves to the name service that a re-registration comes
    * from the process that holds the name. Sent only in Register, never published.

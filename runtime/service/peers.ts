@@ -14,6 +14,7 @@ import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
 import { config } from "./config.js";
 import { Conn, onConnClosed } from "./conn.js";
 import { local } from "./local.js";
+import { PeerLostError } from "./presence.js";
 import { failPeer } from "./sessions.js";
 
 /** Where a service listens, and how to talk to it there. */
@@ -124,7 +125,7 @@ export function peerNamed(name: string): Peer {
  */
 export function nameGone(name: string, why: string): void {
   const conn = peers.get(name)?.conn;
-  if (conn != null && !conn.link.closed) conn.link.close(new Error(why));
+  if (conn != null && !conn.link.closed) conn.link.close(new PeerLostError("gone from the registry", why));
 }
 
 /** A peer at a fixed stream address outside the name table (the name service). */
@@ -132,13 +133,4 @@ export function peerFixed(label: string, addr: NetAddr): Peer {
   return new Peer(label, { addr, type: "stream" }, true);
 }
 
-onConnClosed((conn, error) => {
-  conn.peer?.dropped(conn, error);
-  if (conn.peerName !== null && conn.peer?.fixed !== true && local.onDisconnected !== null) {
-    try {
-      local.onDisconnected(conn.peerName);
-    } catch (error) {
-      log.error(`the onDisconnected callback of ${local.name} threw`, { error: error as Error });
-    }
-  }
-});
+onConnClosed((conn, error) => conn.peer?.dropped(conn, error));

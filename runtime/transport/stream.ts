@@ -285,6 +285,7 @@ export const streamTransport: Transport = {
   connect(addr, handlers, maxFrame, timeoutMs) {
     return new Promise((resolve, reject) => {
       const { socket, ready } = dial(addr);
+      socket.unref(); // a dialed link holds no process open: see Transport.connect
       const fail = (error: Error) => reject(error);
       socket.once("error", fail);
       // Unanswered SYNs are retried by the kernel for about two minutes, ever more slowly; give up

@@ -49,7 +49,12 @@ export interface Listener {
 }
 
 export interface Transport {
-  /** Dial `addr`; resolves once connected, rejects if that takes longer than `timeoutMs`. */
+  /**
+   * Dial `addr`; resolves once connected, rejects if that takes longer than `timeoutMs`. A dialed
+   * link does not hold the process open by itself (its socket is unref'd): it exists because a
+   * task used it, and a task that waits on it has a deadline timer of its own. Bytes still being
+   * written keep the process alive until the kernel has them.
+   */
   connect(addr: NetAddr, handlers: LinkHandlers, maxFrame: number, timeoutMs: number): Promise<Link>;
   /** Listen on `addr`; `accept` is given each new link and must return its handlers. At most
    * `maxConnections` links at once: more are closed on arrival (UDP: not opened) and logged. */

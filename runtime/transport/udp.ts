@@ -281,6 +281,7 @@ export const udpTransport: Transport = {
     checkInet(addr);
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(socketType(addr));
+      socket.unref(); // a dialed link holds no process open: see Transport.connect
       socket.once("error", reject);
       socket.connect(addr.port, addr.ip, () => {
         socket.off("error", reject);

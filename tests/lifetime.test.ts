@@ -1,0 +1,112 @@
+/**
+ * When a process ends by itself: a script with no service of its own exits once no task can run,
+ * whatever connections its tasks opened (the name service link, links to services), with the
+ * name service up or down; tasks still blocked then get their finally blocks run; and what was
+ * sent to a slow receiver before that arrives whole.
+ */
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { before, describe, test } from "node:test";
+import { lastJson, launch, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+
+/** A loopback port nobody listens on (bound, then closed). */
+async function deadPort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Start `source`, wait for `printed` on stdout, then for the exit: at most `afterMs` later. */
+async function exitsAfter(ns: NameService | string, source: string, printed: RegExp, afterMs = 1500) {
+  const proc = launch(ns, source, { name: "tool.ts" });
+  await proc.waitFor(printed, 10_000);
+  return proc.exited(afterMs);
+}
+
+describe("a script with no service of its own", { concurrency: true }, () => {
+  let ns: NameService;
+  before(async () => {
+    ns = await startNameService();
+    await startService(ns, `
+      luanet.RegRPCFunction("Plus", ({ a, b }: { a: number; b: number }) => a + b);
+      luanet.StartLocalService("Adder", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(NS);
+    `);
+  });
+
+  test("exits 0 right after GetRemoteFuncProvider answers, though the name service link is open", async () => {
+    const r = await exitsAfter(ns, `
+      export default function* () { console.log(JSON.stringify(yield* luanet.GetRemoteFuncProvider("Plus"))); }
+    `, /\]\n/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lastJson(r.stdout), [["Adder"], null]);
+  });
+
+  test("exits 0 right after one RPCCall, with links to the name service and to the callee open", async () => {
+    const r = await exitsAfter(ns, `
+      export default function* () { console.log(JSON.stringify(yield* luanet.RPCCall("Adder", "Plus", { a: 1, b: 2 }))); }
+    `, /\]\n/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lastJson(r.stdout), [3, null]);
+  });
+
+  test("with the name service down: GetRemoteFuncProvider gives the error as a value, and the script exits 0", async () => {
+    const r = await exitsAfter(`127.0.0.1:${await deadPort()}`, `
+      export default function* () {
+        const [names, err] = yield* luanet.GetRemoteFuncProvider("Plus");
+        console.log(JSON.stringify({ names, code: err?.code, message: err?.message }));
+      }
+    `, /\}\n/);
+    assert.equal(r.code, 0, r.stderr);
+    const out = lastJson(r.stdout);
+    assert.equal(out.names, null);
+    assert.equal(out.code, "unavailable");
+    assert.match(out.message, /name service at 127\.0\.0\.1:\d+ did not answer/);
+  });
+
+  test("a task blocked for good when nothing else can run is halted: its finally block runs, exit 0", async () => {
+    const r = await exitsAfter(ns, `
+      Sche.Spawn(function* () {
+        try { yield* Sche.Block(); } finally { console.log("finally ran, stopping=" + luanet.stopping); }
+      });
+      export default function* () { yield* luanet.RPCCall("Adder", "Plus", { a: 1, b: 2 }); console.log("called"); }
+    `, /called\n/);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^finally ran, stopping=true$/m);
+  });
+
+  test("messages sent to a slow receiver just before the script ends arrive whole and in order", async () => {
+    const COUNT = 1000;
+    const sink = await startService(ns, `
+      luanet.Configure({ mailboxLength: 10 });
+      luanet.StartLocalService("SlowInbox", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(NS);
+      Sche.Spawn(function* () {
+        for (let next = 0; next < ${COUNT}; next++) {
+          const { msg } = yield* luanet.GetMsg<{ seq: number }>();
+          if (msg.seq !== next) { console.log(JSON.stringify({ outOfOrder: msg.seq, expected: next })); return luanet.Exit(1); }
+          yield* Sche.Sleep(1);
+        }
+        console.log(JSON.stringify({ received: ${COUNT} }));
+        luanet.Exit(0);
+      });
+    `, { name: "inbox.ts" });
+    // 8 MB: most of it is still queued in the sender when its last task ends.
+    const sender = await launch(ns, `
+      export default function* () {
+        const pad = "q".repeat(8192);
+        for (let seq = 0; seq < ${COUNT}; seq++) {
+          const err = yield* luanet.SendMsg("SlowInbox", { seq, pad });
+          if (err !== null) { console.log(JSON.stringify({ seq, code: err.code })); return; }
+        }
+        console.log(JSON.stringify({ sent: ${COUNT} }));
+      }
+    `).exited(30_000);
+    assert.equal(sender.code, 0, sender.stderr);
+    assert.deepEqual(lastJson(sender.stdout), { sent: COUNT });
+    const received = await sink.exited(30_000);
+    assert.deepEqual(lastJson(received.stdout), { received: COUNT }, received.stdout + received.stderr);
+  });
+});
