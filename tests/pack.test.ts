@@ -75,7 +75,6 @@ export default function* (a: string, b: string) {
   const [ret, err] = yield* luanet.RPCCall<{ sum: number }>("PackServer", "Plus", { a: Number(a), b: Number(b) });
   if (err !== null) throw err;
   console.log(\`sum \${ret!.sum}\`);
-  luanet.Exit(0); // TODO(item 1): a script with no service should end by itself; remove this then
 }
 `;
 
