@@ -13,7 +13,7 @@ import { parseAddr, type NetAddr } from "../stdlib/net.js";
 import { configureLog, log, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
-import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
+import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
 import { parseRegistry, useRegistry, type RegistrySpec } from "./registry/select.js";
 import { start, startBuiltin } from "./start.js";
@@ -36,21 +36,22 @@ function argParser<T>(parse: (value: string) => T): (value: string) => T {
 const addrArg = argParser(parseAddr);
 const registryArg = argParser((value): RegistrySpec | "" => (value === "" ? "" : parseRegistry(value))); // LUANET_REGISTRY= : no choice
 
-const nsOption = () => new Option("--ns <addr>", "the name service: host:port, [v6]:port or unix:/path")
-  .env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg);
+/** Either flag, given (or its variable set), holds whatever address a script registers at;
+ * --registry wins over --ns. */
+const nsOption = () => new Option("--ns <addr>", `the name service: host:port, [v6]:port or unix:/path (default: ${DEFAULT_NAMESERVICE})`)
+  .env("LUANET_NS").argParser(addrArg);
 
-/** --registry wins over --ns: it may name etcd, and it holds whatever the script registers at. */
 const registryOption = () => new Option("--registry <addr>", "the registry: etcd://host:port[,host:port...][/prefix], or a name service address as for --ns")
   .env("LUANET_REGISTRY").argParser(registryArg);
 
 interface RegistryFlags {
-  ns: NetAddr;
+  ns?: NetAddr;
   registry?: RegistrySpec | "";
 }
 
 function applyRegistry(options: RegistryFlags): void {
   if (options.registry) useRegistry(options.registry);
-  else useNameService(options.ns);
+  else if (options.ns !== undefined) useRegistry({ kind: "nameservice", addr: options.ns });
 }
 
 interface LogFlags {

@@ -6,10 +6,10 @@
  * A registry address is either a name service's ("127.0.0.1:8010", "[::1]:8010",
  * "unix:/tmp/ns.sock") or etcd's ("etcd://host:port[,host:port...][/prefix]"). The choice,
  * strongest first:
- *   1. `--registry ADDR` on the command line, or LUANET_REGISTRY: chosen by whoever runs the
- *      script, so it holds whatever address the script passes to Register2Name;
+ *   1. `--registry ADDR` or LUANET_REGISTRY, else `--ns ADDR` or LUANET_NS: chosen by whoever
+ *      runs the script, so it holds whatever address the script passes to Register2Name;
  *   2. the address the script passes to `luanet.Register2Name`;
- *   3. `--ns ADDR` or LUANET_NS, else the built-in name service at 127.0.0.1:8010.
+ *   3. the built-in name service at 127.0.0.1:8010.
  * @internal
  */
 import { formatAddr, isNetAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
@@ -63,7 +63,9 @@ export function useRegistry(spec: RegistrySpec): void {
 export function registry(): Registry {
   if (current === null) {
     const env = process.env.LUANET_REGISTRY;
+    const ns = process.env.LUANET_NS;
     if (env !== undefined && env !== "") useRegistry(parseRegistry(env));
+    else if (ns !== undefined && ns !== "") useRegistry({ kind: "nameservice", addr: parseAddr(ns) });
     else current = nameServiceRegistry;
   }
   return current!;
@@ -94,7 +96,7 @@ export function chooseForScript(spec: RegistrySpec): void {
   registry(); // applies LUANET_REGISTRY, if set
   if (!pinned) return use(spec);
   if (describeSpec(spec) !== describeSpec(chosen!)) {
-    log.info(`registering in ${current!.where} (chosen by --registry or LUANET_REGISTRY), not at ${describeSpec(spec)} as the script says`);
+    log.info(`registering in ${current!.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`);
   }
 }
 
