@@ -10,7 +10,7 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseAddr, type NetAddr } from "../stdlib/net.js";
-import { configureLog, log, setLogSource, type Level } from "./log.js";
+import { configureLog, log, setLogScript, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE, useNameService } from "./registry/nameservice.js";
@@ -69,9 +69,8 @@ function withLogOptions(command: Command): Command {
     .addOption(new Option("-q, --quiet", "log to the file only, nothing on the console").env("LUANET_QUIET"));
 }
 
-function applyLogOptions(flags: LogFlags, source: string): void {
+function applyLogOptions(flags: LogFlags): void {
   configureLog({ level: flags.logLevel, dir: flags.logFile ? flags.logDir : null, quiet: flags.quiet === true });
-  setLogSource(source);
 }
 
 interface SecurityFlags {
@@ -137,7 +136,8 @@ Examples:
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
         process.exit(1);
       }
-      applyLogOptions(options, file);
+      applyLogOptions(options);
+      setLogScript(file);
       applySecurity(options);
       applyRegistry(options);
       start(file, args);
@@ -149,7 +149,8 @@ Examples:
     .description("run the name service that services register with and look each other up in")
     .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg))
     .action((options: { listen: NetAddr } & LogFlags & SecurityFlags) => {
-      applyLogOptions(options, "nameservice");
+      applyLogOptions(options);
+      setLogSource("nameservice");
       applySecurity(options);
       startBuiltin("the name service", () => nameService(options.listen), false);
     });
