@@ -296,11 +296,12 @@ describe("logging", { concurrency: true }, () => {
     // One script, started twice with a different service name each: the three rooms case.
     const room = `
       import * as net from "luanet/net";
-      const name = luanet.args[0]!;
-      luanet.log.info(\`booting \${name}\`);
-      luanet.StartLocalService(name, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-      luanet.log.info(\`\${name} ready\`);
-      Sche.Spawn(function* () { yield* Sche.Sleep(100); process.exit(0); });
+      export default function* (name: string) {
+        luanet.log.info(\`booting \${name}\`);
+        yield* luanet.StartLocalService(name, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+        luanet.log.info(\`\${name} ready\`);
+        luanet.Exit(0);
+      }
     `;
 
     test("two processes of one room.ts get a file each, their early lines included, and say who they are on the console", async () => {
@@ -311,9 +312,9 @@ describe("logging", { concurrency: true }, () => {
         const exit = exits[k]!;
         assert.equal(exit.code, 0, exit.stderr);
         const esc = name.replace(".", "\\.");
-        assert.match(readLog(dir, `${name}.log`), new RegExp(`^${head(esc, "INFO ")}booting ${esc}\\n${head(esc, "INFO ")}${esc} ready\\n${head(esc, "INFO ")}${esc} listening on [^\\n]+\\n$`));
+        assert.match(readLog(dir, `${name}.log`), new RegExp(`^${head(esc, "INFO ")}booting ${esc}\\n${head(esc, "INFO ")}${esc} listening on [^\\n]+\\n${head(esc, "INFO ")}${esc} ready\\n$`));
         assert.deepEqual(exit.stderr.trimEnd().split("\n").map((line) => line.replace(/:\d+$/, ":PORT")),
-          [`[room] INFO booting ${name}`, `[${name}] INFO ${name} ready`, `[${name}] INFO ${name} listening on 127.0.0.1:PORT`]);
+          [`[room] INFO booting ${name}`, `[${name}] INFO ${name} listening on 127.0.0.1:PORT`, `[${name}] INFO ${name} ready`]);
       });
       assert.deepEqual(logFiles(dir), [...rooms].sort().map((name) => `${name}.log`), "no room.log");
     });
@@ -347,18 +348,20 @@ describe("logging", { concurrency: true }, () => {
       test(`${what} before StartLocalService: all in the script's file, in order; the service's lines in its own`, async () => {
         const r = await run(`
           import * as net from "luanet/net";
-          const pad = "x".repeat(${size});
-          for (let i = 0; i < ${count}; i++) luanet.log.info(\`line \${i}\`, { i, pad });
-          luanet.StartLocalService("Named", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-          luanet.log.info("named");
-          Sche.Spawn(function* () { yield* Sche.Sleep(100); process.exit(0); });
+          export default function* () {
+            const pad = "x".repeat(${size});
+            for (let i = 0; i < ${count}; i++) luanet.log.info(\`line \${i}\`, { i, pad });
+            yield* luanet.StartLocalService("Named", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+            luanet.log.info("named");
+            luanet.Exit(0);
+          }
         `, ["-q"], { name: "many.ts" });
         assert.equal(r.code, 0, r.stderr);
         assert.deepEqual(logFiles(r.dir), ["Named.log", "many.log"]);
         const text = readLog(r.dir, "many.log");
         assert.doesNotMatch(text, /dropped/);
         assertRange(lineNumbers(text.replace(/ pad="x+"/g, ""), "many"), 0, count, "many.log");
-        assert.match(readLog(r.dir, "Named.log"), new RegExp(`^${head("Named", "INFO ")}named\\n${head("Named", "INFO ")}Named listening on [^\\n]+\\n$`));
+        assert.match(readLog(r.dir, "Named.log"), new RegExp(`^${head("Named", "INFO ")}Named listening on [^\\n]+\\n${head("Named", "INFO ")}named\\n$`));
       });
     }
   });
