@@ -72,7 +72,7 @@ function withLogOptions(command: Command, kind: "service" | "tool" = "service"):
     .addOption(kind === "tool" ? level.default("warn") : level.env("LUANET_LOG_LEVEL").default("info"))
     .addOption(kind === "tool" ? dir : dir.env("LUANET_LOG_DIR").default("logs"))
     .option("--no-log-file", "log to the console only")
-    .addOption(new Option("-q, --quiet", "log nothing on the console").env("LUANET_QUIET"));
+    .addOption(new Option("-q, --quiet", kind === "tool" ? "log nothing on the console (the answer is still printed)" : "log to the file only, nothing on the console").env("LUANET_QUIET"));
 }
 
 function applyLogOptions(flags: LogFlags): void {
