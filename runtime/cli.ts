@@ -10,14 +10,14 @@ import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { parseAddr, type NetAddr } from "../stdlib/net.js";
-import { configureLog, log, setLogSource, type Level } from "./log.js";
+import { configureLog, log, setLogScript, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
 import { parseRegistry, useRegistry, type RegistrySpec } from "./registry/select.js";
 import { start, startBuiltin } from "./start.js";
-import { callTool, ls, sendTool } from "./tools.js";
+import { callTool, ls, sendTool, type CallFlags } from "./tools.js";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -56,23 +56,28 @@ function applyRegistry(options: RegistryFlags): void {
 
 interface LogFlags {
   logLevel: Level;
-  logDir: string;
+  logDir?: string;
   logFile: boolean;
-  quiet: boolean;
+  quiet?: boolean;
 }
 
-/** The logging options every long-running command takes. */
-function withLogOptions(command: Command): Command {
+/**
+ * The logging options every command takes. A tool (`ls`, `call`, `send`) prints its answer and
+ * nothing else: it logs warnings and errors only and to no file, unless its own flags say
+ * otherwise (LUANET_LOG_LEVEL and LUANET_LOG_DIR, set for a cluster's services, are not read).
+ */
+function withLogOptions(command: Command, kind: "service" | "tool" = "service"): Command {
+  const level = new Option("--log-level <level>", "the least severe level logged").choices(["debug", "info", "warn", "error"]);
+  const dir = new Option("--log-dir <dir>", kind === "tool" ? "write a log file in this folder" : "where log files go, one per service");
   return command
-    .addOption(new Option("--log-level <level>", "the least severe level logged").choices(["debug", "info", "warn", "error"]).env("LUANET_LOG_LEVEL").default("info"))
-    .addOption(new Option("--log-dir <dir>", "where log files go, one per service").env("LUANET_LOG_DIR").default("logs"))
+    .addOption(kind === "tool" ? level.default("warn") : level.env("LUANET_LOG_LEVEL").default("info"))
+    .addOption(kind === "tool" ? dir : dir.env("LUANET_LOG_DIR").default("logs"))
     .option("--no-log-file", "log to the console only")
-    .addOption(new Option("-q, --quiet", "log to the file only, nothing on the console").env("LUANET_QUIET"));
+    .addOption(new Option("-q, --quiet", kind === "tool" ? "log nothing on the console (the answer is still printed)" : "log to the file only, nothing on the console").env("LUANET_QUIET"));
 }
 
-function applyLogOptions(flags: LogFlags, source: string): void {
-  configureLog({ level: flags.logLevel, dir: flags.logFile ? flags.logDir : null, quiet: flags.quiet === true });
-  setLogSource(source);
+function applyLogOptions(flags: LogFlags): void {
+  configureLog({ level: flags.logLevel, dir: flags.logFile && flags.logDir !== undefined ? flags.logDir : null, quiet: flags.quiet === true });
 }
 
 interface SecurityFlags {
@@ -138,7 +143,8 @@ Examples:
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
         process.exit(1);
       }
-      applyLogOptions(options, file);
+      applyLogOptions(options);
+      setLogScript(file);
       applySecurity(options);
       applyRegistry(options);
       start(file, args);
@@ -150,39 +156,44 @@ Examples:
     .description("run the name service that services register with and look each other up in")
     .addOption(new Option("--listen <addr>", "where to listen").env("LUANET_NS").default(parseAddr(DEFAULT_NAMESERVICE), DEFAULT_NAMESERVICE).argParser(addrArg))
     .action((options: { listen: NetAddr } & LogFlags & SecurityFlags) => {
-      applyLogOptions(options, "nameservice");
+      applyLogOptions(options);
+      setLogSource("nameservice");
       applySecurity(options);
       startBuiltin("the name service", () => nameService(options.listen), false);
     });
 
-  program.command("ls")
+  withLogOptions(program.command("ls"), "tool")
     .description("list the services registered with the name service (or etcd)")
     .addOption(nsOption())
     .addOption(registryOption())
-    .action((options: RegistryFlags & SecurityFlags) => {
+    .action((options: RegistryFlags & LogFlags & SecurityFlags) => {
+      applyLogOptions(options);
       applySecurity(options);
       applyRegistry(options);
       startBuiltin("luanet ls", ls, true);
     });
 
-  program.command("call")
+  withLogOptions(program.command("call"), "tool")
     .description("call a function of a service and print the result as JSON")
     .argument("<service>").argument("<func>").argument("[json]", "the arguments, as JSON")
     .addOption(nsOption())
     .addOption(registryOption())
     .option("--timeout <ms>", "the call's deadline", timeoutArg)
-    .action((service: string, func: string, json: string | undefined, options: RegistryFlags & { timeout?: number } & SecurityFlags) => {
+    .option("-v, --verbose", "if the call fails, print the remote stack too")
+    .action((service: string, func: string, json: string | undefined, options: RegistryFlags & LogFlags & CallFlags & SecurityFlags) => {
+      applyLogOptions(options);
       applySecurity(options);
       applyRegistry(options);
-      startBuiltin("luanet call", () => callTool(service, func, json, options.timeout), true);
+      startBuiltin("luanet call", () => callTool(service, func, json, options), true);
     });
 
-  program.command("send")
+  withLogOptions(program.command("send"), "tool")
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
     .addOption(nsOption())
     .addOption(registryOption())
-    .action((service: string, json: string, options: RegistryFlags & SecurityFlags) => {
+    .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => {
+      applyLogOptions(options);
       applySecurity(options);
       applyRegistry(options);
       startBuiltin("luanet send", () => sendTool(service, json), true);

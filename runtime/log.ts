@@ -2,7 +2,8 @@
  * The logger: one for user scripts (`luanet.log`, `import log from "luanet/log"`) and for the
  * runtime itself. A line is formatted on the main thread and handed to a writer thread through
  * a bounded shared ring (log-ring.ts), so logging never waits for the disk unless a burst fills
- * the ring. The console gets the line too: coloured by level on a terminal, plain otherwise.
+ * the ring (log-sink.ts). The console gets the line too: coloured by level on a terminal, plain
+ * otherwise.
  *
  * File format, one entry per line; an Error field's stack follows on lines that start with two
  * spaces:
@@ -17,13 +18,18 @@
  *
  * Every line logged before the process ends is on disk after a normal exit, `process.exit()`,
  * SIGINT/SIGTERM and an uncaught exception: the `exit` handler waits (at most 5 s) for the writer.
+ *
+ * Names: a console line starts with `[<source>]`, the file is `<dir>/<source>.log`. The source
+ * is the service's name once StartLocalService gives it; a script's entries logged before that
+ * wait for it (setLogScript), so two processes of one room.ts get a file each.
  */
-import { basename, extname, resolve } from "node:path";
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import { basename, extname } from "node:path";
 import { chalkStderr as chalk } from "chalk";
 import { table2str } from "../stdlib/table2str.js";
 import { isError, thrown } from "./errors.js";
-import { LogRing } from "./log-ring.js";
+import { HeldLines } from "./log-hold.js";
+import type { LogRing } from "./log-ring.js";
+import { LogSink } from "./log-sink.js";
 import { MAX_NAME_LENGTH } from "./names.js";
 import { printable } from "./printable.js";
 
@@ -55,12 +61,23 @@ const options: LogOptions = {
   bufferBytes: Number(env.LUANET_LOG_BUFFER ?? 4 * 1024 * 1024),
 };
 let minimum = rank[options.level];
-/** Who writes: the service's name once it has one, else the script's. */
+/** Who writes, as the console's `[<source>]` and the file's `<source>[<pid>]`: the service once
+ * StartLocalService names it, before that the script, and "luanet" for the tools. */
 let source = "luanet";
 let who = `${source}[${process.pid}]`;
-let ring: LogRing | null = null;
-/** The writer's reason if it stops; read synchronously at exit, when no event loop runs. */
-let problems: MessagePort | null = null;
+/** The log file's name (without `.log`); null while a script has not named its service, when
+ * its entries wait in `held`. */
+let fileName: string | null = "luanet";
+/** Where held entries go if no service name comes in time: the script's name. */
+let scriptName = "luanet";
+const held = new HeldLines();
+let holdTimer: NodeJS.Timeout | null = null;
+/** The writer of the current file, started on first use. */
+let sink: LogSink | null = null;
+let exitHooked = false;
+
+/** How long a script's entries wait for its service's name before they go to its own file. */
+export const HOLD_MS = 2000;
 
 function isLevel(x: unknown): x is Level {
   return typeof x === "string" && x in rank;
@@ -75,37 +92,67 @@ export function configureLog(changes: Partial<LogOptions>): void {
   minimum = rank[options.level];
 }
 
-export function setLogSource(name: string): void {
-  source = printable(basename(name, extname(name)), MAX_NAME_LENGTH);
+function rename(name: string): void {
+  source = printable(name, MAX_NAME_LENGTH);
   who = `${source}[${process.pid}]`;
 }
 
-function fileSink(): LogRing | null {
-  if (ring !== null || options.dir === null) return ring;
-  ring = LogRing.create(options.bufferBytes);
-  const { port1, port2 } = new MessageChannel();
-  problems = port1;
-  const worker = new Worker(new URL("./log-writer.js", import.meta.url), {
-    workerData: { sab: ring.sab, capacity: ring.capacity, dir: resolve(options.dir), name: source, maxBytes: options.maxBytes, keep: options.keep, port: port2 },
-    transferList: [port2],
-  });
-  port1.on("message", reportProblem);
-  port1.unref(); // after on("message"), which would hold the process open again
-  worker.unref();
-  process.on("exit", flushLog);
-  return ring;
+/**
+ * The process runs the script `file`. Until the script names its service (setLogSource) the
+ * console says `[<script>]` and entries for the file are held in memory (log-hold.ts). They go
+ * to `<script>.log`, and so does every entry after them, when no name has come HOLD_MS after the
+ * first one, when the hold is full (1000 entries or 1 MiB), or at exit.
+ */
+export function setLogScript(file: string): void {
+  rename(basename(file, extname(file)));
+  scriptName = source;
+  fileName = null;
 }
 
-/** Wait until every line is on disk (the exit handler; also for tests). */
+/**
+ * The process is the service `name` (StartLocalService) or a named built-in ("nameservice"):
+ * the console says `[<name>]` and entries go to `<name>.log` (a `/` in the name written as `_`),
+ * the held ones first. Entries that went to the script's file before stay there.
+ */
+export function setLogSource(name: string): void {
+  rename(name);
+  fileName = source.replaceAll("/", "_");
+  if (held.size > 0) release();
+}
+
+/** From now on entries go to the file: `fileName`, or the script's if no service is named. */
+function release(): void {
+  if (holdTimer !== null) clearTimeout(holdTimer);
+  holdTimer = null;
+  fileName ??= scriptName;
+  const lines = held.take(who);
+  if (options.dir === null) return; // the file was turned off after they were held
+  const ring = fileSink();
+  for (const line of lines) ring.push(line);
+}
+
+function hookExit(): void {
+  if (!exitHooked) process.on("exit", flushLog);
+  exitHooked = true;
+}
+
+/** The ring to the writer of `<fileName>.log` (the file is on); a new writer if the name changed. */
+function fileSink(): LogRing {
+  if (sink !== null && sink.name === fileName) return sink.ring;
+  sink?.close("before the log file changed to its service's name");
+  sink = new LogSink(fileName ?? scriptName, { ...options, dir: options.dir! }, reportProblem);
+  hookExit();
+  return sink.ring;
+}
+
+/** Wait until every line is on disk, held ones included (the exit handler; also for tests). */
 export function flushLog(): void {
-  if (ring === null) return;
-  const complete = ring.drain(5000);
-  for (let m; (m = problems !== null ? receiveMessageOnPort(problems) : undefined);) reportProblem(m.message as string);
-  if (!complete) process.stderr.write(`[luanet] ERROR ${ring.pending()} bytes of log lines could not be written before exit\n`);
+  if (fileName === null && held.size > 0) release();
+  sink?.drain("before exit");
 }
 
 function reportProblem(problem: string): void {
-  process.stderr.write(`[luanet] ERROR ${problem}\n`);
+  process.stderr.write(`[${source}] ERROR ${problem}\n`);
 }
 
 /** The time stamp, rebuilt at most once per millisecond. */
@@ -160,15 +207,29 @@ function write(level: Level, message: string, fields?: Record<string, unknown>):
   if (rank[level] < minimum) return;
   const { inline, stack } = fields === undefined ? { inline: "", stack: "" } : fieldText(fields);
   const text = `${printable(typeof message === "string" ? message : table2str(message, { maxLength: MAX_LOGGED_STRING }), MAX_LOGGED_STRING)}${inline}${stack}`;
-  const sink = fileSink();
-  if (sink !== null) {
-    if (sink.dropped > 0 && sink.push(`${now()} WARN  ${who} ${sink.dropped} log lines were dropped: the log writer was stuck\n`)) sink.dropped = 0;
-    sink.push(`${now()}${fileTag[level]}${who} ${text}\n`);
-  }
+  if (options.dir !== null) toFile(level, text);
   if (!options.quiet) {
     const tag = consoleTag[level];
-    process.stderr.write(`[luanet] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
+    process.stderr.write(`[${source}] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
   }
+}
+
+function toFile(level: Level, text: string): void {
+  const head = `${now()}${fileTag[level]}`;
+  if (fileName === null) {
+    if (held.add(head, text)) return holdForName();
+    release(); // the hold is full: to the script's file, with this entry after the held ones
+  }
+  const ring = fileSink();
+  if (ring.dropped > 0 && ring.push(`${now()} WARN  ${who} ${ring.dropped} log lines were dropped: the log writer was stuck\n`)) ring.dropped = 0;
+  ring.push(`${head}${who} ${text}\n`);
+}
+
+function holdForName(): void {
+  hookExit();
+  if (holdTimer !== null) return;
+  holdTimer = setTimeout(release, HOLD_MS);
+  holdTimer.unref();
 }
 
 export interface Logger {

@@ -60,11 +60,20 @@ function uptime(ms: number): string {
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
-export function* callTool(service: string, func: string, json: string | undefined, timeout: number | undefined) {
+export interface CallFlags {
+  /** The call's deadline (ms). */
+  timeout?: number;
+  /** Print a failed call's remote stack after its code and message. */
+  verbose?: boolean;
+}
+
+/** A failed call prints its code and message (a handler's `LuanetError("bad_credentials", ...)`
+ * is an answer, not a crash); the stack the remote handler threw from only with --verbose. */
+export function* callTool(service: string, func: string, json: string | undefined, flags: CallFlags) {
   const args = parseJson(json, "the arguments");
   if (args === BAD_JSON) return;
-  const [ret, err] = yield* RPCCall(service, func, args, timeout === undefined ? undefined : { timeout });
-  if (err !== null) return fail(err.code, err.message + (err.remoteStack ? `\n${err.remoteStack}` : ""));
+  const [ret, err] = yield* RPCCall(service, func, args, flags.timeout === undefined ? undefined : { timeout: flags.timeout });
+  if (err !== null) return fail(err.code, err.message + (flags.verbose === true && err.remoteStack ? `\n${err.remoteStack}` : ""));
   process.stdout.write(`${printableJson(JSON.stringify(ret, null, 2) ?? "undefined")}\n`);
 }
 

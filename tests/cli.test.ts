@@ -1,11 +1,12 @@
 /**
  * The luanet command as a user meets it: help, version, usage errors, scripts that cannot load,
- * and scripts anywhere on disk importing luanet's modules.
+ * scripts anywhere on disk importing luanet's modules, and what the tools print.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import { startNameService, startService, tool, type NameService, type Service } from "./helpers/cluster.ts";
 import { fixture, root, runLuanet, runScript } from "./helpers/proc.ts";
 
 const version = JSON.parse(readFileSync(join(root, "package.json"), "utf8")).version as string;
@@ -93,5 +94,87 @@ describe("luanet command", { concurrency: true }, () => {
     const r = await runScript(`type T = { a: number };\nconst t: T = { a: 1 };\nfunction f(): never { throw new Error("where " + t.a); }\nf();\n`);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /Error: where 1\n\s+at f \(.*script\.ts:3:29\)/);
+  });
+
+  describe("the tools print their answer and nothing else (issue 12, item 6)", { concurrency: true }, () => {
+    let ns: NameService;
+    let svc: Service;
+    before(async () => {
+      ns = await startNameService();
+      svc = await startService(ns, `
+        import { LuanetError } from "luanet";
+        luanet.RegRPCFunction("Plus", ({ a, b }: { a: number; b: number }) => a + b);
+        function login({ user }: { user: string }): never { throw new LuanetError("bad_credentials", \`wrong password for \${user}\`); }
+        luanet.RegRPCFunction("Login", login);
+        luanet.StartLocalService("ToolSvc", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+        luanet.Register2Name(NS);
+      `, { name: "tool-svc.ts" });
+    });
+    after(() => {
+      svc.child.kill("SIGTERM");
+      ns.proc.child.kill("SIGTERM");
+    });
+
+    test("ls, call and send: the answer on stdout, an empty stderr, exit 0", async () => {
+      const [ls, call, send] = await Promise.all([
+        tool(ns, ["ls"]),
+        tool(ns, ["call", "ToolSvc", "Plus", '{"a":2,"b":3}']),
+        tool(ns, ["send", "ToolSvc", '{"hi":1}']),
+      ]);
+      for (const r of [ls, call, send]) {
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stderr, "", "no connection events on the console");
+      }
+      assert.match(ls.stdout, /^NAME\s+ADDRESS[^\n]*\nToolSvc\s+127\.0\.0\.1:\d+\s+tcp\s+Plus,Login\s/);
+      assert.equal(call.stdout, "5\n");
+      assert.equal(send.stdout, "");
+    });
+
+    test("LUANET_LOG_LEVEL and LUANET_LOG_DIR, meant for the services, change nothing for a tool", async () => {
+      const dir = fixture({});
+      const r = await runLuanet(["call", "ToolSvc", "Plus", '{"a":1,"b":1}', "--ns", ns.addr], { cwd: dir, env: { LUANET_LOG_LEVEL: "debug", LUANET_LOG_DIR: join(dir, "logs") } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, "2\n");
+      assert.equal(r.stderr, "");
+      assert.deepEqual(readdirSync(dir), [], "no log folder");
+    });
+
+    test("a handler's LuanetError prints its code and message only, exit 1; --verbose adds the remote stack", async () => {
+      const [plain, verbose] = await Promise.all([
+        tool(ns, ["call", "ToolSvc", "Login", '{"user":"bob"}']),
+        tool(ns, ["call", "ToolSvc", "Login", '{"user":"bob"}', "--verbose"]),
+      ]);
+      assert.equal(plain.code, 1);
+      assert.equal(plain.stdout, "");
+      assert.equal(plain.stderr, "luanet: bad_credentials: wrong password for bob\n");
+      assert.equal(verbose.code, 1);
+      assert.match(verbose.stderr, /^luanet: bad_credentials: wrong password for bob\nLuanetError\[bad_credentials\]: wrong password for bob\n\s+at login \(.*tool-svc\.ts:\d+:\d+\)/);
+    });
+
+    test("the logging options work after every tool", async () => {
+      const logDir = fixture({});
+      const [quiet, q, debug, warn, toFile, sendQuiet] = await Promise.all([
+        tool(ns, ["call", "ToolSvc", "Plus", '{"a":1,"b":2}', "--quiet"]),
+        tool(ns, ["ls", "-q"]),
+        tool(ns, ["ls", "--log-level", "debug"]),
+        tool(ns, ["call", "ToolSvc", "Plus", '{"a":1,"b":2}', "--log-level", "warn", "--no-log-file"]),
+        tool(ns, ["ls", "--log-level", "info", "--log-dir", logDir, "--quiet"]),
+        tool(ns, ["send", "ToolSvc", "{}", "--quiet"]),
+      ]);
+      for (const r of [quiet, q, debug, warn, toFile, sendQuiet]) assert.equal(r.code, 0, r.stderr);
+      assert.equal(quiet.stdout, "3\n");
+      assert.equal(warn.stderr, "");
+      assert.match(debug.stderr, /^\[luanet\] DEBUG connected to nameservice at 127\.0\.0\.1:\d+$/m, "a tool's console lines say [luanet]");
+      assert.match(debug.stderr, /^\[luanet\] INFO connection to nameservice \(127\.0\.0\.1:\d+\) closed$/m);
+      assert.equal(toFile.stderr, "");
+      assert.ok(existsSync(join(logDir, "luanet.log")), "--log-dir gives a tool a file");
+      assert.match(readFileSync(join(logDir, "luanet.log"), "utf8"), /INFO  luanet\[\d+\] connection to nameservice \(127\.0\.0\.1:\d+\) closed\n$/);
+    });
+
+    test("an unknown option after a tool is still a usage error, exit 2", async () => {
+      const r = await tool(ns, ["call", "ToolSvc", "Plus", "--loud"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /unknown option '--loud'/);
+    });
   });
 });

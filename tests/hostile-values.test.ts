@@ -173,7 +173,7 @@ describe("hostile values", { concurrency: true }, () => {
     const serviceLog = readFileSync(join(svc.dir, "logs", readdirSync(join(svc.dir, "logs"))[0]!), "utf8");
     const clientLog = readFileSync(join(forger.dir, "logs", readdirSync(join(forger.dir, "logs"))[0]!), "utf8");
     for (const [what, text] of [["the service's log file", serviceLog], ["the client's log file", clientLog], ["the service's console", svc.stderr], ["the client's console", client.stderr]] as const) {
-      assertOnlyEntries(text.replace(/^\[luanet\] (DEBUG|INFO|WARN|ERROR) /gm, "2026-12-01T00:00:00.000Z INFO  console[0] "), what);
+      assertOnlyEntries(text.replace(/^\[[^\]\n]+\] (DEBUG|INFO|WARN|ERROR) /gm, "2026-12-01T00:00:00.000Z INFO  console[0] "), what);
       assert.doesNotMatch(text, RAW_CONTROL, `${what} has no raw control character`);
       assert.doesNotMatch(text, /^2026-01-01T00:00:00\.000Z/m, `${what} has no forged entry`);
     }

@@ -173,7 +173,7 @@ describe("logging", { concurrency: true }, () => {
         const r = await run(source, args, { name: "lv.ts", env });
         assert.equal(r.code, 0, r.stderr);
         const message = (level: string) => `${level[0]!.toLowerCase()}-msg`;
-        assert.deepEqual(r.stderr.trimEnd().split("\n"), kept.map((level) => `[luanet] ${level} ${message(level)}`), "the console");
+        assert.deepEqual(r.stderr.trimEnd().split("\n"), kept.map((level) => `[lv] ${level} ${message(level)}`), "the console: prefixed with the script's name");
         const file = readLog(r.dir, "lv.log").trimEnd().split("\n");
         assert.equal(file.length, kept.length, `the file:\n${file.join("\n")}`);
         kept.forEach((level, k) => assert.match(file[k]!, new RegExp(`^${head("lv", level.padEnd(5))}${message(level)}$`)));
@@ -183,7 +183,7 @@ describe("logging", { concurrency: true }, () => {
 
   describe("the console", { concurrency: true }, () => {
     const source = `luanet.log.info("i-msg"); luanet.log.warn("w-msg"); luanet.log.error("e-msg");`;
-    const consoleLines = ["[luanet] INFO i-msg", "[luanet] WARN w-msg", "[luanet] ERROR e-msg"];
+    const consoleLines = ["[con] INFO i-msg", "[con] WARN w-msg", "[con] ERROR e-msg"];
     // The helpers set FORCE_COLOR=0; these tests give the child a colour-capable environment.
     const colourEnv = { FORCE_COLOR: undefined, NO_COLOR: undefined, CI: undefined, TERM: "xterm-256color" };
 
@@ -221,7 +221,7 @@ describe("logging", { concurrency: true }, () => {
         return;
       }
       for (const level of ["INFO", "WARN", "ERROR"]) {
-        assert.match(output, new RegExp(`\\[luanet\\] \\x1b\\[[0-9;]*m${level}\\x1b\\[[0-9;]*m ${level[0]!.toLowerCase()}-msg`), `${level} coloured in ${JSON.stringify(output)}`);
+        assert.match(output, new RegExp(`\\[con\\] \\x1b\\[[0-9;]*m${level}\\x1b\\[[0-9;]*m ${level[0]!.toLowerCase()}-msg`), `${level} coloured in ${JSON.stringify(output)}`);
       }
       const colour = (level: string) => new RegExp(`(\\x1b\\[[0-9;]*m)${level}`).exec(output)![1];
       assert.notEqual(colour("INFO"), colour("ERROR"), "INFO and ERROR in different colours");
@@ -282,15 +282,88 @@ describe("logging", { concurrency: true }, () => {
       assert.ok(text.includes(`[${p.child.pid}]`), "the process id in the lines");
     });
 
-    test("a line logged before StartLocalService names the file after the script; later lines stay in it", async () => {
+    test("a line logged before StartLocalService goes to the service's file, not the script's", async () => {
       const r = await run(service(`luanet.log.info("early line");`), ["-q"], { name: "svc.ts" });
       assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(logFiles(r.dir), ["svc.log"]);
-      const text = readLog(r.dir, "svc.log");
-      assert.match(text, new RegExp(`^${head("svc", "INFO ")}early line$`, "m"));
-      assert.match(text, /listening on 127\.0\.0\.1:\d+$/m);
+      assert.deepEqual(logFiles(r.dir), ["LogSvc.log"]);
+      const text = readLog(r.dir, "LogSvc.log");
+      assert.match(text, new RegExp(`^${head("LogSvc", "INFO ")}early line\\n${head("LogSvc", "INFO ")}user line\\n${head("LogSvc", "INFO ")}LogSvc listening on 127\\.0\\.0\\.1:\\d+$`, "m"));
       assert.match(text, /task #\d+ \(crasher\) failed\n  Error: crash in crasher/);
     });
+  });
+
+  describe("file and console names (issue 12, items 6 and 7)", { concurrency: true }, () => {
+    // One script, started twice with a different service name each: the three rooms case.
+    const room = `
+      import * as net from "luanet/net";
+      export default function* (name: string) {
+        luanet.log.info(\`booting \${name}\`);
+        yield* luanet.StartLocalService(name, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+        luanet.log.info(\`\${name} ready\`);
+        luanet.Exit(0);
+      }
+    `;
+
+    test("two processes of one room.ts get a file each, their early lines included, and say who they are on the console", async () => {
+      const dir = fixture({ "room.ts": room });
+      const rooms = ["Room-a", "Room.b"]; // a dot is part of the name, not an extension
+      const exits = await Promise.all(rooms.map((name) => runLuanet([join(dir, "room.ts"), name], { cwd: dir })));
+      rooms.forEach((name, k) => {
+        const exit = exits[k]!;
+        assert.equal(exit.code, 0, exit.stderr);
+        const esc = name.replace(".", "\\.");
+        assert.match(readLog(dir, `${name}.log`), new RegExp(`^${head(esc, "INFO ")}booting ${esc}\\n${head(esc, "INFO ")}${esc} listening on [^\\n]+\\n${head(esc, "INFO ")}${esc} ready\\n$`));
+        assert.deepEqual(exit.stderr.trimEnd().split("\n").map((line) => line.replace(/:\d+$/, ":PORT")),
+          [`[room] INFO booting ${name}`, `[${name}] INFO ${name} listening on 127.0.0.1:PORT`, `[${name}] INFO ${name} ready`]);
+      });
+      assert.deepEqual(logFiles(dir), [...rooms].sort().map((name) => `${name}.log`), "no room.log");
+    });
+
+    test("a script that names no service for 2 s (HOLD_MS) writes its own file while it runs; once it names one, later lines go to the service's", async () => {
+      const r = await run(`
+        import * as net from "luanet/net";
+        import { existsSync, readFileSync } from "node:fs";
+        export default function* () {
+          luanet.log.info("early");
+          let waited = 0;
+          while (!existsSync("logs/late.log") && waited < 10_000) { yield* Sche.Sleep(50); waited += 50; }
+          console.log(JSON.stringify({ waited, text: existsSync("logs/late.log") ? readFileSync("logs/late.log", "utf8") : null }));
+          yield* luanet.StartLocalService("Late", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+          luanet.log.info("after naming");
+          luanet.Exit(0);
+        }
+      `, ["-q"], { name: "late.ts" });
+      assert.equal(r.code, 0, r.stderr);
+      const seen = JSON.parse(r.stdout) as { waited: number; text: string | null };
+      assert.ok(seen.waited >= 1500 && seen.waited < 10_000, `late.log appeared after ${seen.waited} ms while the script ran (held for about 2 s, then written)`);
+      assert.match(seen.text ?? "", new RegExp(`^${head("late", "INFO ")}early\\n$`));
+      assert.deepEqual(logFiles(r.dir), ["Late.log", "late.log"]);
+      assert.equal(readLog(r.dir, "late.log"), seen.text, "nothing after the naming in the script's file");
+      assert.match(readLog(r.dir, "Late.log"), new RegExp(`^${head("Late", "INFO ")}Late listening on [^\\n]+\\n${head("Late", "INFO ")}after naming\\n$`));
+    });
+
+    // The hold is bounded (1000 entries, 1 MiB): past either, the entries are not dropped but go
+    // to the script's file, and the service's file starts when the service is named.
+    for (const [what, count, size] of [["1500 entries", 1500, 10], ["200 entries of 8 kB (over 1 MiB)", 200, 8000]] as const) {
+      test(`${what} before StartLocalService: all in the script's file, in order; the service's lines in its own`, async () => {
+        const r = await run(`
+          import * as net from "luanet/net";
+          export default function* () {
+            const pad = "x".repeat(${size});
+            for (let i = 0; i < ${count}; i++) luanet.log.info(\`line \${i}\`, { i, pad });
+            yield* luanet.StartLocalService("Named", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+            luanet.log.info("named");
+            luanet.Exit(0);
+          }
+        `, ["-q"], { name: "many.ts" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.deepEqual(logFiles(r.dir), ["Named.log", "many.log"]);
+        const text = readLog(r.dir, "many.log");
+        assert.doesNotMatch(text, /dropped/);
+        assertRange(lineNumbers(text.replace(/ pad="x+"/g, ""), "many"), 0, count, "many.log");
+        assert.match(readLog(r.dir, "Named.log"), new RegExp(`^${head("Named", "INFO ")}Named listening on [^\\n]+\\n${head("Named", "INFO ")}named\\n$`));
+      });
+    }
   });
 
   describe("when the log file cannot be written (logs is a regular file)", { concurrency: true }, () => {

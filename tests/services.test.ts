@@ -9,7 +9,7 @@ import { before, describe, test } from "node:test";
 import { lastJson, launch, poll, runClient, startNameService, startService, tool, type NameService, type Service } from "./helpers/cluster.ts";
 
 /** The lines of a process's stderr that are warnings or errors (INFO lines are expected). */
-const complaints = (stderr: string) => stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("[luanet] INFO "));
+const complaints = (stderr: string) => stderr.split("\n").filter((l) => l.trim() !== "" && !/^\[[^\]]+\] INFO /.test(l));
 
 /** A server offering the functions the error-code tests call. Its file name shows in stacks. */
 const errorsServer = `

@@ -12,7 +12,7 @@ import { lastJson, launch, runClient, startNameService, startService, tool, type
 import { root, startLuanet, tempDir, runScript, type Running } from "./helpers/proc.ts";
 
 /** The lines of a process's stderr that are warnings or errors (INFO lines are expected). */
-const complaints = (stderr: string) => stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("[luanet] INFO "));
+const complaints = (stderr: string) => stderr.split("\n").filter((l) => l.trim() !== "" && !/^\[[^\]]+\] INFO /.test(l));
 
 /** A UNIX socket path in a fresh temp folder (well under the 107-byte limit). */
 function sockPath(file: string): string {
