@@ -200,6 +200,16 @@ Examples:
     });
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
+  // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,
+  // unless the subcommand was given its own.
+  program.hook("preAction", (_, action) => {
+    if (action === program) return;
+    for (const [key, value] of Object.entries(program.opts())) {
+      if (program.getOptionValueSource(key) === "cli" && action.getOptionValueSource(key) !== "cli" && action.options.some((o) => o.attributeName() === key)) {
+        action.setOptionValueWithSource(key, value, "cli");
+      }
+    }
+  });
   try {
     program.parse(argv as string[]);
   } catch (error) {

@@ -171,6 +171,17 @@ describe("luanet command", { concurrency: true }, () => {
       assert.match(readFileSync(join(logDir, "luanet.log"), "utf8"), /INFO  luanet\[\d+\] connection to nameservice \(127\.0\.0\.1:\d+\) closed\n$/);
     });
 
+    test("options before the tool's name count for it: luanet --ns X -q call ...", async () => {
+      const [call, ls] = await Promise.all([
+        runLuanet(["--ns", ns.addr, "-q", "call", "ToolSvc", "Plus", '{"a":4,"b":5}']),
+        runLuanet(["--ns", ns.addr, "ls"]),
+      ]);
+      assert.equal(call.code, 0, call.stderr);
+      assert.equal(call.stdout, "9\n");
+      assert.equal(ls.code, 0, ls.stderr);
+      assert.match(ls.stdout, /^ToolSvc\s/m);
+    });
+
     test("an unknown option after a tool is still a usage error, exit 2", async () => {
       const r = await tool(ns, ["call", "ToolSvc", "Plus", "--loud"]);
       assert.equal(r.code, 2);
