@@ -4,7 +4,8 @@
 import type {} from "luanet/globals";
 import * as net from "luanet/net";
 
-const nameservice = net.parseAddr(process.env.LUANET_NS ?? "127.0.0.1:8010");
+// The name service; `--ns ADDR` or LUANET_NS, where the script is started, override it.
+const nameservice = net.netaddr_ipv4("127.0.0.1", 8010);
 luanet.StartLocalService("Inbox", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
 luanet.Register2Name(nameservice);
 

@@ -4,7 +4,7 @@ import type {} from "luanet/globals";
 import * as net from "luanet/net";
 
 luanet.StartLocalService("Sender", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-luanet.Register2Name(net.parseAddr(process.env.LUANET_NS ?? "127.0.0.1:8010"));
+luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010)); // --ns or LUANET_NS override it
 
 export default function* (count = "20") {
   for (let n = 1; n <= Number(count); n++) {

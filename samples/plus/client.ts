@@ -3,7 +3,8 @@
 import type {} from "luanet/globals";
 import * as net from "luanet/net";
 
-const nameservice = net.parseAddr(process.env.LUANET_NS ?? "127.0.0.1:8010");
+// The name service; `--ns ADDR` or LUANET_NS, where the script is started, override it.
+const nameservice = net.netaddr_ipv4("127.0.0.1", 8010);
 
 // Start a local service (port 0: any free port) and register with the name service.
 luanet.StartLocalService("PlusClient", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));

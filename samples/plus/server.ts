@@ -5,7 +5,8 @@
 import type {} from "luanet/globals";
 import * as net from "luanet/net";
 
-const nameservice = net.parseAddr(process.env.LUANET_NS ?? "127.0.0.1:8010");
+// The name service; `--ns ADDR` or LUANET_NS, where the script is started, override it.
+const nameservice = net.netaddr_ipv4("127.0.0.1", 8010);
 
 function Plus(arg: { a: number; b: number }) {
   return arg.a + arg.b;
