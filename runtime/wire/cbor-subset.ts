@@ -6,7 +6,9 @@
  *     major 2, 3   byte and text strings of definite length (cbor-x decodes no other)
  *     major 4, 5   arrays and maps, definite or indefinite, nested at most MAX_DEPTH deep
  *     major 6      only these tags, each over the item kind shown:
- *                    0 text (date string)   1 integer or float (epoch date)
+ *                    0 text (date string)   1 integer of at most 4 bytes, or float
+ *                                           (epoch date: cbor-x reads an 8-byte integer as a
+ *                                           BigInt, which its Date conversion throws on)
  *                    2, 3 byte string of at most MAX_BIGNUM_BYTES (bignums)
  *                    258 array (Set)        259 map (Map)
  *                    64-87 byte string (typed arrays)
@@ -63,6 +65,7 @@ export function checkSubset(b: Uint8Array): string | null {
   let pos = 0;
   let want = -1; // the item-kind mask a tag imposes on the next item, -1: any
   let bignum = false;
+  let epoch = false;
   let objects = 0;
   let strings = 0;
   for (;;) {
@@ -88,8 +91,10 @@ export function checkSubset(b: Uint8Array): string | null {
       if (want !== -1) {
         if ((want & (major === 7 ? (ai >= 25 && ai <= 27 ? FLOAT : 0) : 1 << major)) === 0) return "a tag over the wrong kind of item";
         if (bignum && arg > MAX_BIGNUM_BYTES) return `a bignum of over ${MAX_BIGNUM_BYTES} bytes`;
+        if (epoch && major <= 1 && ai === 27) return "an epoch date (tag 1) over an 8-byte integer";
         want = -1;
         bignum = false;
+        epoch = false;
       }
       if (major <= 1) {
         // an integer: nothing more to read
@@ -110,6 +115,7 @@ export function checkSubset(b: Uint8Array): string | null {
         want = tagContent(arg);
         if (want === 0) return `tag ${arg}, which the protocol does not use`;
         bignum = arg === 2 || arg === 3;
+        epoch = arg === 1;
         objects++;
         continue; // the tagged item follows
       } else if (ai < 20 || ai === 24) {
