@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { before, describe, test } from "node:test";
 import { lastJson, launch, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+import { etcdMissing, startEtcd } from "./helpers/etcd.ts";
 
 /** A loopback port nobody listens on (bound, then closed). */
 async function deadPort(): Promise<number> {
@@ -19,8 +20,8 @@ async function deadPort(): Promise<number> {
 }
 
 /** Start `source`, wait for `printed` on stdout, then for the exit: at most `afterMs` later. */
-async function exitsAfter(ns: NameService | string, source: string, printed: RegExp, afterMs = 1500) {
-  const proc = launch(ns, source, { name: "tool.ts" });
+async function exitsAfter(ns: NameService | string, source: string, printed: RegExp, afterMs = 1500, env?: NodeJS.ProcessEnv) {
+  const proc = launch(ns, source, { name: "tool.ts", ...(env ? { env } : {}) });
   await proc.waitFor(printed, 10_000);
   return proc.exited(afterMs);
 }
@@ -108,5 +109,18 @@ describe("a script with no service of its own", { concurrency: true }, () => {
     assert.deepEqual(lastJson(sender.stdout), { sent: COUNT });
     const received = await sink.exited(30_000);
     assert.deepEqual(lastJson(received.stdout), { received: COUNT }, received.stdout + received.stderr);
+  });
+
+  test("on etcd too: a look-up and a call, then exit 0 right away (no watch holds the process)", { skip: etcdMissing }, async (t) => {
+    const etcd = await startEtcd(1);
+    t.after(() => etcd.stop());
+    const r = await exitsAfter(ns, `
+      export default function* () {
+        console.log(JSON.stringify(yield* luanet.GetRemoteFuncProvider("Plus")));
+        console.log(JSON.stringify(yield* luanet.RPCCall("Nobody", "Plus")));
+      }
+    `, /\]\n[^\n]*\]\n/, 1500, { LUANET_REGISTRY: etcd.url });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.stdout.trim().split("\n").map((l) => JSON.parse(l)), [[[], null], [null, { code: "unavailable", remoteStack: null }]]);
   });
 });

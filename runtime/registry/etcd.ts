@@ -10,6 +10,8 @@
 import type { Watcher } from "etcd3";
 import { log } from "../log.js";
 import { badName } from "../names.js";
+import { allDone } from "../scheduler/loop.js";
+import { local } from "../service/local.js";
 import { nameGone } from "../service/peers.js";
 import { WatchedCache } from "./etcd-cache.js";
 import { bounded, client, DEFAULT_PREFIX, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
@@ -22,7 +24,8 @@ export class EtcdRegistry implements Registry {
   private readonly services = new WatchedCache<ServiceInfo | null>();
   /** function -> the names of the services that provide it. */
   private readonly providing = new WatchedCache<string[]>();
-  private watching = false;
+  /** The live watches (null: none started); watches created for a stopped set are cancelled. */
+  private watchers: Watcher[] | null = null;
   private registrar: EtcdRegistrar | null = null;
 
   constructor(readonly spec: EtcdSpec) {
@@ -30,12 +33,17 @@ export class EtcdRegistry implements Registry {
     client(spec).catch(() => {}); // start loading etcd3 now: it takes a moment (a failure shows on use)
   }
 
-  /** Start the watches that keep the caches current (once; they last as long as the process). */
+  /**
+   * Start the watches that keep the caches current (once; they last as long as the process). A
+   * watch is a gRPC stream, which holds the process open: in a process with no service of its
+   * own (a tool, a script that only calls) they stop once no task is left, so it can exit, and
+   * start again if a look-up comes after all.
+   */
   startWatch(): void {
-    if (this.watching) return;
-    this.watching = true;
+    if (this.watchers !== null) return;
+    const watchers: Watcher[] = (this.watchers = []);
     client(this.spec).then((c) => {
-      this.watch(c, keys.services, this.services, (event, key, value, lease) => {
+      this.watch(c, keys.services, this.services, watchers, (event, key, value, lease) => {
         const name = keys.nameOf(key);
         if (name === null) return; // not a key luanet writes
         this.registrar?.changed(name, event === "delete" ? null : value, lease);
@@ -48,11 +56,23 @@ export class EtcdRegistry implements Registry {
           else this.services.drop(name);
         }
       });
-      this.watch(c, keys.allFuncs, this.providing, (_, key) => {
+      this.watch(c, keys.allFuncs, this.providing, watchers, (_, key) => {
         const func = keys.funcOf(key);
         if (func !== null) this.providing.drop(func);
       });
-    }, () => (this.watching = false));
+    }, () => {
+      if (this.watchers === watchers) this.watchers = null;
+    });
+    if (local.name === null) void allDone().then(() => this.stopWatch(watchers));
+  }
+
+  /** Cancel the watches `watchers` holds (and any it gets later), unless a service started since. */
+  private stopWatch(watchers: Watcher[]): void {
+    if (local.name !== null || this.watchers !== watchers) return;
+    this.watchers = null;
+    this.services.setLive(false);
+    this.providing.setLive(false);
+    for (const w of watchers.splice(0)) void w.cancel().catch(() => {});
   }
 
   async lookup(name: string): Promise<ServiceInfo | null> {
@@ -98,10 +118,13 @@ export class EtcdRegistry implements Registry {
    * Watch the keys under `prefix` for the life of the process (etcd3 reconnects the watch),
    * telling `cache` whether it is live and `changed` every put and delete.
    */
-  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, changed: (event: "put" | "delete", key: string, value: string, lease: string) => void): void {
+  private watch<V>(c: Client, prefix: string, cache: WatchedCache<V>, set: Watcher[], changed: (event: "put" | "delete", key: string, value: string, lease: string) => void): void {
     const where = `${this.spec.prefix}/${prefix}`;
-    const again = () => setTimeout(() => this.watch(c, prefix, cache, changed), 1000).unref();
+    const stopped = () => this.watchers !== set;
+    const again = () => setTimeout(() => stopped() || this.watch(c, prefix, cache, set, changed), 1000).unref();
     c.kv.watch().prefix(prefix).create().then((watcher: Watcher) => {
+      if (stopped()) return void watcher.cancel().catch(() => {});
+      set.push(watcher);
       cache.setLive(true);
       watcher
         .on("connected", () => cache.setLive(true))
@@ -112,10 +135,13 @@ export class EtcdRegistry implements Registry {
           // etcd cancelled the watch (a compaction, say): start another.
           log.warn(`the etcd watch on ${where} ended: ${error.message}; watching again`);
           cache.setLive(false);
+          const i = set.indexOf(watcher);
+          if (i >= 0) set.splice(i, 1);
           void watcher.cancel().catch(() => {});
           again();
         });
     }, (error: Error) => {
+      if (stopped()) return;
       log.warn(`cannot watch ${where} in etcd: ${error.message}; trying again`);
       again();
     });
