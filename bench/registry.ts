@@ -2,7 +2,7 @@
  * Registries compared in one run: the built-in name service and a three-member etcd cluster
  * (Debian's etcd, on free loopback ports), each holding the same services. Measures look-ups per
  * second, GetRemoteFuncProvider per second, and the time to a first call to a new name. Every
- * process is started here and killed by PID.
+ * process is started through tools/procs.ts (etcd's by tests/helpers/etcd.ts) and killed by PID.
  */
 import { fileURLToPath } from "node:url";
 import { etcdMissing, startEtcd, type EtcdCluster } from "../tests/helpers/etcd.ts";
@@ -16,7 +16,7 @@ export { etcdMissing };
 /** Start luanet with `args`; resolves with the first match of `pattern` in its output. */
 const start = (args: string[], pattern: RegExp, env: NodeJS.ProcessEnv) => startAndWait([luanet, ...args], pattern, env);
 
-const client = <T>(env: NodeJS.ProcessEnv, args: string[]): T => run<T>([luanet, here("registry-client.mts"), ...args], env);
+const client = <T>(env: NodeJS.ProcessEnv, args: string[]): Promise<T> => run<T>([luanet, here("registry-client.mts"), ...args], env);
 
 export interface RegistryFigures {
   lookups: number;
@@ -41,14 +41,14 @@ export async function registries(names: string[]): Promise<{ ns: NodeJS.ProcessE
 }
 
 /** Measure one registry once: look-ups, providers and first calls (the caller alternates registries and rounds). */
-export function measure(env: NodeJS.ProcessEnv, names: string[], seconds: number): RegistryFigures {
-  const lookups = client<{ rate: number }>(env, ["lookups", String(seconds), names[0]!]).rate;
-  const providers = client<{ rate: number }>(env, ["providers", String(seconds), "Plus"]).rate;
-  const first = client<{ cold: number; warm: number[] }>(env, ["first-calls", ...names]);
+export async function measure(env: NodeJS.ProcessEnv, names: string[], seconds: number): Promise<RegistryFigures> {
+  const lookups = (await client<{ rate: number }>(env, ["lookups", String(seconds), names[0]!])).rate;
+  const providers = (await client<{ rate: number }>(env, ["providers", String(seconds), "Plus"])).rate;
+  const first = await client<{ cold: number; warm: number[] }>(env, ["first-calls", ...names]);
   return { lookups, providers, cold: first.cold, warm: median(first.warm) };
 }
 
 export async function stopAll(cluster: EtcdCluster): Promise<void> {
-  stopProcesses();
+  await stopProcesses();
   await cluster.stop();
 }

@@ -1,42 +1,28 @@
 /**
  * The seed's Plus scenario over TCP on loopback, against the reference (bench/rpc-reference.ts),
- * with 1 and with 100 calling tasks. Every process is started here and killed by PID.
+ * with 1 and with 100 calling tasks. Every process is started through tools/procs.ts, its output
+ * read (so a chatty server never blocks on a full pipe) and killed by PID.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { ProcessGroup } from "../tools/procs.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const luanet = here("../bin/luanet.js");
-const children: ChildProcess[] = [];
-process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+const group = new ProcessGroup({ maxOutput: 1024 * 1024 });
 
 export type Figures = { rate: number; p50: number; p99: number };
 
-/** Start a process and resolve with the first match of `pattern` in its output. */
+/** Start `node ...args` and resolve with the first match of `pattern` in its stdout or stderr (at most 20 s). */
 export function startAndWait(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let out = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(" ")}: timed out waiting for ${pattern}: ${out}`)), 20_000);
-    const check = (d: Buffer) => {
-      out += d;
-      const m = pattern.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout!.on("data", check);
-    child.stderr!.on("data", check);
-  });
+  const child = group.start(process.execPath, args, { env });
+  return child.until(String(pattern), () => pattern.exec(child.stdout) ?? pattern.exec(child.stderr) ?? undefined, 20_000);
 }
 
-/** Run node with `args` to the end (at most 60 s) and parse the JSON its last line prints. */
-export function run<T = Figures>(args: string[], env: NodeJS.ProcessEnv = {}): T {
-  const r = spawnSync(process.execPath, args, { env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`${args.join(" ")} failed: ${r.stderr}`);
-  return JSON.parse(r.stdout.trim().split("\n").pop()!) as T;
+/** Run `node ...args` to the end (at most 60 s) and parse the JSON its last line prints. */
+export async function run<T = Figures>(args: string[], env: NodeJS.ProcessEnv = {}): Promise<T> {
+  const exit = await group.start(process.execPath, args, { env }).exited(60_000);
+  if (exit.code !== 0) throw new Error(`${args.join(" ")} failed (${exit.code ?? exit.signal}): ${exit.stderr.slice(-4000)}`);
+  return JSON.parse(exit.stdout.trim().split("\n").pop()!) as T;
 }
 
 /** The median of some measurements (the upper one of an even count). */
@@ -50,7 +36,7 @@ export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: 
   return env;
 }
 
-export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number, options: string[] = [], extra: string[] = []): Figures {
+export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number, options: string[] = [], extra: string[] = []): Promise<Figures> {
   return run([luanet, ...options, here("plus-client.ts"), String(callers), String(seconds), ...extra], env);
 }
 
@@ -59,6 +45,7 @@ export async function referencePlus(callers: number, seconds: number): Promise<F
   return run(["--import", "tsx", here("rpc-reference.ts"), "client", port!, String(callers), String(seconds)]);
 }
 
-export function stopAll(): void {
-  for (const c of children.splice(0)) c.kill("SIGKILL");
+/** Kill every process started here (SIGKILL, by PID) and wait until they are gone. */
+export function stopAll(): Promise<void> {
+  return group.kill9All();
 }

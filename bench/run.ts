@@ -79,10 +79,10 @@ async function plus(callers: number, rounds: number, seconds: number): Promise<{
   const env = await plusCluster();
   const l: Figures[] = [], r: Figures[] = [];
   for (let i = 0; i < rounds; i++) {
-    l.push(luanetPlus(env, callers, seconds));
+    l.push(await luanetPlus(env, callers, seconds));
     r.push(await referencePlus(callers, seconds));
   }
-  stopAll();
+  await stopAll();
   const med = (xs: Figures[], k: keyof Figures) => median(xs.map((x) => x[k]));
   const pick = (xs: Figures[]): Figures => ({ rate: med(xs, "rate"), p50: med(xs, "p50"), p99: med(xs, "p99") });
   return { luanet: pick(l), reference: pick(r) };
@@ -102,8 +102,8 @@ async function plusRates(configs: [string, NodeJS.ProcessEnv][]): Promise<Map<st
   for (let round = 0; round < 3; round++) {
     for (const [name, env] of configs) {
       const cluster = await plusCluster(env);
-      rates.get(name)!.push(luanetPlus(cluster, 100, 2).rate);
-      stopAll();
+      rates.get(name)!.push((await luanetPlus(cluster, 100, 2)).rate);
+      await stopAll();
     }
   }
   return new Map([...rates].map(([name, xs]) => [name, median(xs)]));
@@ -151,16 +151,16 @@ if (want("security")) {
 /** Logging: main-thread cost per line, and Plus with a log line per call against none. */
 if (want("logging")) {
   const dir = mkdtempSync(join(tmpdir(), "luanet-bench-log-"));
-  const cost = run<{ value: number; reference: number }>([here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { LUANET_LOG_DIR: dir });
+  const cost = await run<{ value: number; reference: number }>([here("../bin/luanet.js"), "--quiet", "--log-dir", dir, here("log.ts")], { LUANET_LOG_DIR: dir });
   rows.push({ metric: "log line, main-thread cost", luanet: `${cost.value.toFixed(0)} ns`, reference: `${cost.reference.toFixed(0)} ns (fs.writeSync per line)`, ratio: (cost.value / cost.reference).toFixed(2), target: "" });
 
   const cluster = await plusCluster();
   const logged: number[] = [], plain: number[] = [];
   for (let round = 0; round < 3; round++) {
-    plain.push(luanetPlus(cluster, 100, 2).rate);
-    logged.push(luanetPlus(cluster, 100, 2, ["--quiet", "--log-dir", dir], ["log"]).rate);
+    plain.push((await luanetPlus(cluster, 100, 2)).rate);
+    logged.push((await luanetPlus(cluster, 100, 2, ["--quiet", "--log-dir", dir], ["log"])).rate);
   }
-  stopAll();
+  await stopAll();
   add("Plus, 100 tasks, a log line per call: calls", { value: median(logged), reference: median(plain) }, "no logging", "/s", ">= 0.75x");
   rmSync(dir, { recursive: true, force: true });
 }
@@ -177,8 +177,8 @@ if (etcdMissing) {
   const { ns, etcd, cluster } = await registries(names);
   const n: RegistryFigures[] = [], e: RegistryFigures[] = [];
   for (let round = 0; round < 3; round++) {
-    n.push(measure(ns, names, 2));
-    e.push(measure(etcd, names, 2));
+    n.push(await measure(ns, names, 2));
+    e.push(await measure(etcd, names, 2));
   }
   await stopRegistries(cluster);
   const med = (xs: RegistryFigures[], k: keyof RegistryFigures) => median(xs.map((x) => x[k]));

@@ -31,7 +31,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ALLOWED_FRACTION, HEAP_MIB, judgeMemory, RSS_MIB, median, mib, MIN_WARMUP_MS, showGrowth, table, WARMUP_FRACTION, type Sample } from "./judge.ts";
-import { killAll, rssOf, start, type Line, type Proc } from "./procs.ts";
+import { ProcessGroup, rssOf } from "../tools/procs.ts";
+import { startScript, type Line, type Script as Proc } from "./lines.ts";
 
 const KILL_EVERY_MS = 4000;
 /** How long a frozen server stays stopped: longer than a call's deadline (1 s). */
@@ -105,13 +106,17 @@ console.log(`luanet soak: ${seconds} s of load, ${clients.length} clients x ${TA
   `one of ${servers.filter((s) => s.killed).map((s) => s.name).join(", ")} killed (SIGKILL) and restarted every ${KILL_EVERY_MS / 1000} s, ` +
   `another frozen for ${FREEZE_MS / 1000} s in between`);
 
+// Every process started here is killed by its PID when the runner exits, however it exits.
+const group = new ProcessGroup({ env: { FORCE_COLOR: "0" } });
+group.exitOnSignals("soak");
+const start = (label: string, args: string[], env: NodeJS.ProcessEnv) => startScript(group, label, args, env, t0);
 const quiet = { LUANET_LOG_DIR: logDir, LUANET_QUIET: "1" };
-const ns = start("nameservice", ["nameservice", "--listen", "127.0.0.1:0"], { LUANET_LOG_DIR: logDir }, t0);
+const ns = start("nameservice", ["nameservice", "--listen", "127.0.0.1:0"], { LUANET_LOG_DIR: logDir });
 const nsSamples: Sample[] = [];
 let nsSampler: NodeJS.Timeout | undefined;
 
 async function startServer(spec: ServerSpec, nsAddr: string): Promise<Incarnation> {
-  const proc = start(spec.name, [here("server.ts"), spec.name, spec.type, spec.addr], { ...quiet, LUANET_NS: nsAddr }, t0);
+  const proc = start(spec.name, [here("server.ts"), spec.name, spec.type, spec.addr], { ...quiet, LUANET_NS: nsAddr });
   await proc.waitLine("ready", 15_000);
   const life = { proc, readyAt: Date.now(), killedAt: null };
   lives.get(spec.name)!.push(life);
@@ -130,7 +135,7 @@ try {
   const procs = clients.map((c) => start(c.name, [
     here("client.ts"), "--name", c.name, ...(c.anonymous ? ["--anonymous"] : []), "--seconds", String(seconds),
     "--tasks", String(TASKS_PER_CLIENT), "--servers", servers.map((s) => s.name).join(","),
-  ], { ...quiet, LUANET_NS: nsAddr }, t0));
+  ], { ...quiet, LUANET_NS: nsAddr }));
   await Promise.all(procs.map((p) => p.waitLine("ready", 15_000)));
   const loadEnd = Date.now() + seconds * 1000;
   console.log(`${clock()} name service on ${nsAddr}; servers and clients running; logs in ${logDir}`);
@@ -171,7 +176,7 @@ try {
 
   // The clients stop by themselves; give them their drain time and a margin.
   const bound = loadEnd - Date.now() + 20_000;
-  await Promise.all(procs.map((p) => Promise.race([p.exited, sleep(bound)])));
+  await Promise.all(procs.map((p) => Promise.race([p.exit, sleep(bound)])));
   for (const p of procs) if (p.running) failures.push(`${p.label} (pid ${p.pid}) was still running ${bound / 1000} s after its load should have ended`);
   console.log(`${clock()} clients finished; stopping the servers and the name service (SIGTERM)`);
   clearInterval(nsSampler);
@@ -190,7 +195,7 @@ try {
   failures.push(`the soak could not run: ${(error as Error).stack ?? String(error)}`);
 } finally {
   clearInterval(nsSampler);
-  killAll();
+  group.killAll();
 }
 
 /** Memory samples of a luanet script: its stats lines, timed from the first. */

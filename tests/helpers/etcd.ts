@@ -1,16 +1,17 @@
 /**
  * Small etcd clusters for tests and the benchmark: N members of Debian's `etcd` (3.4) on free
- * loopback ports, data in a fresh temp folder. Every member is started and killed here by its
- * PID; `stop()` kills them all and removes the folder (tests call it in `after`, and a process
- * exit kills whatever is left). Without an `etcd` binary, `etcdMissing` says why tests skip.
+ * loopback ports, data in a fresh temp folder. Every member is started through tools/procs.ts and
+ * killed by its PID; `stop()` kills them all and removes the folder (tests call it in `after`, and
+ * a process exit kills whatever is left). Without an `etcd` binary, `etcdMissing` says why tests skip.
  *
  * This file imports nothing from node:test, so bench/run.ts can use it too.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { ProcessGroup, type Child } from "../../tools/procs.ts";
 
 /** The etcd binary (ETCD_BIN, else `etcd` on the PATH), or null if there is none. */
 export const etcdBin: string | null = (() => {
@@ -24,10 +25,7 @@ export const etcdMissing: string | false = etcdBin === null
   ? "no etcd binary on the PATH (apt-get install etcd-server, or set ETCD_BIN); .ci/run installs it"
   : false;
 
-const live = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
+const group = new ProcessGroup({ maxOutput: 20_000 });
 
 /** `n` distinct free TCP ports on 127.0.0.1 (held open together, so they differ, then released). */
 export async function freePorts(n: number): Promise<number[]> {
@@ -42,8 +40,7 @@ export async function freePorts(n: number): Promise<number[]> {
 }
 
 export class EtcdMember {
-  child: ChildProcess | null = null;
-  output = "";
+  child: Child | null = null;
   /** Started and not killed on purpose: if it is not running, it failed. */
   wanted = false;
   constructor(readonly name: string, readonly clientPort: number, readonly peerPort: number, readonly dataDir: string, private readonly cluster: string, private readonly token: string) {}
@@ -52,7 +49,11 @@ export class EtcdMember {
     return `http://127.0.0.1:${this.clientPort}`;
   }
   get running(): boolean {
-    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+    return this.child !== null && this.child.running;
+  }
+  /** The newest part of what the running (or last) process printed. */
+  get output(): string {
+    return this.child === null ? "" : this.child.stdout + this.child.stderr;
   }
 
   /** Start (or restart, on its existing data) this member. */
@@ -60,7 +61,7 @@ export class EtcdMember {
     if (this.running) return;
     this.wanted = true;
     const peer = `http://127.0.0.1:${this.peerPort}`;
-    const child = spawn(etcdBin!, [
+    this.child = group.start(etcdBin!, [
       "--name", this.name, "--data-dir", this.dataDir,
       "--listen-client-urls", this.endpoint, "--advertise-client-urls", this.endpoint,
       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -68,13 +69,7 @@ export class EtcdMember {
       // etcd's own timing (a heartbeat every 100 ms, an election after 1 s without one).
       "--heartbeat-interval", "100", "--election-timeout", "1000",
       "--log-level", "warn", "--logger", "zap",
-    ], { stdio: ["ignore", "pipe", "pipe"] });
-    this.output = "";
-    child.stdout!.setEncoding("utf8").on("data", (d: string) => (this.output = (this.output + d).slice(-20_000)));
-    child.stderr!.setEncoding("utf8").on("data", (d: string) => (this.output = (this.output + d).slice(-20_000)));
-    child.on("exit", () => live.delete(child));
-    live.add(child);
-    this.child = child;
+    ], { label: `etcd member ${this.name}` });
   }
 
   /** Kill this member by PID (SIGKILL unless told otherwise) and wait, bounded, until it is gone. */
@@ -82,12 +77,10 @@ export class EtcdMember {
     this.wanted = false;
     const child = this.child;
     if (child === null || !this.running) return;
-    const gone = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    process.kill(child.pid!, signal);
+    child.stopping = true;
+    child.child.kill(signal);
     // A member that ignores `signal` for 5 s is killed outright, so the wait is bounded.
-    const timer = setTimeout(() => this.running && process.kill(child.pid!, "SIGKILL"), 5000);
-    await gone;
-    clearTimeout(timer);
+    await child.exited(5000).catch(() => child.kill9());
   }
 
   /** Whether this member answers /health with a leader elected. */

@@ -2,11 +2,11 @@
  * A raw protocol client for tests that play a hostile or foreign peer: frames built by hand,
  * sockets that are tracked and destroyed when the test file ends, bounded waits.
  */
-import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { after } from "node:test";
 import { Encoder } from "cbor-x";
 import { encode, PROTOCOL_VERSION, Type } from "../../runtime/wire/envelope.ts";
+import { rssOf as procRss } from "../../tools/procs.ts";
 
 /** Plain CBOR with none of luanet's checks: what a foreign or hostile peer may send. */
 export const rawCbor = new Encoder({ useRecords: false });
@@ -64,9 +64,11 @@ export async function closedBy(port: number, bytes: Buffer, ms = 5000): Promise<
   return closed;
 }
 
-/** Resident memory of a process in bytes, from /proc (Linux). */
+/** Resident memory of a process in bytes, from /proc (Linux); throws if it cannot be read. */
 export function rssOf(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+  const rss = procRss(pid);
+  if (rss === null) throw new Error(`cannot read the rss of pid ${pid} from /proc`);
+  return rss;
 }
 
 /** The port a service logged it listens on ("<name> listening on 127.0.0.1:<port>"). */
