@@ -85,10 +85,11 @@ const outcomes = (proc: Running): Outcome[] =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const skip = netnsUnsupported();
+// On the test, not the suite: the runner counts skipped tests, not skipped suites.
+const skip = netnsUnsupported() ?? false;
 
-describe("three hosts on a switch, one cable pulled and plugged back", { skip: skip ?? false }, () => {
-  test("calls to the cut host fail promptly, calls to the others go on, and the cut host comes back", async () => {
+describe("three hosts on a switch, one cable pulled and plugged back", () => {
+  test("calls to the cut host fail promptly, calls to the others go on, and the cut host comes back", { skip }, async () => {
     const net = createNetwork(["ns", "h1", "h2", "h3"]);
     const { ns: nsHost, h1, h2, h3 } = net.hosts as Record<string, Host>;
     const tool = (args: string[]): Promise<Exit> => luanetOn(h1!, [...args, "--ns", nsAddr]).exited(20_000);

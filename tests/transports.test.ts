@@ -4,8 +4,10 @@
  * folder, so the tests run in parallel; every process is killed by PID when the file ends.
  */
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { existsSync, lstatSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { lastJson, launch, runClient, startNameService, startService, tool, type NameService, type Service } from "./helpers/cluster.ts";
@@ -65,7 +67,7 @@ async function callAll(ns: NameService | string, calls: [service: string, func: 
 interface Sock { netid: string; state: string; local: string; localIno: string; peer: string; peerIno: string; pids: number[] }
 
 function sockets(): Sock[] {
-  const out = execFileSync("ss", ["-H", "-a", "-n", "-p", "-t", "-u", "-x"], { encoding: "utf8" });
+  const out = execFileSync("ss", ["-H", "-a", "-n", "-p", "-t", "-u", "-x"], { encoding: "utf8", timeout: 10_000 });
   return out.split("\n").filter((l) => l.trim() !== "").map((line) => {
     const f = line.trim().split(/\s+/);
     const unix = f[0]!.startsWith("u_");
@@ -77,13 +79,26 @@ function sockets(): Sock[] {
   });
 }
 
-let hasSs = false;
-try {
-  execFileSync("ss", ["-V"], { stdio: "ignore" });
-  hasSs = true;
-} catch {
-  // no ss: the socket-level checks are skipped
-}
+/** Why the socket-level checks cannot run here (a skipped subtest says so), or false. */
+const ssMissing = spawnSync("ss", ["-V"], { stdio: "ignore", timeout: 10_000 }).status === 0 ? false
+  : "the ss command (iproute2) is not installed: apt-get install -y iproute2";
+
+/** Why the [::1] cases cannot run here (no IPv6 on loopback), or false: TCP and UDP are each tried. */
+const ipv6Missing: string | false = await (async () => {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const server = createServer().once("error", reject);
+      server.listen(0, "::1", () => server.close(() => resolve()));
+    });
+    await new Promise<void>((resolve, reject) => {
+      const socket = createSocket("udp6").once("error", reject);
+      socket.bind(0, "::1", () => socket.close(() => resolve()));
+    });
+    return false;
+  } catch (error) {
+    return `no IPv6 on loopback here: cannot bind [::1] (${(error as Error).message})`;
+  }
+})();
 
 /**
  * Whether process `pid` holds a connected link of `kind` to the listener at `addr`
@@ -217,11 +232,11 @@ describe("transports", { concurrency: true }, () => {
     const cases = [
       { label: "UDP", type: "dgram", server: "127.0.0.1:0", client: () => "127.0.0.1:0", transport: "udp", address: /^127\.0\.0\.1:\d+$/ },
       { label: "a UNIX socket", type: "stream", server: "unix:", client: () => `unix:${sockPath("client.sock")}`, transport: "unix", address: /^unix:\/.*\/plus\.sock$/ },
-      { label: "TCP on [::1]", type: "stream", server: "[::1]:0", client: () => "[::1]:0", transport: "tcp6", address: /^\[::1\]:\d+$/ },
-      { label: "UDP on [::1]", type: "dgram", server: "[::1]:0", client: () => "[::1]:0", transport: "udp6", address: /^\[::1\]:\d+$/ },
+      { label: "TCP on [::1]", type: "stream", server: "[::1]:0", client: () => "[::1]:0", transport: "tcp6", address: /^\[::1\]:\d+$/, skip: ipv6Missing },
+      { label: "UDP on [::1]", type: "dgram", server: "[::1]:0", client: () => "[::1]:0", transport: "udp6", address: /^\[::1\]:\d+$/, skip: ipv6Missing },
     ] as const;
     for (const c of cases) {
-      test(`over ${c.label} (${c.transport})`, { timeout: 30_000 }, async () => {
+      test(`over ${c.label} (${c.transport})`, { timeout: 30_000, skip: "skip" in c ? c.skip : false }, async () => {
         const ns = await startNameService();
         const serverAddr = c.server === "unix:" ? `unix:${sockPath("plus.sock")}` : c.server;
         const server = startLuanet([join(root, "samples/plus/server.ts")], {
@@ -263,7 +278,7 @@ describe("transports", { concurrency: true }, () => {
       ns = await startNameService();
     });
 
-    test("a mixed cluster (TCP, UDP, UNIX): every service calls the other two, replies come back on the call's own link, messages cross", { timeout: 30_000 }, async () => {
+    test("a mixed cluster (TCP, UDP, UNIX): every service calls the other two, replies come back on the call's own link, messages cross", { timeout: 30_000 }, async (t) => {
       const names = { tcp: "MeshTcp", udp: "MeshUdp", unix: "MeshUnix" } as const;
       const all = Object.values(names);
       const others = (me: string) => all.filter((n) => n !== me).join(",");
@@ -297,7 +312,7 @@ describe("transports", { concurrency: true }, () => {
       ]);
       assert.deepEqual(ring.map((r) => r.code), [null, null, null], JSON.stringify(ring));
       assert.deepEqual(ring.map((r) => r.ret), ["MeshTcp>MeshUdp", "MeshUdp>MeshUnix", "MeshUnix>MeshTcp"]);
-      if (hasSs) {
+      await t.test("ss shows a link from each caller to the service it called, and none the other way round", { skip: ssMissing }, () => {
         const socks = sockets();
         const pid = { tcp: tcp.child.pid!, udp: udp.child.pid!, unix: unix.child.pid! };
         const expect = (from: keyof typeof pid, to: keyof typeof pid, why: string) =>
@@ -313,7 +328,7 @@ describe("transports", { concurrency: true }, () => {
         none("tcp", "unix");
         // The matcher is not vacuous: the name service dials no service.
         for (const kind of ["tcp", "udp", "unix"] as const) assert.equal(hasLinkTo(socks, ns.proc.child.pid!, kind, addr[kind]), false);
-      }
+      });
 
       // Round two: every service calls Who and Relay on both others.
       const tours = await callAll(ns, all.map((n) => [n, "Tour"] as [string, string]));

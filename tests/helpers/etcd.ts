@@ -20,10 +20,17 @@ export const etcdBin: string | null = (() => {
   return r.status === 0 ? bin : null;
 })();
 
-/** Why etcd tests cannot run here, or false when they can. */
-export const etcdMissing: string | false = etcdBin === null
-  ? "no etcd binary on the PATH (apt-get install etcd-server, or set ETCD_BIN); .ci/run installs it"
-  : false;
+/** Why tests that start etcd members of their own cannot run here, or false when they can. */
+export const etcdMissing: string | false = etcdBin !== null ? false
+  : process.env.ETCD_BIN !== undefined ? `ETCD_BIN=${process.env.ETCD_BIN} does not run (\`$ETCD_BIN --version\` failed)`
+  : "no etcd binary on the PATH (apt-get install etcd-server, or set ETCD_BIN); .ci/run installs it";
+
+/**
+ * Why tests that only need some etcd (the cluster LUANET_TEST_ETCD names, else one they start)
+ * cannot run here, or false when they can.
+ */
+export const etcdUnavailable: string | false = process.env.LUANET_TEST_ETCD ? false
+  : etcdMissing && `LUANET_TEST_ETCD is not set, and ${etcdMissing.replace(/^no /, "there is no ")}`;
 
 const group = new ProcessGroup({ maxOutput: 20_000 });
 
