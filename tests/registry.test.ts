@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { lastJson, launch, startNameService } from "./helpers/cluster.ts";
+import { lastJson, launch, startNameService, startService } from "./helpers/cluster.ts";
 import { freePorts } from "./helpers/etcd.ts";
 import { runLuanet, runScript } from "./helpers/proc.ts";
 
@@ -99,11 +99,35 @@ describe("choosing the registry", { concurrency: true }, () => {
     assert.equal(call.stdout.trim(), '"hi"');
   });
 
-  test("with neither --ns nor LUANET_NS, the tools use the default name service 127.0.0.1:8010", async () => {
-    const r = await runLuanet(["ls"], { env: { LUANET_NS: undefined, LUANET_REGISTRY: undefined } });
-    // Whether or not a name service runs there, the address used is the default, never "undefined".
-    if (r.code === 0) assert.match(r.stdout, /^NAME\s+ADDRESS/);
-    else assert.match(r.stderr, /127\.0\.0\.1:8010/);
-    assert.doesNotMatch(r.stderr, /undefined/);
+  test("with neither --ns nor LUANET_NS, the tools use the default name service 127.0.0.1:8010", async (t) => {
+    const unset = { LUANET_NS: undefined, LUANET_REGISTRY: undefined };
+    // A name service of the test's own at the default address, with a service in it: the tools,
+    // told no address, must find that service there.
+    let ns;
+    try {
+      ns = await startNameService({ port: 8010 });
+    } catch (error) {
+      if (!/EADDRINUSE/.test((error as Error).message)) throw error;
+      return t.skip("127.0.0.1:8010, the default name service address, is in use by another process");
+    }
+    await startService(ns, `
+      luanet.RegRPCFunction("Hi", () => "hi");
+      luanet.StartLocalService("AtTheDefault", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(NS);
+    `);
+    const ls = await runLuanet(["ls"], { env: unset });
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, /^AtTheDefault\s+127\.0\.0\.1:\d+\s/m);
+    const call = await runLuanet(["call", "AtTheDefault", "Hi"], { env: unset });
+    assert.equal(call.code, 0, call.stderr);
+    assert.equal(call.stdout.trim(), '"hi"');
+
+    // With nothing there, they fail naming that address, never "undefined".
+    ns.proc.child.kill("SIGKILL");
+    await ns.proc.exited(5000);
+    const gone = await runLuanet(["ls"], { env: unset });
+    assert.equal(gone.code, 1, gone.stderr);
+    assert.match(gone.stderr, /127\.0\.0\.1:8010/);
+    assert.doesNotMatch(gone.stderr, /undefined/);
   });
 });
