@@ -67,7 +67,9 @@ async function callAll(ns: NameService | string, calls: [service: string, func: 
 interface Sock { netid: string; state: string; local: string; localIno: string; peer: string; peerIno: string; pids: number[] }
 
 function sockets(): Sock[] {
-  const out = execFileSync("ss", ["-H", "-a", "-n", "-p", "-t", "-u", "-x"], { encoding: "utf8", timeout: 10_000 });
+  // Every socket on the machine, with its processes: far more than execFileSync's 1 MiB default
+  // where other programs hold thousands of UNIX sockets (that failed with ENOBUFS).
+  const out = execFileSync("ss", ["-H", "-a", "-n", "-p", "-t", "-u", "-x"], { encoding: "utf8", timeout: 10_000, maxBuffer: 256 * 1024 * 1024 });
   return out.split("\n").filter((l) => l.trim() !== "").map((line) => {
     const f = line.trim().split(/\s+/);
     const unix = f[0]!.startsWith("u_");
