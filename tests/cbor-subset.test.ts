@@ -48,6 +48,17 @@ test("the check never throws, and what it passes cbor-x decodes", () => {
   }), { numRuns: 20_000 });
 });
 
+// Found by the property above (2 runs in 25 here; seeds 1711633905, 652525706): the check
+// passes these, and cbor-x throws on them. envelope.ts's decode() turns that into a ProtocolError,
+// so a link that sends one is closed all the same, but the check is not the exact description of
+// what cbor-x decodes that the property asks for. A todo until runtime/wire/cbor-subset.ts refuses them.
+test("the check refuses what cbor-x cannot decode: tag 1 over an 8-byte integer, a byte string as a map key", { todo: "runtime/wire/cbor-subset.ts passes these" }, () => {
+  for (const h of ["c1 3b 00 00 00 00 00 00 00 00", "c1 1b 00 00 00 00 00 00 00 00", "a2 00 00 40 3a 00 00 00 00", "82 a1 40 00 02"]) {
+    assert.throws(() => plain.decode(hex(h)), h); // what cbor-x does with them
+    assert.notEqual(checkSubset(hex(h)), null, h);
+  }
+});
+
 test("other encoders' forms are accepted and decode: shortest lengths, indefinite arrays and maps, half floats", () => {
   for (const h of [
     "a2 61 61 01 61 62 02",            // {a: 1, b: 2} with a2 (cbor-x writes b9 00 02)
