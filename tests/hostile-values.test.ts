@@ -5,13 +5,12 @@
  * name rule, and the CLI tools print every byte (bounded per field) before they exit.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { lastJson, launch, runClient, startNameService, startService, steadyPlusClient, tool, type NameService } from "./helpers/cluster.ts";
 import { closedBy, helloFrame, listenPort } from "./helpers/raw.ts";
-import { luanetBin, root } from "./helpers/proc.ts";
+import { luanetBin, startProcess } from "./helpers/proc.ts";
 
 /** Scripts that build the hostile values; `hostile(kind)` returns a fresh one. */
 const HOSTILE = `
@@ -224,25 +223,12 @@ describe("hostile values", { concurrency: true }, () => {
 
 describe("the CLI tools on a slow pipe, and with hostile registry entries", { concurrency: true }, () => {
   /** Run `luanet <args>` into `(sleep 1; wc -c)`: the bytes that arrived, and luanet's own exit code. */
-  function throughSlowPipe(args: string[]): Promise<{ bytes: number; code: number; stderr: string }> {
+  async function throughSlowPipe(args: string[]): Promise<{ bytes: number; code: number; stderr: string }> {
     const quoted = [process.execPath, luanetBin, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
-    return new Promise((resolve, reject) => {
-      const child = spawn("bash", ["-c", `${quoted} | (sleep 1; wc -c); echo "exit=\${PIPESTATUS[0]}"`], { cwd: root, env: { ...process.env, FORCE_COLOR: "0", LUANET_REGISTRY: undefined } });
-      let out = "";
-      let stderr = "";
-      child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
-      child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`no exit within 30 s: ${out}${stderr}`));
-      }, 30_000);
-      child.on("close", () => {
-        clearTimeout(timer);
-        const m = /^\s*(\d+)\s*\nexit=(\d+)/.exec(out);
-        if (m === null) reject(new Error(`unexpected output: ${out}${stderr}`));
-        else resolve({ bytes: Number(m[1]), code: Number(m[2]), stderr });
-      });
-    });
+    const exit = await startProcess("bash", ["-c", `${quoted} | (sleep 1; wc -c); echo "exit=\${PIPESTATUS[0]}"`]).exited(30_000);
+    const m = /^\s*(\d+)\s*\nexit=(\d+)/.exec(exit.stdout);
+    if (m === null) throw new Error(`unexpected output: ${exit.stdout}${exit.stderr}`);
+    return { bytes: Number(m[1]), code: Number(m[2]), stderr: exit.stderr };
   }
 
   test("luanet call prints every byte into a pipe read slowly, and its exit code is right", async () => {
