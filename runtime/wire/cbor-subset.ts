@@ -4,7 +4,8 @@
  *
  *     major 0, 1   integers, any argument width (1, 2, 4 or 8 bytes; not 28-31)
  *     major 2, 3   byte and text strings of definite length (cbor-x decodes no other)
- *     major 4, 5   arrays and maps, definite or indefinite, nested at most MAX_DEPTH deep
+ *     major 4, 5   arrays and maps, definite or indefinite, nested at most MAX_DEPTH deep;
+ *                  map keys are integers or text strings (cbor-x makes them property names)
  *     major 6      only these tags, each over the item kind shown:
  *                    0 text (date string)   1 integer of at most 4 bytes, or float
  *                                           (epoch date: cbor-x reads an 8-byte integer as a
@@ -54,6 +55,10 @@ function tagContent(tag: number): number {
 // The walk's stack, reused: for each open container, the items still to read (-1: indefinite,
 // until "break"). checkSubset runs to completion synchronously, so one stack serves every call.
 const left = new Float64Array(MAX_DEPTH + 1);
+/** Per open container: items completed in it so far, and whether it is a map (whose even items
+ * are keys: cbor-x makes them property names, so they must be integers or text). */
+const done = new Float64Array(MAX_DEPTH + 1);
+const isMap = new Uint8Array(MAX_DEPTH + 1);
 
 /** The estimated cost of the body checkSubset last passed (see MAX_COST). */
 export let cost = 0;
@@ -73,10 +78,13 @@ export function checkSubset(b: Uint8Array): string | null {
     const initial = b[pos++]!;
     const major = initial >> 5;
     const ai = initial & 31;
+    const atKey = depth > 0 && isMap[depth - 1] === 1 && done[depth - 1]! % 2 === 0 && want === -1;
     if (initial === 0xff) {
       if (depth === 0 || left[depth - 1] !== -1 || want !== -1) return "a \"break\" outside an indefinite-length array or map";
+      if (isMap[depth - 1] === 1 && !atKey) return "an indefinite-length map that ends after a key, with no value";
       depth--;
     } else {
+      if (atKey && major !== 0 && major !== 1 && major !== 3) return "a map key that is not an integer or a text string";
       // The argument: the value, length or count that follows the initial byte.
       let arg = ai;
       if (ai >= 24) {
@@ -108,7 +116,9 @@ export function checkSubset(b: Uint8Array): string | null {
           if (depth >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
           // Every item takes at least one byte: a count beyond what is left can never be met.
           if (ai !== 31 && arg > end - pos) return "an array or map declares more items than the frame holds";
-          left[depth++] = ai === 31 ? -1 : major === 5 ? arg * 2 : arg;
+          left[depth] = ai === 31 ? -1 : major === 5 ? arg * 2 : arg;
+          done[depth] = 0;
+          isMap[depth++] = major === 5 ? 1 : 0;
           continue;
         }
       } else if (major === 6) {
@@ -123,7 +133,11 @@ export function checkSubset(b: Uint8Array): string | null {
       }
     }
     // One item is complete: count it against the containers it completes.
-    while (depth > 0 && left[depth - 1] !== -1 && --left[depth - 1]! === 0) depth--;
+    while (depth > 0) {
+      done[depth - 1]!++;
+      if (left[depth - 1] === -1 || --left[depth - 1]! !== 0) break;
+      depth--;
+    }
     if (depth === 0) break;
   }
   if (pos !== end) return `${end - pos} byte(s) after the item`;

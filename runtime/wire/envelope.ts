@@ -164,5 +164,5 @@ export function decode(body: Uint8Array): Envelope {
       if (v.length === 2 && v[1] instanceof Uint8Array && v[1].length === (v[0] === Type.CHALLENGE ? NONCE_BYTES : MAC_BYTES)) return v as unknown as Envelope;
       break;
   }
-  throw new ProtocolError(`malformed envelope of type ${JSON.stringify(v[0])} with ${v.length} items`);
+  throw new ProtocolError(`malformed envelope of type ${typeof v[0] === "string" ? JSON.stringify(v[0]) : String(v[0])} with ${v.length} items`);
 }
