@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";
-import { lastJson, launch, runClient, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+import { lastJson, launch, runClient, slowReceiver, startNameService, startService, type NameService } from "./helpers/cluster.ts";
 
 /** Memory samples a script prints as JSON lines: {"mem": rss bytes}. */
 function rssGrowth(stdout: string): { first: number; max: number; samples: number } {
@@ -75,33 +75,11 @@ describe("limits and backpressure", { concurrency: true }, () => {
 
   test("a sender that exits right after sending loses nothing its slow receiver has not read yet", async () => {
     const COUNT = 2000;
-    const sink = await startService(ns, `
-      luanet.Configure({ mailboxLength: 10 });
-      luanet.StartLocalService("SlowSink", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-      luanet.Register2Name(NS);
-      Sche.Spawn(function* () {
-        for (let next = 0; next < ${COUNT}; next++) {
-          const { msg } = yield* luanet.GetMsg<{ seq: number }>();
-          if (msg.seq !== next) { console.log(JSON.stringify({ outOfOrder: msg.seq, expected: next })); return luanet.Exit(1); }
-          yield* Sche.Sleep(1);
-        }
-        console.log(JSON.stringify({ received: ${COUNT} }));
-        luanet.Exit(0);
-      });
-    `, { name: "slowsink.ts" });
     // 16 MB: far more than the kernel's socket buffers hold, so most is still queued in the
     // sender's process when it calls Exit.
-    const sender = await runClient(ns, `
-      export default function* () {
-        const pad = "z".repeat(8192);
-        for (let seq = 0; seq < ${COUNT}; seq++) {
-          const err = yield* luanet.SendMsg("SlowSink", { seq, pad });
-          if (err !== null) { console.log(JSON.stringify({ seq, code: err.code })); return luanet.Exit(1); }
-        }
-        console.log(JSON.stringify({ sent: ${COUNT} }));
-        luanet.Exit(0);
-      }
-    `, { timeoutMs: 30_000 });
+    const { receiver, sender: source } = slowReceiver("SlowSink", COUNT, "luanet.Exit(0);");
+    const sink = await startService(ns, receiver, { name: "slowsink.ts" });
+    const sender = await runClient(ns, source, { timeoutMs: 30_000 });
     assert.equal(sender.code, 0, sender.stdout + sender.stderr);
     const received = await sink.exited(30_000);
     assert.deepEqual(lastJson(received.stdout), { received: COUNT }, received.stdout + received.stderr);

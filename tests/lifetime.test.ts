@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { before, describe, test } from "node:test";
-import { lastJson, launch, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+import { lastJson, launch, slowReceiver, startNameService, startService, type NameService } from "./helpers/cluster.ts";
 import { etcdMissing, startEtcd } from "./helpers/etcd.ts";
 
 /** A loopback port nobody listens on (bound, then closed). */
@@ -80,31 +80,10 @@ describe("a script with no service of its own", { concurrency: true }, () => {
 
   test("messages sent to a slow receiver just before the script ends arrive whole and in order", async () => {
     const COUNT = 1000;
-    const sink = await startService(ns, `
-      luanet.Configure({ mailboxLength: 10 });
-      luanet.StartLocalService("SlowInbox", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-      luanet.Register2Name(NS);
-      Sche.Spawn(function* () {
-        for (let next = 0; next < ${COUNT}; next++) {
-          const { msg } = yield* luanet.GetMsg<{ seq: number }>();
-          if (msg.seq !== next) { console.log(JSON.stringify({ outOfOrder: msg.seq, expected: next })); return luanet.Exit(1); }
-          yield* Sche.Sleep(1);
-        }
-        console.log(JSON.stringify({ received: ${COUNT} }));
-        luanet.Exit(0);
-      });
-    `, { name: "inbox.ts" });
     // 8 MB: most of it is still queued in the sender when its last task ends.
-    const sender = await launch(ns, `
-      export default function* () {
-        const pad = "q".repeat(8192);
-        for (let seq = 0; seq < ${COUNT}; seq++) {
-          const err = yield* luanet.SendMsg("SlowInbox", { seq, pad });
-          if (err !== null) { console.log(JSON.stringify({ seq, code: err.code })); return; }
-        }
-        console.log(JSON.stringify({ sent: ${COUNT} }));
-      }
-    `).exited(30_000);
+    const { receiver, sender: source } = slowReceiver("SlowInbox", COUNT, "");
+    const sink = await startService(ns, receiver, { name: "inbox.ts" });
+    const sender = await launch(ns, source).exited(30_000);
     assert.equal(sender.code, 0, sender.stderr);
     assert.deepEqual(lastJson(sender.stdout), { sent: COUNT });
     const received = await sink.exited(30_000);

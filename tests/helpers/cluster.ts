@@ -128,3 +128,38 @@ export function lastJson<T = any>(stdout: string): T { // eslint-disable-line @t
   }
   throw new Error(`no JSON line in stdout:\n${stdout}`);
 }
+
+/**
+ * A service script `name` that takes `count` messages `{ seq }` one per ms (its mailbox holds 10,
+ * so senders back up), checks their order, prints `{ received: count }` and exits 0; and a
+ * client script that sends them (8 KiB each), prints `{ sent: count }`, then runs `end`.
+ */
+export function slowReceiver(name: string, count: number, end: string): { receiver: string; sender: string } {
+  return {
+    receiver: `
+      luanet.Configure({ mailboxLength: 10 });
+      luanet.StartLocalService(${JSON.stringify(name)}, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(NS);
+      Sche.Spawn(function* () {
+        for (let next = 0; next < ${count}; next++) {
+          const { msg } = yield* luanet.GetMsg<{ seq: number }>();
+          if (msg.seq !== next) { console.log(JSON.stringify({ outOfOrder: msg.seq, expected: next })); return luanet.Exit(1); }
+          yield* Sche.Sleep(1);
+        }
+        console.log(JSON.stringify({ received: ${count} }));
+        luanet.Exit(0);
+      });
+    `,
+    sender: `
+      export default function* () {
+        const pad = "z".repeat(8192);
+        for (let seq = 0; seq < ${count}; seq++) {
+          const err = yield* luanet.SendMsg(${JSON.stringify(name)}, { seq, pad });
+          if (err !== null) { console.log(JSON.stringify({ seq, code: err.code })); return luanet.Exit(1); }
+        }
+        console.log(JSON.stringify({ sent: ${count} }));
+        ${end}
+      }
+    `,
+  };
+}
