@@ -72,6 +72,9 @@ class StreamLink implements Link {
     });
     this.decoder = new FrameDecoder(maxFrame, () => config.partialFrameBytes);
     socket.on("data", (chunk: Buffer) => {
+      // Closed gracefully, the socket is read until the peer's end; nothing in it is for us (and a
+      // partial frame held now would never be given back to the partialFrameBytes budget).
+      if (this.closed) return;
       try {
         this.decoder.push(chunk, this.deliver);
       } catch (error) {
