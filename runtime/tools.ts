@@ -18,6 +18,7 @@ function parseJson(text: string | undefined, what: string): unknown {
     return JSON.parse(text);
   } catch (error) {
     fail("bad_json", `${what} must be JSON, e.g. '{"a":1}': ${(error as Error).message}`);
+    process.exitCode = 2; // a usage error, like a bad option
     return BAD_JSON;
   }
 }

@@ -158,17 +158,17 @@ describe("luanet command", { concurrency: true }, () => {
         tool(ns, ["ls", "-q"]),
         tool(ns, ["ls", "--log-level", "debug"]),
         tool(ns, ["call", "ToolSvc", "Plus", '{"a":1,"b":2}', "--log-level", "warn", "--no-log-file"]),
-        tool(ns, ["ls", "--log-level", "info", "--log-dir", logDir, "--quiet"]),
+        tool(ns, ["ls", "--log-level", "debug", "--log-dir", logDir, "--quiet"]),
         tool(ns, ["send", "ToolSvc", "{}", "--quiet"]),
       ]);
       for (const r of [quiet, q, debug, warn, toFile, sendQuiet]) assert.equal(r.code, 0, r.stderr);
       assert.equal(quiet.stdout, "3\n");
       assert.equal(warn.stderr, "");
       assert.match(debug.stderr, /^\[luanet\] DEBUG connected to nameservice at 127\.0\.0\.1:\d+$/m, "a tool's console lines say [luanet]");
-      assert.match(debug.stderr, /^\[luanet\] INFO connection to nameservice \(127\.0\.0\.1:\d+\) closed$/m);
+      assert.match(debug.stderr, /^\[luanet\] DEBUG connection to nameservice \(127\.0\.0\.1:\d+\) closed$/m, "closed at our own exit: not news");
       assert.equal(toFile.stderr, "");
       assert.ok(existsSync(join(logDir, "luanet.log")), "--log-dir gives a tool a file");
-      assert.match(readFileSync(join(logDir, "luanet.log"), "utf8"), /INFO  luanet\[\d+\] connection to nameservice \(127\.0\.0\.1:\d+\) closed\n$/);
+      assert.match(readFileSync(join(logDir, "luanet.log"), "utf8"), /DEBUG luanet\[\d+\] connection to nameservice \(127\.0\.0\.1:\d+\) closed\n$/);
     });
 
     test("options before the tool's name count for it: luanet --ns X -q call ...", async () => {
@@ -180,6 +180,18 @@ describe("luanet command", { concurrency: true }, () => {
       assert.equal(call.stdout, "9\n");
       assert.equal(ls.code, 0, ls.stderr);
       assert.match(ls.stdout, /^ToolSvc\s/m);
+    });
+
+    test("arguments that are not JSON are a usage error: one line, exit 2, nothing sent", async () => {
+      const [call, send] = await Promise.all([
+        tool(ns, ["call", "ToolSvc", "Plus", "{a:1}"]),
+        tool(ns, ["send", "ToolSvc", "not json"]),
+      ]);
+      for (const r of [call, send]) {
+        assert.equal(r.code, 2, r.stderr);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /^luanet: bad_json: the (arguments|message) must be JSON, e\.g\. '\{"a":1\}': [^\n]+\n$/);
+      }
     });
 
     test("an unknown option after a tool is still a usage error, exit 2", async () => {

@@ -456,6 +456,55 @@ describe("services", { concurrency: true }, () => {
     }
   });
 
+  test("StartLocalService on an address in use gives [null, address_in_use] to a task that waits, which may try another", async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve, reject) => {
+      blocker.once("error", reject);
+      blocker.listen(0, "127.0.0.1", resolve);
+    });
+    try {
+      const port = (blocker.address() as { port: number }).port;
+      const r = await launch("127.0.0.1:1", `
+        export default function* () {
+          const [first, err] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
+          const [second, err2] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+          console.log(JSON.stringify({ first, code: err?.code, second: second !== null && second.port !== ${port}, err2 }));
+          luanet.Exit(0);
+        }
+      `).exited(10_000);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(lastJson(r.stdout), { first: null, code: "address_in_use", second: true, err2: null });
+    } finally {
+      blocker.close();
+    }
+  });
+
+  test("GetRemoteFuncProvider takes a deadline: a registry that never answers gives timeout then; a bad one is a TypeError", async () => {
+    // A "name service" that accepts connections and never says a word.
+    const mute = createServer(() => {});
+    await new Promise<void>((resolve) => mute.listen(0, "127.0.0.1", resolve));
+    try {
+      const r = await launch(`127.0.0.1:${(mute.address() as { port: number }).port}`, `
+        export default function* () {
+          const t0 = performance.now();
+          const [names, err] = yield* luanet.GetRemoteFuncProvider("Plus", { timeout: 300 });
+          const ms = performance.now() - t0;
+          let typeError = "";
+          try { luanet.GetRemoteFuncProvider("Plus", { timeout: -1 }); } catch (e) { typeError = (e as Error).message; }
+          console.log(JSON.stringify({ names, code: err?.code, early: ms < 5000, typeError }));
+        }
+      `).exited(15_000);
+      assert.equal(r.code, 0, r.stderr);
+      const out = lastJson(r.stdout);
+      assert.equal(out.names, null);
+      assert.equal(out.code, "timeout");
+      assert.equal(out.early, true, "it ended at its own 300 ms deadline, not at rpcTimeout's 10 s");
+      assert.match(out.typeError, /GetRemoteFuncProvider\(func, opts\?\): opts\.timeout must be a positive number of ms, got -1/);
+    } finally {
+      mute.close();
+    }
+  });
+
   test("onDisconnected gets the name of a peer that called us when it is killed", async () => {
     const ns = await startNameService();
     const watcher = await startService(ns, `

@@ -49,15 +49,16 @@ export function nameServicePeer(): Peer {
 
 /** Call the name service from outside any task. Unreachable, it fails "unavailable": at once if
  * it never answered this process, else as RegistryAwayError, which look-ups try again. */
-function ask<T>(func: string, args: unknown): Promise<T> {
+function ask<T>(func: string, args: unknown, timeoutMs = config.rpcTimeout): Promise<T> {
   return new Promise((resolve, reject) => {
     spawnNamed(`nameservice ${func}`, function* () {
-      const [ret, err] = yield* call(nameServicePeer(), func, args, config.rpcTimeout);
+      const [ret, err] = yield* call(nameServicePeer(), func, args, timeoutMs);
       if (err === null) {
         answered = true;
         return resolve(ret as T);
       }
-      if (err.code !== "disconnected" && err.code !== "timeout" && err.code !== "unavailable") return reject(err);
+      // Connected but silent past the deadline: a timeout, as for any call. Refused or dropped: away.
+      if (err.code !== "disconnected" && err.code !== "unavailable") return reject(err);
       const message = `the name service at ${formatAddr(nsAddr)} did not answer: ${err.message}`;
       reject(answered ? new RegistryAwayError(message) : new RPCError("unavailable", message));
     });
@@ -69,7 +70,7 @@ export const nameServiceRegistry: Registry = {
     return `the name service at ${formatAddr(nsAddr)}`;
   },
   lookup: (name) => ask<ServiceInfo | null>("GetInfo", { name }),
-  providers: (func) => ask<string[]>("GetRemoteFunc", { func }),
+  providers: (func, timeoutMs) => ask<string[]>("GetRemoteFunc", { func }, timeoutMs),
   list: async () => {
     // Page by page, so the answer fits a frame however many services there are.
     const all: ServiceInfo[] = [];

@@ -30,8 +30,9 @@ export interface Registry {
    * "unavailable" when the registry cannot be reached within a bounded wait.
    */
   lookup(name: string): Promise<ServiceInfo | null>;
-  /** Names of the live services that provide `func`. */
-  providers(func: string): Promise<string[]>;
+  /** Names of the live services that provide `func`, asked within `timeoutMs` where the
+   * registry takes a deadline per question (the name service; default rpcTimeout). */
+  providers(func: string, timeoutMs?: number): Promise<string[]>;
   /** Every live service. */
   list(): Promise<ServiceInfo[]>;
   /**

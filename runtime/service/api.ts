@@ -107,6 +107,10 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
       warnIfExposed(name, type, listener.addr);
       return listener.addr;
     }, (error: NodeJS.ErrnoException) => {
+      // Not started after all: the script may try again (another address, another name).
+      local.name = null;
+      listening = null;
+      presence.handler = null;
       throw new LuanetError(error.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", `${name} cannot listen on ${formatAddr(addr)}: ${error.message}`);
     });
   return started(`starting ${name}`, listening, (value, error) => (error === null ? [value!, null] : [null, error]));
@@ -219,15 +223,18 @@ onShutdown(() => closeAll(graceMs));
 
 /**
  * The live services that provide `func`, from the registry (the name service, or etcd's index):
- * `const [names, err] = yield* luanet.GetRemoteFuncProvider(func)`; err is an RPCError
- * (unavailable, timeout) when the registry cannot answer.
+ * `const [names, err] = yield* luanet.GetRemoteFuncProvider(func, { timeout? })`; err is an
+ * RPCError (unavailable, timeout) when the registry cannot answer within the deadline.
  */
-export function GetRemoteFuncProvider(func: string): Operation<RPCResult<string[]>> {
-  checkName(func, "luanet.GetRemoteFuncProvider(func)", "func");
+export function GetRemoteFuncProvider(func: string, opts?: CallOptions): Operation<RPCResult<string[]>> {
+  const where = "luanet.GetRemoteFuncProvider(func, opts?)";
+  checkName(func, where, "func");
+  const ms = timeoutOf(opts, where);
   return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
     try {
-      const names = yield* lookingUp(() => registry().providers(func), config.rpcTimeout, `GetRemoteFuncProvider(${func})`);
-      if (names === TIMED_OUT) return [null, new RPCError("timeout", `${registry().where} did not answer within ${config.rpcTimeout} ms`)];
+      const deadline = performance.now() + ms;
+      const names = yield* lookingUp(() => registry().providers(func, Math.max(1, deadline - performance.now())), ms, `GetRemoteFuncProvider(${func})`);
+      if (names === TIMED_OUT) return [null, new RPCError("timeout", `${registry().where} did not answer within ${ms} ms`)];
       return [names, null];
     } catch (error) {
       return [null, isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry().where} did not answer: ${String((error as Error)?.message ?? error)}`)];

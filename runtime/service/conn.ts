@@ -4,6 +4,7 @@
  * HELLO frame that must come first.
  * @internal
  */
+import { stopping } from "../lifecycle.js";
 import { log, warnEverySecond } from "../log.js";
 import { badName } from "../names.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
@@ -177,7 +178,7 @@ export class Conn implements LinkHandlers {
     const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
     // A close for a limit was counted in a rate-limited warning already.
     if (error !== undefined && !isOrdinaryDrop(error) && !(error instanceof LinkLimitError) && !(error instanceof IdleError)) log.warn(`${what}: ${error.message}`);
-    else if (this.peerName !== null) log.info(what);
+    else if (this.peerName !== null && !stopping()) log.info(what); // at our own shutdown every link closes: not news
     else log.debug(what);
     for (const handler of closedHandlers) handler(this, error);
     // The peer we dialed went silent or left the registry: the links it dialed to us are as
