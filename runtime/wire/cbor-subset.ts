@@ -55,10 +55,11 @@ function tagContent(tag: number): number {
 // The walk's stack, reused: for each open container, the items still to read (-1: indefinite,
 // until "break"). checkSubset runs to completion synchronously, so one stack serves every call.
 const left = new Float64Array(MAX_DEPTH + 1);
-/** Per open container: items completed in it so far, and whether it is a map (whose even items
- * are keys: cbor-x makes them property names, so they must be integers or text). */
-const done = new Float64Array(MAX_DEPTH + 1);
-const isMap = new Uint8Array(MAX_DEPTH + 1);
+/** Per open container: 0 an array; in a map, KEY or VALUE, what its next item is (cbor-x makes
+ * keys property names, so they must be integers or text). */
+const phase = new Uint8Array(MAX_DEPTH + 1);
+const KEY = 1;
+const VALUE = 2;
 
 /** The estimated cost of the body checkSubset last passed (see MAX_COST). */
 export let cost = 0;
@@ -78,10 +79,10 @@ export function checkSubset(b: Uint8Array): string | null {
     const initial = b[pos++]!;
     const major = initial >> 5;
     const ai = initial & 31;
-    const atKey = depth > 0 && isMap[depth - 1] === 1 && done[depth - 1]! % 2 === 0 && want === -1;
+    const atKey = depth > 0 && phase[depth - 1] === KEY && want === -1;
     if (initial === 0xff) {
       if (depth === 0 || left[depth - 1] !== -1 || want !== -1) return "a \"break\" outside an indefinite-length array or map";
-      if (isMap[depth - 1] === 1 && !atKey) return "an indefinite-length map that ends after a key, with no value";
+      if (phase[depth - 1] === VALUE) return "an indefinite-length map that ends after a key, with no value";
       depth--;
     } else {
       if (atKey && major !== 0 && major !== 1 && major !== 3) return "a map key that is not an integer or a text string";
@@ -117,8 +118,7 @@ export function checkSubset(b: Uint8Array): string | null {
           // Every item takes at least one byte: a count beyond what is left can never be met.
           if (ai !== 31 && arg > end - pos) return "an array or map declares more items than the frame holds";
           left[depth] = ai === 31 ? -1 : major === 5 ? arg * 2 : arg;
-          done[depth] = 0;
-          isMap[depth++] = major === 5 ? 1 : 0;
+          phase[depth++] = major === 5 ? KEY : 0;
           continue;
         }
       } else if (major === 6) {
@@ -134,7 +134,8 @@ export function checkSubset(b: Uint8Array): string | null {
     }
     // One item is complete: count it against the containers it completes.
     while (depth > 0) {
-      done[depth - 1]!++;
+      const p = phase[depth - 1]!;
+      if (p !== 0) phase[depth - 1] = KEY + VALUE - p;
       if (left[depth - 1] === -1 || --left[depth - 1]! !== 0) break;
       depth--;
     }
