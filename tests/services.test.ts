@@ -28,6 +28,20 @@ luanet.StartLocalService("Errs", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
 luanet.Register2Name(NS);
 `;
 
+/** Run `body` with a loopback port that another socket holds. */
+async function withPortTaken(body: (port: number) => Promise<void>): Promise<void> {
+  const blocker = createServer();
+  await new Promise<void>((resolve, reject) => {
+    blocker.once("error", reject);
+    blocker.listen(0, "127.0.0.1", resolve);
+  });
+  try {
+    await body((blocker.address() as { port: number }).port);
+  } finally {
+    blocker.close();
+  }
+}
+
 describe("services", { concurrency: true }, () => {
   describe("error codes from calls to a live server", { concurrency: true }, () => {
     let ns: NameService;
@@ -435,49 +449,29 @@ describe("services", { concurrency: true }, () => {
     await svc.waitFor(/^got \{"from":null,"msg":\{"hello":"world"\}\}$/m, 5000);
   });
 
-  test("StartLocalService on an address in use: exit 1 naming the address", async () => {
-    const blocker = createServer();
-    await new Promise<void>((resolve, reject) => {
-      blocker.once("error", reject);
-      blocker.listen(0, "127.0.0.1", resolve);
-    });
-    try {
-      const port = (blocker.address() as { port: number }).port;
-      const r = await launch("127.0.0.1:1", `
-        luanet.StartLocalService("Clash", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
-        Sche.Spawn(function* () { yield* Sche.Sleep(5000); console.log("still running"); });
-      `).exited(10_000);
-      assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`Clash cannot listen on 127\\.0\\.0\\.1:${port}\\b`));
-      assert.match(r.stderr, /EADDRINUSE/);
-      assert.doesNotMatch(r.stdout, /still running/);
-    } finally {
-      blocker.close();
-    }
-  });
+  test("StartLocalService on an address in use: exit 1 naming the address", () => withPortTaken(async (port) => {
+    const r = await launch("127.0.0.1:1", `
+      luanet.StartLocalService("Clash", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
+      Sche.Spawn(function* () { yield* Sche.Sleep(5000); console.log("still running"); });
+    `).exited(10_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`Clash cannot listen on 127\\.0\\.0\\.1:${port}\\b`));
+    assert.match(r.stderr, /EADDRINUSE/);
+    assert.doesNotMatch(r.stdout, /still running/);
+  }));
 
-  test("StartLocalService on an address in use gives [null, address_in_use] to a task that waits, which may try another", async () => {
-    const blocker = createServer();
-    await new Promise<void>((resolve, reject) => {
-      blocker.once("error", reject);
-      blocker.listen(0, "127.0.0.1", resolve);
-    });
-    try {
-      const port = (blocker.address() as { port: number }).port;
-      const r = await launch("127.0.0.1:1", `
-        export default function* () {
-          const [first, err] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
-          const [second, err2] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
-          console.log(JSON.stringify({ first, code: err?.code, second: second !== null && second.port !== ${port}, err2 }));
-          luanet.Exit(0);
-        }
-      `).exited(10_000);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(lastJson(r.stdout), { first: null, code: "address_in_use", second: true, err2: null });
-    } finally {
-      blocker.close();
-    }
-  });
+  test("StartLocalService on an address in use gives [null, address_in_use] to a task that waits, which may try another", () => withPortTaken(async (port) => {
+    const r = await launch("127.0.0.1:1", `
+      export default function* () {
+        const [first, err] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
+        const [second, err2] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+        console.log(JSON.stringify({ first, code: err?.code, second: second !== null && second.port !== ${port}, err2 }));
+        luanet.Exit(0);
+      }
+    `).exited(10_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(lastJson(r.stdout), { first: null, code: "address_in_use", second: true, err2: null });
+  }));
 
   test("GetRemoteFuncProvider takes a deadline: a registry that never answers gives timeout then; a bad one is a TypeError", async () => {
     // A "name service" that accepts connections and never says a word.
