@@ -16,6 +16,7 @@ import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
 import { parseRegistry, useRegistry, type RegistrySpec } from "./registry/select.js";
+import type { Instruction } from "./scheduler/instruction.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, sendTool, type CallFlags } from "./tools.js";
 
@@ -162,42 +163,31 @@ Examples:
       startBuiltin("the name service", () => nameService(options.listen), false);
     });
 
-  withLogOptions(program.command("ls"), "tool")
-    .description("list the services registered with the name service (or etcd)")
-    .addOption(nsOption())
-    .addOption(registryOption())
-    .action((options: RegistryFlags & LogFlags & SecurityFlags) => {
-      applyLogOptions(options);
-      applySecurity(options);
-      applyRegistry(options);
-      startBuiltin("luanet ls", ls, true);
-    });
+  /** A tool: the logging and registry options, applied (with security's) before it runs. */
+  const toolCommand = (name: string) => withLogOptions(program.command(name), "tool").addOption(nsOption()).addOption(registryOption());
+  const runTool = (name: string, options: RegistryFlags & LogFlags & SecurityFlags, main: () => Generator<Instruction, unknown, unknown>) => {
+    applyLogOptions(options);
+    applySecurity(options);
+    applyRegistry(options);
+    startBuiltin(`luanet ${name}`, main, true);
+  };
 
-  withLogOptions(program.command("call"), "tool")
+  toolCommand("ls")
+    .description("list the services registered with the name service (or etcd)")
+    .action((options: RegistryFlags & LogFlags & SecurityFlags) => runTool("ls", options, ls));
+
+  toolCommand("call")
     .description("call a function of a service and print the result as JSON")
     .argument("<service>").argument("<func>").argument("[json]", "the arguments, as JSON")
-    .addOption(nsOption())
-    .addOption(registryOption())
     .option("--timeout <ms>", "the call's deadline", timeoutArg)
     .option("-v, --verbose", "if the call fails, print the remote stack too")
-    .action((service: string, func: string, json: string | undefined, options: RegistryFlags & LogFlags & CallFlags & SecurityFlags) => {
-      applyLogOptions(options);
-      applySecurity(options);
-      applyRegistry(options);
-      startBuiltin("luanet call", () => callTool(service, func, json, options), true);
-    });
+    .action((service: string, func: string, json: string | undefined, options: RegistryFlags & LogFlags & CallFlags & SecurityFlags) =>
+      runTool("call", options, () => callTool(service, func, json, options)));
 
-  withLogOptions(program.command("send"), "tool")
+  toolCommand("send")
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
-    .addOption(nsOption())
-    .addOption(registryOption())
-    .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => {
-      applyLogOptions(options);
-      applySecurity(options);
-      applyRegistry(options);
-      startBuiltin("luanet send", () => sendTool(service, json), true);
-    });
+    .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => runTool("send", options, () => sendTool(service, json)));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,

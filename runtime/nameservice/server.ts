@@ -76,23 +76,6 @@ export function* nameService(addr: NetAddr) {
   /** Look-ups waiting out the recovery window, by "name:" or "func:" key. */
   const waiting = new Map<string, Set<Task>>();
   const startedAt = performance.now();
-  /** Wait (in a handler's task) until `found()` or the recovery window ends. */
-  function* recovered<T>(key: string, found: () => T | undefined): Generator<Instruction, T | undefined, unknown> {
-    let value = found();
-    if (value !== undefined) return value;
-    const me = Running()!;
-    const set = waiting.get(key) ?? new Set<Task>();
-    waiting.set(key, set.add(me));
-    try {
-      for (let left: number; value === undefined && (left = RECOVERY_MS - (performance.now() - startedAt)) > 0; value = found()) {
-        yield* Block(left);
-      }
-    } finally {
-      set.delete(me);
-      if (set.size === 0) waiting.delete(key);
-    }
-    return value;
-  }
   const arrived = (key: string) => {
     for (const task of waiting.get(key) ?? []) WakeUp(task);
   };
@@ -110,6 +93,28 @@ export function* nameService(addr: NetAddr) {
     }
   };
   const recovering = () => performance.now() - startedAt < RECOVERY_MS;
+  /**
+   * A look-up's answer: what `found()` gives, else `none`; but while the recovery window is open
+   * and it gives nothing, an operation (run in the handler's own task) that waits for `key` to
+   * arrive, or the window to end, and answers then.
+   */
+  const answer = <T>(key: string, found: () => T | undefined, none: T) => {
+    const now = found();
+    if (now !== undefined || !recovering()) return now ?? none;
+    return (function* (): Generator<Instruction, T, unknown> {
+      const me = Running()!;
+      const set = waiting.get(key) ?? new Set<Task>();
+      waiting.set(key, set.add(me));
+      try {
+        let left: number;
+        while (found() === undefined && (left = RECOVERY_MS - (performance.now() - startedAt)) > 0) yield* Block(left);
+      } finally {
+        set.delete(me);
+        if (set.size === 0) waiting.delete(key);
+      }
+      return found() ?? none;
+    })();
+  };
 
   RegRPCFunction("Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
     const problem = badRegistration(args) ?? badToken(args.token);
@@ -131,20 +136,8 @@ export function* nameService(addr: NetAddr) {
     }
     return null;
   });
-  const infoOf = (name: string) => table.get(name)?.info;
-  const providersOf = (func: string) => (providers.has(func) ? [...providers.get(func)!] : undefined);
-  RegRPCFunction("GetInfo", ({ name }: { name: string }) => {
-    if (!recovering()) return infoOf(name) ?? null;
-    return (function* () {
-      return (yield* recovered(`name:${name}`, () => infoOf(name))) ?? null;
-    })();
-  });
-  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => {
-    if (!recovering()) return providersOf(func) ?? [];
-    return (function* () {
-      return (yield* recovered(`func:${func}`, () => providersOf(func))) ?? [];
-    })();
-  });
+  RegRPCFunction("GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info, null));
+  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => answer(`func:${func}`, () => (providers.has(func) ? [...providers.get(func)!] : undefined), []));
   // List(null): every registration. List({ after, limit }): a page, in name order, of at most
   // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer
   // fits a frame however many services there are.

@@ -232,8 +232,7 @@ export function GetRemoteFuncProvider(func: string, opts?: CallOptions): Operati
   const ms = timeoutOf(opts, where);
   return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
     try {
-      const deadline = performance.now() + ms;
-      const names = yield* lookingUp(() => registry().providers(func, Math.max(1, deadline - performance.now())), ms, `GetRemoteFuncProvider(${func})`);
+      const names = yield* lookingUp((left) => registry().providers(func, left), ms, `GetRemoteFuncProvider(${func})`);
       if (names === TIMED_OUT) return [null, new RPCError("timeout", `${registry().where} did not answer within ${ms} ms`)];
       return [names, null];
     } catch (error) {

@@ -19,14 +19,16 @@ import { Session, type RPCResult } from "./sessions.js";
 const LOOKUP_RETRY_MS = 100;
 
 /**
- * `attempt()`'s value within `ms` (else TIMED_OUT), trying again every LOOKUP_RETRY_MS while it
- * fails with RegistryAwayError (the registry is restarting) and time is left; other errors throw.
+ * `attempt(left)`'s value within `ms` (else TIMED_OUT), `left` being the ms that remain, trying
+ * again every LOOKUP_RETRY_MS while it fails with RegistryAwayError (the registry is restarting)
+ * and time is left; other errors throw.
  */
-export function* lookingUp<T>(attempt: () => Promise<T>, ms: number, what: string): Generator<Instruction, T | typeof TIMED_OUT, unknown> {
+export function* lookingUp<T>(attempt: (left: number) => Promise<T>, ms: number, what: string): Generator<Instruction, T | typeof TIMED_OUT, unknown> {
   const deadline = performance.now() + ms;
   for (;;) {
+    const left = Math.max(1, deadline - performance.now());
     try {
-      return yield* awaitWithin(attempt(), Math.max(1, deadline - performance.now()), what);
+      return yield* awaitWithin(attempt(left), left, what);
     } catch (error) {
       if (!(error instanceof RegistryAwayError) || deadline - performance.now() <= LOOKUP_RETRY_MS) throw error;
       yield* Sleep(LOOKUP_RETRY_MS);

@@ -75,24 +75,26 @@ const wide = (x: number): bigint => BigInt(Math.min(x, Number.MAX_SAFE_INTEGER))
 /**
  * The envelope with its integers of 2^32 or more as BigInts, which cbor-x writes as CBOR integers
  * (1b): an id is echoed as the integer the caller sent, not as a float64, and so is a timeoutMs
- * of 50 days or more. A timeoutMs past 2^53 - 1, which receivers refuse, is cut to it.
+ * of 50 days or more. A timeoutMs past 2^53 - 1, which receivers refuse, is cut to it. The
+ * envelope itself when it has none (luanet's own ids are 31-bit): no copy on the hot path.
  */
 function integersOf(envelope: Envelope): Envelope {
+  const type = envelope[0];
+  if (type < Type.CALL || type > Type.ERROR) return envelope;
+  const wideId = (envelope[1] as number) > MAX_UINT32;
+  const wideTimeout = type === Type.CALL && ((envelope[4] as number | undefined) ?? 0) > MAX_UINT32;
+  if (!wideId && !wideTimeout) return envelope;
   const v = [...envelope] as unknown[];
-  if ((v[1] as number) > MAX_UINT32) v[1] = wide(v[1] as number);
-  if (v[0] === Type.CALL && (v[4] as number) > MAX_UINT32) v[4] = wide(v[4] as number);
+  if (wideId) v[1] = wide(v[1] as number);
+  if (wideTimeout) v[4] = wide(v[4] as number);
   return v as unknown as Envelope;
 }
 
 /** Encode an envelope. Throws a LuanetError "bad_value" if a value cannot be encoded. */
 export function encode(envelope: Envelope): Uint8Array {
   let body: Uint8Array;
-  const type = envelope[0];
-  if (type >= Type.CALL && type <= Type.ERROR && ((envelope[1] as number) > MAX_UINT32 || (type === Type.CALL && (envelope[4] ?? 0) > MAX_UINT32))) {
-    envelope = integersOf(envelope);
-  }
   try {
-    body = encoder.encode(envelope);
+    body = encoder.encode(integersOf(envelope));
   } catch (error) {
     // What cbor-x threw may be anything a hostile value's getter threw: read it safely.
     throw new LuanetError("bad_value", `cannot encode the message: ${thrown(error).message}`);
