@@ -4,8 +4,8 @@
  * its own shutdown, during which `luanet.stopping` is true.
  */
 import assert from "node:assert/strict";
-import { afterEach, before, describe, test } from "node:test";
-import { launch, startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
+import { afterEach, beforeEach, describe, test } from "node:test";
+import { launch, runClient, startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
 
 /** Each onDisconnected call the lobby prints: `{"gone":"Room1","reason":"closed"}`. */
 function departures(stdout: string): { gone: string; reason: string }[] {
@@ -26,16 +26,17 @@ const room = (name: string) => `
 `;
 
 describe("onDisconnected", { concurrency: false }, () => {
+  // A name service of its own for each test, so a test never meets the registrations of the
+  // processes the one before it killed; those are killed, and waited for, when it ends.
   let ns: NameService;
-  before(async () => {
+  let running: Service[] = [];
+  beforeEach(async () => {
     ns = await startNameService();
   });
-
-  /** Every lobby and room a test started is killed when it ends, so the next can take the names. */
-  let running: Service[] = [];
-  afterEach(() => {
+  afterEach(async () => {
     for (const p of running) p.child.kill("SIGKILL");
-    running = [];
+    await Promise.all(running.splice(0).map((p) => p.exited(5000)));
+    ns.proc.child.kill("SIGKILL");
   });
 
   async function lobbyWithRooms(rooms: string[], configure = ""): Promise<{ lobby: Service; rooms: Service[] }> {
@@ -125,11 +126,11 @@ describe("onDisconnected", { concurrency: false }, () => {
         yield* Sche.Block();
       }
     `);
+    running.push(lobby, caller);
     await caller.waitFor(/^called$/m, 10_000);
     caller.child.kill("SIGKILL");
     await lobby.waitFor(/onDisconnected callback threw for Caller \(closed\)[\s\S]*boom in callback/, 10_000, "stderr");
-    const after = launch(ns, `export default function* () { console.log(JSON.stringify(yield* luanet.RPCCall("Thrower", "Ping"))); }`);
-    const r = await after.exited(10_000);
+    const r = await runClient(ns, `export default function* () { console.log(JSON.stringify(yield* luanet.RPCCall("Thrower", "Ping"))); }`);
     assert.match(r.stdout, /\["pong",null\]/);
   });
 });

@@ -5,19 +5,9 @@
  * sent to a slow receiver before that arrives whole.
  */
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
 import { before, describe, test } from "node:test";
-import { lastJson, launch, slowReceiver, startNameService, startService, type NameService } from "./helpers/cluster.ts";
-import { etcdMissing, startEtcd } from "./helpers/etcd.ts";
-
-/** A loopback port nobody listens on (bound, then closed). */
-async function deadPort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { lastJson, launch, runClient, slowReceiver, startNameService, startService, type NameService } from "./helpers/cluster.ts";
+import { etcdMissing, freePorts, startEtcd } from "./helpers/etcd.ts";
 
 /** Start `source`, wait for `printed` on stdout, then for the exit: at most `afterMs` later. */
 async function exitsAfter(ns: NameService | string, source: string, printed: RegExp, afterMs = 1500, env?: NodeJS.ProcessEnv) {
@@ -54,7 +44,7 @@ describe("a script with no service of its own", { concurrency: true }, () => {
   });
 
   test("with the name service down: GetRemoteFuncProvider gives the error as a value, and the script exits 0", async () => {
-    const r = await exitsAfter(`127.0.0.1:${await deadPort()}`, `
+    const r = await exitsAfter(`127.0.0.1:${(await freePorts(1))[0]}`, `
       export default function* () {
         const [names, err] = yield* luanet.GetRemoteFuncProvider("Plus");
         console.log(JSON.stringify({ names, code: err?.code, message: err?.message }));
@@ -83,7 +73,7 @@ describe("a script with no service of its own", { concurrency: true }, () => {
     // 8 MB: most of it is still queued in the sender when its last task ends.
     const { receiver, sender: source } = slowReceiver("SlowInbox", COUNT, "");
     const sink = await startService(ns, receiver, { name: "inbox.ts" });
-    const sender = await launch(ns, source).exited(30_000);
+    const sender = await runClient(ns, source, { timeoutMs: 30_000 });
     assert.equal(sender.code, 0, sender.stderr);
     assert.deepEqual(lastJson(sender.stdout), { sent: COUNT });
     const received = await sink.exited(30_000);

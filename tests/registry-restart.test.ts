@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lastJson, launch, startNameService, startService } from "./helpers/cluster.ts";
-import { fixture, runLuanet, startLuanet, tempDir } from "./helpers/proc.ts";
+import { lastJson, launch, startNameService, startService, tool } from "./helpers/cluster.ts";
+import { fixture, startLuanet, tempDir } from "./helpers/proc.ts";
 
 const SERVICES = 6;
 
@@ -35,7 +35,10 @@ describe("a name service restart", () => {
         luanet.Configure({ rpcTimeout: 8000 });
         const [warm, werr] = yield* luanet.GetRemoteFuncProvider("Which");
         console.log("warm " + (werr === null ? warm.length : werr.code));
-        while (!existsSync(process.env.GO_FILE!)) yield* Sche.Sleep(10);
+        for (const until = Date.now() + 20_000; !existsSync(process.env.GO_FILE!);) {
+          if (Date.now() > until) throw new Error("never told to go");
+          yield* Sche.Sleep(10);
+        }
         const calls: unknown[] = [];
         let lookups = 0, lookupFailures = 0, done = false;
         const looker = Sche.Spawn(function* () {
@@ -74,7 +77,7 @@ describe("a name service restart", () => {
     assert.equal(out.lookupFailures, 0, r.stdout);
     assert.ok(out.lookups > 0);
     // Every service is registered at the new name service.
-    const ls = await runLuanet(["ls", "--ns", second.addr]);
+    const ls = await tool(second, ["ls"]);
     for (let i = 0; i < SERVICES; i++) assert.match(ls.stdout, new RegExp(`\\bSvc${i}\\b`), ls.stdout);
     for (const s of services) s.child.kill("SIGKILL");
   });
@@ -98,7 +101,7 @@ describe("choosing the registry", { concurrency: true }, () => {
         ? startLuanet([file], { cwd: dir, env: { LUANET_NS: ns.addr } })
         : startLuanet(["--ns", ns.addr, file], { cwd: dir, env: { LUANET_NS: undefined } });
       await svc.waitFor(new RegExp(`Chosen registered with the name service at ${ns.addr.replace(/\./g, "\\.")}`), 10_000, "stderr");
-      const r = await runLuanet(["call", "Chosen", "Where", "--ns", ns.addr]);
+      const r = await tool(ns, ["call", "Chosen", "Where"]);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(JSON.parse(r.stdout), "here");
       svc.child.kill("SIGKILL");

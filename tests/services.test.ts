@@ -450,10 +450,10 @@ describe("services", { concurrency: true }, () => {
   });
 
   test("StartLocalService on an address in use: exit 1 naming the address", () => withPortTaken(async (port) => {
-    const r = await launch("127.0.0.1:1", `
+    const r = await runClient("127.0.0.1:1", `
       luanet.StartLocalService("Clash", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
       Sche.Spawn(function* () { yield* Sche.Sleep(5000); console.log("still running"); });
-    `).exited(10_000);
+    `, { timeoutMs: 10_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`Clash cannot listen on 127\\.0\\.0\\.1:${port}\\b`));
     assert.match(r.stderr, /EADDRINUSE/);
@@ -461,14 +461,14 @@ describe("services", { concurrency: true }, () => {
   }));
 
   test("StartLocalService on an address in use gives [null, address_in_use] to a task that waits, which may try another", () => withPortTaken(async (port) => {
-    const r = await launch("127.0.0.1:1", `
+    const r = await runClient("127.0.0.1:1", `
       export default function* () {
         const [first, err] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", ${port}));
         const [second, err2] = yield* luanet.StartLocalService("Retry", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
         console.log(JSON.stringify({ first, code: err?.code, second: second !== null && second.port !== ${port}, err2 }));
         luanet.Exit(0);
       }
-    `).exited(10_000);
+    `, { timeoutMs: 10_000 });
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(lastJson(r.stdout), { first: null, code: "address_in_use", second: true, err2: null });
   }));

@@ -10,7 +10,7 @@ import { after, describe, test } from "node:test";
 import { Decoder } from "cbor-x";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
 import { startNameService, startService, tool, type NameService } from "./helpers/cluster.ts";
-import { closesWithin, dial, frame, helloFrame, rawCbor } from "./helpers/raw.ts";
+import { closesWithin, dial, frame, helloFrame, listenPort, rawCbor } from "./helpers/raw.ts";
 
 const cbor = new Decoder({ useRecords: false });
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -66,7 +66,7 @@ describe("envelope integers", { concurrency: true }, () => {
       luanet.StartLocalService("Ids", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
       luanet.Register2Name(NS);
     `);
-    port = Number(/Ids listening on 127\.0\.0\.1:(\d+)/.exec(svc.stderr)![1]);
+    port = listenPort(svc.stderr, "Ids");
   });
 
   test("a call id of any size up to 2^53 - 1 is echoed as the CBOR integer it was sent as, in REPLY and ERROR", async () => {

@@ -48,12 +48,14 @@ export async function freePorts(n: number): Promise<number[]> {
 
 export class EtcdMember {
   child: Child | null = null;
-  /** Started and not killed on purpose: if it is not running, it failed. */
-  wanted = false;
   constructor(readonly name: string, readonly clientPort: number, readonly peerPort: number, readonly dataDir: string, private readonly cluster: string, private readonly token: string) {}
 
   get endpoint(): string {
     return `http://127.0.0.1:${this.clientPort}`;
+  }
+  /** Started and not killed on purpose: if it is not running, it failed. */
+  get wanted(): boolean {
+    return this.child !== null && !this.child.stopping;
   }
   get running(): boolean {
     return this.child !== null && this.child.running;
@@ -66,7 +68,6 @@ export class EtcdMember {
   /** Start (or restart, on its existing data) this member. */
   start(): void {
     if (this.running) return;
-    this.wanted = true;
     const peer = `http://127.0.0.1:${this.peerPort}`;
     this.child = group.start(etcdBin!, [
       "--name", this.name, "--data-dir", this.dataDir,
@@ -81,10 +82,10 @@ export class EtcdMember {
 
   /** Kill this member by PID (SIGKILL unless told otherwise) and wait, bounded, until it is gone. */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    this.wanted = false;
     const child = this.child;
-    if (child === null || !this.running) return;
+    if (child === null) return;
     child.stopping = true;
+    if (!this.running) return;
     child.child.kill(signal);
     // A member that ignores `signal` for 5 s is killed outright, so the wait is bounded.
     await child.exited(5000).catch(() => child.kill9());
