@@ -319,6 +319,26 @@ export function outsideTask(what: string): TypeError {
     `its default export, or a function given to Sche.Spawn); it was called outside any task`);
 }
 
+const NO_OVERRIDE: unique symbol = Symbol("no override");
+let override: unknown = NO_OVERRIDE;
+
+/** What the running code runs as: the running task's context (see Task.context), or what
+ * `runAs` set; null outside any task. */
+export function currentContext(): unknown {
+  return override !== NO_OVERRIDE ? override : current === null ? null : current.context;
+}
+
+/** Call `fn` as `context` (a plain RPC handler runs as its service, inside the caller's step). */
+export function runAs<T>(context: unknown, fn: () => T): T {
+  const previous = override;
+  override = context;
+  try {
+    return fn();
+  } finally {
+    override = previous;
+  }
+}
+
 /** Make `task` current for code the loop does not step: the script's module body runs inside the
  * root task this way while it loads. `setAmbient(null)` ends it. */
 export function setAmbient(task: Task | null): void {

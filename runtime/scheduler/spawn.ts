@@ -24,9 +24,9 @@ export function Spawn(fn: (...args: unknown[]) => unknown, ...args: unknown[]): 
   return task;
 }
 
-/** Spawn with an explicit name for logs and dumps. @internal */
-export function spawnNamed(name: string, fn: (...args: unknown[]) => unknown, args: unknown[] = []): Task {
-  const task = new Task(fn, args, name);
+/** Spawn with an explicit name for logs and dumps, and a context other than the spawner's. @internal */
+export function spawnNamed(name: string, fn: (...args: unknown[]) => unknown, args: unknown[] = [], context?: unknown): Task {
+  const task = new Task(fn, args, name, context);
   launch(task);
   return task;
 }

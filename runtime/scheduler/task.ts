@@ -8,7 +8,7 @@
  */
 import { TaskHaltedError } from "../errors.js";
 import { Instruction, type Operation } from "./instruction.js";
-import { current, halt, resume, suspend } from "./loop.js";
+import { current, currentContext, halt, resume, suspend } from "./loop.js";
 import type { TimerNode } from "./timers.js";
 
 /** @internal */ export const READY = 0, RUNNING = 1, SUSPENDED = 2, DONE = 3;
@@ -40,11 +40,15 @@ export class Task<T = unknown> implements Operation<T> {
   readonly id: number;
   /** The spawned function's name, or "task". */
   readonly name: string;
+  /** @internal What the task runs as (to the service layer: its service); inherited from the
+   * code that spawned it unless given. The scheduler only carries it. */
+  readonly context: unknown;
 
   /** @internal Use `Sche.Spawn`. */
-  constructor(fn: (...args: unknown[]) => unknown, args: unknown[], name?: string) {
+  constructor(fn: (...args: unknown[]) => unknown, args: unknown[], name?: string, context: unknown = currentContext()) {
     this.id = ++lastId;
     this.name = name ?? (fn.name || "task");
+    this.context = context;
     this._fn = fn;
     this._args = args;
   }
