@@ -12,7 +12,7 @@
  * running luanet's modules and can ask its registry directly.
  */
 import type {} from "luanet/globals";
-import { registry } from "../dist/runtime/registry/select.js";
+import { runtime } from "../dist/runtime/process.js";
 
 const TASKS = 50;
 
@@ -37,7 +37,7 @@ export default function* (what: string, ...args: string[]) {
   if (what === "lookups") {
     const name = args[1]!;
     const value = yield* rate(Number(args[0]), function* () {
-      const info = yield* Sche.Await(registry().lookup(name));
+      const info = yield* runtime.root.registry.lookup(name, 10_000);
       if (info === null) throw new Error(`${name} is not registered`);
     });
     console.log(JSON.stringify({ rate: value }));

@@ -15,7 +15,8 @@ import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
-import { parseRegistry, useRegistry, type RegistrySpec } from "./registry/select.js";
+import { parseRegistry, type RegistrySpec } from "./registry/select.js";
+import { runtime } from "./process.js";
 import type { Instruction } from "./scheduler/instruction.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, sendTool, type CallFlags } from "./tools.js";
@@ -51,8 +52,8 @@ interface RegistryFlags {
 }
 
 function applyRegistry(options: RegistryFlags): void {
-  if (options.registry) useRegistry(options.registry);
-  else if (options.ns !== undefined) useRegistry({ kind: "nameservice", addr: options.ns });
+  if (options.registry) runtime.registries.pin(options.registry);
+  else if (options.ns !== undefined) runtime.registries.pin({ kind: "nameservice", addr: options.ns });
 }
 
 interface LogFlags {

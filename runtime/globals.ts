@@ -1,6 +1,6 @@
 /** Installs the globals a script sees (declared for TypeScript in ../globals.d.ts). @internal */
 import { AF_INET, AF_INET6, AF_LOCAL, SOCK_DGRAM, SOCK_STREAM } from "../stdlib/net.js";
-import { luanet } from "./luanet.js";
+import { luanet } from "./process.js";
 import { Sche } from "./scheduler/index.js";
 
 export function installGlobals(): void {

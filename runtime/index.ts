@@ -1,7 +1,8 @@
 /**
  * `import { luanet, Sche } from "luanet"`: the same objects a script gets as globals.
  */
-export { luanet, type Luanet } from "./luanet.js";
+export { luanet } from "./process.js";
+export type { Luanet } from "./luanet.js";
 export { Sche, Task, type Scheduler, type TaskStatus, type Operation, type Instruction } from "./scheduler/index.js";
 export { LuanetError, RPCError, TaskHaltedError, ErrorCode, type AnyCode } from "./errors.js";
 export type { RPCResult, CallContext, Message, CallOptions, Result, DisconnectHandler, DisconnectReason } from "./service/api.js";

@@ -24,17 +24,24 @@ export class ScriptLoadError extends LuanetError {
 
 type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
 
-/** Load `file` (an absolute path). Its module body runs before the promise settles. */
-export async function loadScript(file: string): Promise<ModuleNamespace> {
+/**
+ * Load `file` (an absolute path). Its module body runs before the promise settles. `instance`
+ * counts the loads of one file (luanet.NewService("room.ts") twice): each after the first
+ * evaluates the file anew, so its module-level state is its own (the modules it imports are
+ * shared, as in any Node program).
+ */
+export async function loadScript(file: string, instance = 1): Promise<ModuleNamespace> {
   if (!/\.m[jt]s$/.test(file)) {
     await installCjs();
     try {
-      return createRequire(file)(file) as ModuleNamespace;
+      const require = createRequire(file);
+      if (instance > 1) delete require.cache[require.resolve(file)];
+      return require(file) as ModuleNamespace;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ERR_REQUIRE_ASYNC_MODULE") throw asLoadError(file, error);
     }
   }
-  return importEsm(file);
+  return importEsm(file, instance);
 }
 
 let cjsInstalled: Promise<void> | undefined;
@@ -57,7 +64,7 @@ function installCjs(): Promise<void> {
 }
 
 let esmInstalled = false;
-async function importEsm(file: string): Promise<ModuleNamespace> {
+async function importEsm(file: string, instance: number): Promise<ModuleNamespace> {
   if (!esmInstalled) {
     esmInstalled = true;
     const { register } = await import("tsx/esm/api");
@@ -67,7 +74,8 @@ async function importEsm(file: string): Promise<ModuleNamespace> {
     registerEsmHook("./resolve-hook.js", import.meta.url, { data: urls });
   }
   try {
-    return (await import(pathToFileURL(file).href)) as ModuleNamespace;
+    const url = pathToFileURL(file).href;
+    return (await import(instance > 1 ? `${url}?luanet-instance=${instance}` : url)) as ModuleNamespace;
   } catch (error) {
     throw asLoadError(file, error);
   }

@@ -203,19 +203,25 @@ function fieldText(fields: Record<string, unknown>): { inline: string; stack: st
   return { inline, stack };
 }
 
-function write(level: Level, message: string, fields?: Record<string, unknown>): void {
+/** `by`: the writer's source and `who` when not the process's own (another service of it). */
+function write(level: Level, message: string, fields?: Record<string, unknown>, by?: { source: string; who: string }): void {
   if (rank[level] < minimum) return;
   const { inline, stack } = fields === undefined ? { inline: "", stack: "" } : fieldText(fields);
   const text = `${printable(typeof message === "string" ? message : table2str(message, { maxLength: MAX_LOGGED_STRING }), MAX_LOGGED_STRING)}${inline}${stack}`;
-  if (options.dir !== null) toFile(level, text);
+  if (options.dir !== null) toFile(level, text, by?.who);
   if (!options.quiet) {
     const tag = consoleTag[level];
-    process.stderr.write(`[${source}] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
+    process.stderr.write(`[${by?.source ?? source}] ${process.stderr.isTTY ? paint[level](tag) : tag} ${text}\n`);
   }
 }
 
-function toFile(level: Level, text: string): void {
+function toFile(level: Level, text: string, by: string | undefined): void {
   const head = `${now()}${fileTag[level]}`;
+  if (by !== undefined) {
+    // Another service of the process: its lines go to the process's file, under its own name.
+    if (fileName === null) release();
+    return void fileSink().push(`${head}${by} ${text}\n`);
+  }
   if (fileName === null) {
     if (held.add(head, text)) return holdForName();
     release(); // the hold is full: to the script's file, with this entry after the held ones
@@ -250,6 +256,19 @@ export const log: Logger = {
   warn: (message, fields) => write("warn", message, fields),
   error: (message, fields) => write("error", message, fields),
 };
+
+/** The logger of another service of this process (luanet.NewService): its console lines say
+ * `[<name>]`, its file lines `<name>[<pid>]`, in the process's log file. */
+export function loggerFor(name: string): Logger {
+  const src = printable(name, MAX_NAME_LENGTH);
+  const by = { source: src, who: `${src}[${process.pid}]` };
+  return {
+    debug: (message, fields) => write("debug", message, fields, by),
+    info: (message, fields) => write("info", message, fields, by),
+    warn: (message, fields) => write("warn", message, fields, by),
+    error: (message, fields) => write("error", message, fields, by),
+  };
+}
 
 /** Log `what` as an error with whatever was thrown: an Error brings its stack; anything else
  * is described, and reading it never throws (errors.ts `thrown`). @internal */

@@ -1,66 +1,99 @@
 /**
- * The `luanet` object: the global a script uses to reach the runtime.
+ * The `luanet` object: the global a script uses to reach the runtime. It acts for the service of
+ * the task that is running (runtime.ts `current`), so every script started with
+ * `luanet.NewService` sees its own service through the same global.
  */
-import { stopping } from "./lifecycle.js";
+import type { Logger } from "./log.js";
 import { log } from "./log.js";
 import { version } from "./package-info.js";
 import {
-  Exit, GetRemoteFuncProvider, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
+  GetRemoteFuncProvider, NewService, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
+  type CallOptions, type Result,
 } from "./service/api.js";
-import { configure } from "./service/config.js";
-import { GetMsg } from "./service/mailbox.js";
+import { configure, type Config } from "./service/config.js";
+import type { Handler } from "./service/dispatch.js";
+import type { Message } from "./service/mailbox.js";
+import type { DisconnectHandler } from "./service/presence.js";
+import type { Runtime } from "./service/runtime.js";
+import type { RPCResult } from "./service/sessions.js";
+import type { LuanetError, RPCError } from "./errors.js";
+import type { Operation } from "./scheduler/instruction.js";
+import type { NetAddr, SocketType } from "../stdlib/net.js";
+import { describe } from "./errors.js";
+import { shutdown, stopping } from "./lifecycle.js";
 
 export interface Luanet {
   /** This luanet's version. */
   readonly version: string;
-  /** The script being run (absolute path), or null when luanet is used as a library. */
+  /** The current service's script (absolute path), or null when luanet is used as a library. */
   readonly script: string | null;
-  /** The arguments after the script's name on the command line. */
+  /** The current service's arguments: after the script's name on the command line, or given to NewService. */
   readonly args: readonly string[];
-  /** True once this process has begun to shut down (luanet.Exit, SIGINT, SIGTERM, nothing left
-   * to run): its tasks are being halted and its connections closed. */
+  /** The current service's name (StartLocalService), or null. */
+  readonly name: string | null;
+  /** True once the current service has begun to stop (StopService), or the whole process to
+   * shut down (luanet.Exit, SIGINT, SIGTERM, nothing left to run). */
   readonly stopping: boolean;
-  /** The logger: `luanet.log.info("listening", { port })`. */
-  readonly log: typeof log;
-  readonly StartLocalService: typeof StartLocalService;
-  readonly Register2Name: typeof Register2Name;
-  readonly RegRPCFunction: typeof RegRPCFunction;
-  readonly RPCCall: typeof RPCCall;
-  readonly SendMsg: typeof SendMsg;
-  readonly GetMsg: typeof GetMsg;
-  readonly GetRemoteFuncProvider: typeof GetRemoteFuncProvider;
-  readonly Exit: typeof Exit;
-  /** Change limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
-  readonly Configure: typeof configure;
+  /** The logger of the current service: `luanet.log.info("listening", { port })`. */
+  readonly log: Logger;
+  StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: DisconnectHandler): Operation<Result<NetAddr>>;
+  Register2Name(nameaddr: NetAddr | string): Operation<LuanetError | null>;
+  RegRPCFunction(name: string, fn: Handler): void;
+  RPCCall<T = unknown>(service: string, func: string, args?: unknown, opts?: CallOptions): Operation<RPCResult<T>>;
+  SendMsg(service: string, msg: unknown): Operation<RPCError | null>;
+  /** `const { from, msg } = yield* luanet.GetMsg()`: the next message; waits while there is none. */
+  GetMsg<T = unknown>(): Operation<Message<T>>;
+  GetRemoteFuncProvider(func: string, opts?: CallOptions): Operation<RPCResult<string[]>>;
+  /** Start `script` (relative to this script's folder) as another service of this process, in a
+   * root task of its own with `args` as its luanet.args: `yield*` it for its service's name. */
+  NewService(script: string, ...args: string[]): Operation<string | null>;
+  /** Stop the current service only: its handlers, tasks, listener and registration end; the
+   * process carries on. The calling task is halted at its next `yield*`. */
+  StopService(): void;
+  /** End the process gracefully: halt every task (their `finally` blocks run), flush and close
+   * every connection and listener, then exit with `code`. Unlike `process.exit`, nothing
+   * already sent is lost. */
+  Exit(code?: number): void;
+  /** Change the current service's limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
+  Configure(changes: Partial<Config>): Config;
 }
 
-const state = { script: null as string | null, args: [] as readonly string[] };
-
-export const luanet: Luanet = {
-  version,
-  get script() {
-    return state.script;
-  },
-  get args() {
-    return state.args;
-  },
-  get stopping() {
-    return stopping();
-  },
-  log,
-  StartLocalService,
-  Register2Name,
-  RegRPCFunction,
-  RPCCall,
-  SendMsg,
-  GetMsg,
-  GetRemoteFuncProvider,
-  Exit,
-  Configure: configure,
-};
-
-/** Set by the start module. @internal */
-export function setScript(script: string, args: readonly string[]): void {
-  state.script = script;
-  state.args = Object.freeze([...args]);
+/** The `luanet` object for `runtime`: every member resolves the current service when used. */
+export function luanetFor(runtime: Runtime): Luanet {
+  const self = (what: string) => runtime.current(`luanet.${what}`);
+  return {
+    version,
+    get script() {
+      return runtime.currentOrNull()?.script ?? runtime.root.script;
+    },
+    get args() {
+      return runtime.currentOrNull()?.args ?? runtime.root.args;
+    },
+    get name() {
+      return runtime.currentOrNull()?.named ?? null;
+    },
+    get stopping() {
+      return runtime.currentOrNull()?.stopping ?? stopping();
+    },
+    get log() {
+      return runtime.currentOrNull()?.log ?? log;
+    },
+    StartLocalService: (name, type, addr, onDisconnected) => StartLocalService(self("StartLocalService"), name, type, addr, onDisconnected),
+    Register2Name: (nameaddr) => Register2Name(self("Register2Name"), nameaddr),
+    RegRPCFunction: (name, fn) => RegRPCFunction(self("RegRPCFunction"), name, fn),
+    RPCCall: (service, func, args, opts) => RPCCall(self("RPCCall"), service, func, args, opts),
+    SendMsg: (service, msg) => SendMsg(self("SendMsg"), service, msg),
+    GetMsg: <T>() => self("GetMsg").mailbox.getMsg as Operation<Message<T>>,
+    GetRemoteFuncProvider: (func, opts) => GetRemoteFuncProvider(self("GetRemoteFuncProvider"), func, opts),
+    NewService: (script, ...args) => NewService(self("NewService"), script, ...args),
+    StopService: () => {
+      const service = self("StopService");
+      void runtime.stopService(service, "luanet.StopService()");
+    },
+    Exit: (code = 0) => {
+      if (!Number.isInteger(code) || code < 0 || code > 255) throw new TypeError(`luanet.Exit(code): code must be an integer from 0 to 255, got ${describe(code)}`);
+      shutdown(code);
+    },
+    Configure: (changes) => configure(self("Configure").config, changes),
+  };
 }

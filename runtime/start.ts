@@ -8,26 +8,21 @@
 import { isInstance } from "./errors.js";
 import { installGlobals } from "./globals.js";
 import { installProcessHandlers, shutdown } from "./lifecycle.js";
-import { loadScript, ScriptLoadError } from "./loader.js";
+import { ScriptLoadError } from "./loader.js";
 import { logThrown } from "./log.js";
-import { setScript } from "./luanet.js";
 import { printable } from "./printable.js";
-import { awaitPromise, setAmbient, setFailureReporter, settleValue } from "./scheduler/loop.js";
+import { runtime } from "./process.js";
+import { setFailureReporter, settleValue } from "./scheduler/loop.js";
 import { spawnNamed } from "./scheduler/spawn.js";
 import type { Task } from "./scheduler/task.js";
 import type { Instruction } from "./scheduler/instruction.js";
 
 export function start(file: string, args: readonly string[]): Task {
-  setScript(file, args);
+  runtime.root.script = file;
+  runtime.root.args = Object.freeze([...args]);
   process.argv = [process.argv[0]!, file, ...args];
   return runRoot(file, function* () {
-    let exports;
-    setAmbient(root); // the module body runs while the root task waits for the load, but inside it
-    try {
-      exports = yield* awaitPromise(loadScript(file));
-    } finally {
-      setAmbient(null);
-    }
+    const exports = yield* runtime.loadAs(root, file, 1);
     const main = typeof exports === "function" ? exports : exports?.default;
     if (typeof main !== "function") return undefined;
     return yield* settleValue(main(...args));
@@ -48,8 +43,10 @@ let root: Task;
 function runRoot(what: string, body: () => Generator<Instruction, unknown, unknown>): Task {
   installGlobals();
   installProcessHandlers();
-  root = spawnNamed("root", body);
+  root = spawnNamed("root", body, [], runtime.root);
+  runtime.root.root = root;
   const reportOther = setFailureReporter((task, error) => {
+    if (runtime.rootFailed(task, error)) return;
     if (task !== root) return reportOther(task, error);
     if (isInstance(error, ScriptLoadError)) process.stderr.write(`luanet: ${printable(error.message)}\n`);
     else logThrown(`${what} failed`, error);

@@ -5,9 +5,8 @@
  */
 import { formatAddr } from "../stdlib/net.js";
 import { cell, printable, printableJson } from "./printable.js";
-import { registry } from "./registry/select.js";
+import { runtime } from "./process.js";
 import type { ServiceInfo } from "./registry/types.js";
-import { awaitPromise } from "./scheduler/loop.js";
 import { RPCCall, SendMsg } from "./service/api.js";
 
 const BAD_JSON = Symbol("bad JSON");
@@ -36,7 +35,8 @@ export const LS_CELL_WIDTH = 80;
 export function* ls() {
   let services;
   try {
-    services = yield* awaitPromise(registry().list());
+    const self = runtime.root;
+    services = yield* self.registry.list(self.config.rpcTimeout);
   } catch (error) {
     return fail((error as { code?: string }).code ?? "error", (error as Error).message);
   }
@@ -73,7 +73,7 @@ export interface CallFlags {
 export function* callTool(service: string, func: string, json: string | undefined, flags: CallFlags) {
   const args = parseJson(json, "the arguments");
   if (args === BAD_JSON) return;
-  const [ret, err] = yield* RPCCall(service, func, args, flags.timeout === undefined ? undefined : { timeout: flags.timeout });
+  const [ret, err] = yield* RPCCall(runtime.root, service, func, args, flags.timeout === undefined ? undefined : { timeout: flags.timeout });
   if (err !== null) return fail(err.code, err.message + (flags.verbose === true && err.remoteStack ? `\n${err.remoteStack}` : ""));
   process.stdout.write(`${printableJson(JSON.stringify(ret, null, 2) ?? "undefined")}\n`);
 }
@@ -81,13 +81,13 @@ export function* callTool(service: string, func: string, json: string | undefine
 export function* sendTool(service: string, json: string) {
   const msg = parseJson(json, "the message");
   if (msg === BAD_JSON) return;
-  const err = yield* SendMsg(service, msg);
+  const err = yield* SendMsg(runtime.root, service, msg);
   if (err !== null) return fail(err.code, err.message);
   // SendMsg returns once the message is handed to the connection; a tool that exits then cannot
   // tell a refusal (the peer wants a secret this process lacks) from delivery. A call behind it on
   // the same connection settles that: frames are read in order, so any answer, "no such
   // function" included, means the message was read.
-  const [, confirm] = yield* RPCCall(service, CONFIRM, null);
+  const [, confirm] = yield* RPCCall(runtime.root, service, CONFIRM, null);
   if (confirm !== null && confirm.code !== "no_such_function") return fail(confirm.code, `the message may not have arrived: ${confirm.message}`);
 }
 

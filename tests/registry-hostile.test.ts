@@ -78,11 +78,11 @@ class RawClient {
 
 /** The victim: prints its secret token (read from the runtime, as only it can) and serves Who. */
 const victim = (name: string) => `
-import { local } from ${JSON.stringify(join(root, "dist/runtime/service/local.js"))};
+import { runtime } from ${JSON.stringify(join(root, "dist/runtime/process.js"))};
 luanet.RegRPCFunction("Who", () => "real");
 luanet.StartLocalService(${JSON.stringify(name)}, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
 luanet.Register2Name(NS);
-console.log(JSON.stringify({ token: local.token }));
+console.log(JSON.stringify({ token: runtime.root.token }));
 `;
 
 /** A well-behaved client: calls `name`.Who for `ms`, counting right and wrong answers. */

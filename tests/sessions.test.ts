@@ -1,5 +1,5 @@
 /**
- * The session table in-process: a reply settles a call only when it arrives on the link the
+ * A service's session table in-process: a reply settles a call only when it arrives on the link the
  * CALL went out on, whatever its id; ids are random and never repeat among pending calls.
  */
 import assert from "node:assert/strict";
@@ -8,7 +8,8 @@ import { Spawn } from "../runtime/scheduler/spawn.ts";
 import { call } from "../runtime/service/call.ts";
 import { Conn } from "../runtime/service/conn.ts";
 import { Peer } from "../runtime/service/peers.ts";
-import { settle, type RPCResult } from "../runtime/service/sessions.ts";
+import { Runtime } from "../runtime/service/runtime.ts";
+import type { RPCResult } from "../runtime/service/sessions.ts";
 import type { Link } from "../runtime/transport/types.ts";
 import { decode } from "../runtime/wire/envelope.ts";
 
@@ -22,13 +23,15 @@ function fakeLink(remote: string): Link & { sent: Uint8Array[] } {
   };
 }
 
-/** A peer with an open connection on a fake link. */
+/** One service, in this process: the one whose session table the calls use. */
+const service = new Runtime(() => Promise.reject(new Error("no scripts here"))).root;
+const settle: typeof service.sessions.settle = (link, id, result) => service.sessions.settle(link, id, result);
+
+/** A peer of `service` with an open connection on a fake link. */
 function connectedPeer(name: string) {
-  const peer = new Peer(name, { addr: { family: "inet", ip: "127.0.0.1", port: 1 }, type: "stream" }, true);
-  const conn = new Conn(peer);
+  const peer = new Peer(service, name, { addr: { family: "inet", ip: "127.0.0.1", port: 1 }, type: "stream" }, true);
   const link = fakeLink(name);
-  conn.link = link;
-  peer.conn = conn;
+  peer.conn = new Conn(service, link, peer);
   return { peer, link };
 }
 

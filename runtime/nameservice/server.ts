@@ -34,8 +34,9 @@ import { Running } from "../scheduler/spawn.js";
 import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import type { Task } from "../scheduler/task.js";
+import { runtime } from "../process.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
-import { onConnClosed, type Conn } from "../service/conn.js";
+import type { Conn } from "../service/conn.js";
 import type { CallContext } from "../service/dispatch.js";
 
 /** A registration is dropped after this long without a frame (heartbeats come every second). */
@@ -61,6 +62,7 @@ function sameToken(a: string, b: string): boolean {
 const badRequest = (problem: string) => new LuanetError("bad_request", `Register(info): ${problem}`);
 
 export function* nameService(addr: NetAddr) {
+  const self = runtime.root;
   const table = new Map<string, Registration>();
   /** The name each connection holds. */
   const held = new Map<Conn, string>();
@@ -116,19 +118,21 @@ export function* nameService(addr: NetAddr) {
     })();
   };
 
-  RegRPCFunction("Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
+  RegRPCFunction(self, "Register", (args: ServiceInfo & { token: string }, ctx: CallContext) => {
+    if (ctx.conn === null) throw badRequest("a registration must come over a connection");
+    const conn = ctx.conn;
     const problem = badRegistration(args) ?? badToken(args.token);
     if (problem !== null) throw badRequest(problem);
     const info = publicInfo(args);
-    const other = held.get(ctx.conn);
+    const other = held.get(conn);
     if (other !== undefined && other !== info.name) throw badRequest(`this connection holds the registration of ${JSON.stringify(other)} already; a connection carries one`);
     const holder = table.get(info.name);
     const same = holder !== undefined && sameToken(holder.token, args.token);
     if (holder !== undefined && !same && !holder.conn.link.closed) throw nameTaken(holder.info);
     if (!same) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
-    put(info.name, { info, token: args.token, conn: ctx.conn });
-    held.set(ctx.conn, info.name);
-    if (holder !== undefined && holder.conn !== ctx.conn) {
+    put(info.name, { info, token: args.token, conn: conn });
+    held.set(conn, info.name);
+    if (holder !== undefined && holder.conn !== conn) {
       // The holder came back on a new connection (or a closed holder's name was taken): the
       // older one carries nothing any more.
       held.delete(holder.conn);
@@ -136,19 +140,19 @@ export function* nameService(addr: NetAddr) {
     }
     return null;
   });
-  RegRPCFunction("GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info, null));
-  RegRPCFunction("GetRemoteFunc", ({ func }: { func: string }) => answer(`func:${func}`, () => (providers.has(func) ? [...providers.get(func)!] : undefined), []));
+  RegRPCFunction(self, "GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info, null));
+  RegRPCFunction(self, "GetRemoteFunc", ({ func }: { func: string }) => answer(`func:${func}`, () => (providers.has(func) ? [...providers.get(func)!] : undefined), []));
   // List(null): every registration. List({ after, limit }): a page, in name order, of at most
   // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer
   // fits a frame however many services there are.
-  RegRPCFunction("List", (args: { after?: unknown; limit?: unknown } | null) => {
+  RegRPCFunction(self, "List", (args: { after?: unknown; limit?: unknown } | null) => {
     if (args === null || typeof args !== "object") return [...table.values()].map((r) => r.info);
     const after = typeof args.after === "string" ? args.after : "";
     const limit = typeof args.limit === "number" && Number.isInteger(args.limit) && args.limit > 0 ? Math.min(args.limit, LIST_PAGE) : LIST_PAGE;
     return [...table.keys()].filter((name) => name > after).sort().slice(0, limit).map((name) => table.get(name)!.info);
   });
 
-  onConnClosed((conn) => {
+  self.onConnClosed((conn) => {
     const name = held.get(conn);
     if (name === undefined) return;
     held.delete(conn);
@@ -157,7 +161,7 @@ export function* nameService(addr: NetAddr) {
     log.info(`unregistered ${name}: its connection closed`);
   });
 
-  const [, err] = yield* StartLocalService("nameservice", SOCK_STREAM, addr);
+  const [, err] = yield* StartLocalService(self, "nameservice", SOCK_STREAM, addr);
   if (err !== null) throw err;
 
   for (;;) {

@@ -63,12 +63,10 @@ function positiveEnv(name: string, fallback: number): number {
  * The lease time: a service that dies is gone from etcd, and from every caller's cache, this
  * long after its last keep-alive. LUANET_ETCD_TTL (whole seconds, as etcd counts them).
  */
-let lease: number | undefined;
-export const leaseSeconds = (): number => (lease ??= positiveEnv("LUANET_ETCD_TTL", 3));
+export const leaseSeconds = (): number => positiveEnv("LUANET_ETCD_TTL", 3);
 /** The longest any wait on etcd lasts before it is an `unavailable` error. LUANET_ETCD_TIMEOUT_MS.
- * Both are read once, on first use, so a process on the name service never reads them. */
-let timeout: number | undefined;
-export const timeoutMs = (): number => (timeout ??= positiveEnv("LUANET_ETCD_TIMEOUT_MS", 3000));
+ * Both are read on use, so a process on the name service never reads them. */
+export const timeoutMs = (): number => positiveEnv("LUANET_ETCD_TIMEOUT_MS", 3000);
 
 export const keys = {
   services: "services/",
@@ -96,16 +94,8 @@ export interface Client {
   kv: Namespace;
 }
 
-const clients = new Map<string, Promise<Client>>();
-
-/** The client for `spec`, made on first use; closed at shutdown. */
-export function client(spec: EtcdSpec): Promise<Client> {
-  let c = clients.get(spec.url);
-  if (c === undefined) clients.set(spec.url, (c = open(spec)));
-  return c;
-}
-
-async function open(spec: EtcdSpec): Promise<Client> {
+/** A client for `spec` (one per address per process: etcd.ts keeps it); closed at shutdown. */
+export async function openClient(spec: EtcdSpec): Promise<Client> {
   const [lib, cockatiel] = await Promise.all([import("etcd3"), import("cockatiel")]);
   const ms = timeoutMs();
   const options: IOptions = {
@@ -135,8 +125,8 @@ async function open(spec: EtcdSpec): Promise<Client> {
  * not waiting for etcd); a failure or a timeout is an RPCError "unavailable" that names etcd and
  * what was being done.
  */
-export async function bounded<T>(spec: EtcdSpec, what: string, work: (c: Client) => Promise<T>): Promise<T> {
-  const c = await client(spec);
+export async function bounded<T>(client: Promise<Client>, spec: EtcdSpec, what: string, work: (c: Client) => Promise<T>): Promise<T> {
+  const c = await client;
   const ms = timeoutMs();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {

@@ -20,113 +20,91 @@
  * is gone: after the holder's lease ended, or its key was deleted and someone else created it
  * first; then the claim is refused, and retried every lease time until that key is gone.
  *
- * While etcd cannot be reached it retries with backoff (100 ms doubling to 2 s), logging once.
- * A refusal on the first claim ends the registrar (Register2Name fails). At shutdown the lease
- * is revoked, so the registration disappears at once.
+ * The retry loop is registrar.ts's: while etcd cannot be reached it retries with backoff (100 ms
+ * doubling to 2 s), logging once; a refusal on the first claim ends the registrar (Register2Name
+ * fails). When the service stops the lease is revoked, so the registration disappears at once.
  * @internal
  */
 import type { Lease } from "etcd3";
 import { formatAddr } from "../../stdlib/net.js";
-import { LuanetError, RPCError } from "../errors.js";
-import { log } from "../log.js";
+import { RPCError, type LuanetError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/loop.js";
-import { Sleep } from "../scheduler/sleep.js";
-import { spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
-import { local } from "../service/local.js";
-import { bounded, client, keys, leaseSeconds, parseInfo, type Client } from "./etcd-client.js";
+import { bounded, keys, leaseSeconds, parseInfo, type Client } from "./etcd-client.js";
 import type { EtcdRegistry } from "./etcd.js";
-import { CheckedSelf } from "./self.js";
-import { nameTaken, type ServiceInfo } from "./types.js";
+import { keepRegistered, type Claimer } from "./registrar.js";
+import { nameTaken, type Registrant, type Registration, type ServiceInfo } from "./types.js";
 
-export class EtcdRegistrar {
+export class EtcdRegistrar implements Registration, Claimer {
   private readonly task: Task;
   /** Set when something needs the registration re-checked; cleared by each claim. */
   private dirty = false;
   private lease: Lease | null = null;
   private leaseLost = false;
   /** The loss of the lease was logged: say so when registered again. */
-  private leaseLostLogged = false;
+  eventful = false;
   private readonly mine: Mine = { created: null, value: null, lease: null };
+  private readonly ttl = leaseSeconds();
+  readonly registeredWhere: string;
+  readonly retryMaxMs = 2000;
+  readonly reclaimMs = this.ttl * 1000;
 
-  constructor(private readonly registry: EtcdRegistry, funcs: () => string[], onFirst: (error: LuanetError | null) => void) {
-    this.task = spawnNamed("etcd registrar", () => this.run(funcs, onFirst));
+  constructor(private readonly registry: EtcdRegistry, private readonly self: Registrant, onFirst: (error: LuanetError | null) => void) {
+    this.registeredWhere = `in ${registry.where}`;
+    const registrar = this;
+    this.task = self.spawn("etcd registrar", function* () {
+      try {
+        yield* keepRegistered(self, registrar, onFirst);
+      } finally {
+        registry.forget(self.name, registrar);
+        const lease = registrar.lease;
+        registrar.lease = null;
+        // Leaving: drop the registration now rather than when the lease runs out.
+        if (lease !== null) yield* awaitPromise(bounded(registry.client, registry.spec, "revoking the lease", () => lease.revoke()).catch(() => {}));
+      }
+    });
   }
 
   /** Re-publish (the function list grew). */
-  poke(): void {
+  republish(): void {
     this.dirty = true;
     WakeUp(this.task);
   }
 
-  /** The watch saw `name`'s key put (`value`, on `lease`) or deleted (null): if it is ours and
-   * not what we wrote, claim it back. */
-  changed(name: string, value: string | null, lease: string): void {
-    if (name === local.name && (value !== this.mine.value || lease !== this.mine.lease)) this.poke();
+  /** The watch saw our key put (`value`, on `lease`) or deleted (null): if it is not what we
+   * wrote, claim it back. */
+  changed(value: string | null, lease: string): void {
+    if (value !== this.mine.value || lease !== this.mine.lease) this.republish();
   }
 
-  private *run(funcs: () => string[], onFirst: (error: LuanetError | null) => void): Generator<Instruction, void, unknown> {
+  *claim(info: ServiceInfo): Generator<Instruction, LuanetError | null, unknown> {
+    this.dirty = false;
     const spec = this.registry.spec;
-    const ttl = leaseSeconds();
-    let first = true;
-    let complained = false;
-    let refused = false;
-    let delay = 100;
-    const self = new CheckedSelf();
-    try {
-      for (;;) {
-        this.dirty = false;
-        const info = self.next(funcs());
-        if (info instanceof LuanetError) return onFirst(info);
-        let claimed: Claimed;
-        try {
-          this.registry.startWatch();
-          const c = yield* awaitPromise(client(spec));
-          const lease = yield* this.currentLease(c, ttl);
-          claimed = yield* awaitPromise(bounded(spec, `registering ${local.name}`, (c) => claim(c, lease, info, this.mine)));
-        } catch (error) {
-          if (!(error instanceof RPCError)) throw error;
-          if (!complained) log.warn(`cannot register ${local.name} in ${this.registry.where} (${error.message}); retrying until it answers`);
-          complained = true;
-          yield* Sleep(delay);
-          delay = Math.min(delay * 2, 2000);
-          continue;
-        }
-        if (claimed.holder !== null) {
-          const error = nameTaken(claimed.holder);
-          if (first) return onFirst(error);
-          if (!refused) log.error(`${local.name} lost its name in etcd: ${error.message}; trying again every ${ttl} s`);
-          refused = true;
-          yield* Block(ttl * 1000);
-          continue;
-        }
-        if (claimed.replaced !== null) log.warn(`${local.name}'s key in etcd was changed by another writer (${claimed.replaced}); claimed it back`);
-        if (first || complained || refused || this.leaseLostLogged) {
-          log.info(`${local.name} registered in ${this.registry.where}${first ? "" : " again"} (lease ${ttl} s)`);
-        }
-        if (first) onFirst(null);
-        first = complained = refused = this.leaseLostLogged = false;
-        delay = 100;
-        while (!this.dirty && !this.leaseLost) {
-          if (!(yield* Block(ttl * 1000))) this.dirty = true; // a lease time without news: check anyway
-        }
-      }
-    } finally {
-      const lease = this.lease;
-      this.lease = null;
-      // Leaving: drop the registration now rather than when the lease runs out.
-      if (lease !== null) yield* awaitPromise(bounded(spec, "revoking the lease", () => lease.revoke()).catch(() => {}));
+    this.registry.startWatch();
+    const c = yield* awaitPromise(this.registry.client);
+    const lease = yield* this.currentLease(c);
+    const claimed = yield* awaitPromise(bounded(this.registry.client, spec, `registering ${this.self.name}`, (c) => claim(c, lease, info, this.mine)));
+    if (claimed.holder !== null) return nameTaken(claimed.holder);
+    if (claimed.replaced !== null) this.self.log.warn(`${this.self.name}'s key in etcd was changed by another writer (${claimed.replaced}); claimed it back`);
+    return null;
+  }
+
+  *hold(): Generator<Instruction, void, unknown> {
+    this.eventful = false;
+    while (!this.dirty && !this.leaseLost) {
+      if (!(yield* Block(this.ttl * 1000))) this.dirty = true; // a lease time without news: check anyway
     }
   }
 
   /** The lease to register on: the current one, or a newly granted one if it was lost. */
-  private *currentLease(c: Client, ttl: number): Generator<Instruction, Lease, unknown> {
+  private *currentLease(c: Client): Generator<Instruction, Lease, unknown> {
+    const ttl = this.ttl;
     if (this.lease !== null && !this.leaseLost) return this.lease;
-    if (this.lease !== null && !this.leaseLostLogged) {
-      log.warn(`${local.name} lost its etcd lease (no keep-alive for ${2 * ttl} s, or it expired); registering again`);
-      this.leaseLostLogged = true;
+    if (this.lease !== null && !this.eventful) {
+      this.self.log.warn(`${this.self.name} lost its etcd lease (no keep-alive for ${2 * ttl} s, or it expired); registering again`);
+      this.eventful = true;
     }
     this.lease?.release();
     const lease = c.kv.lease(ttl, { autoKeepAlive: true });
@@ -136,7 +114,7 @@ export class EtcdRegistrar {
       WakeUp(this.task);
     });
     try {
-      yield* awaitPromise(bounded(this.registry.spec, "granting a lease", () => lease.grant()));
+      yield* awaitPromise(bounded(this.registry.client, this.registry.spec, "granting a lease", () => lease.grant()));
     } catch (error) {
       lease.release();
       throw error;

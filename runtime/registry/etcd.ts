@@ -8,15 +8,16 @@
  * @internal
  */
 import type { Watcher } from "etcd3";
+import { RPCError, type LuanetError } from "../errors.js";
 import { log } from "../log.js";
 import { badName } from "../names.js";
+import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
+import type { Instruction } from "../scheduler/instruction.js";
 import { allDone } from "../scheduler/loop.js";
-import { local } from "../service/local.js";
-import { nameGone } from "../service/peers.js";
 import { WatchedCache } from "./etcd-cache.js";
-import { bounded, client, DEFAULT_PREFIX, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
+import { bounded, DEFAULT_PREFIX, openClient, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
 import { EtcdRegistrar } from "./etcd-registrar.js";
-import type { Registry, ServiceInfo } from "./types.js";
+import type { Registrant, Registration, Registry, RegistryHost, ServiceInfo } from "./types.js";
 
 export class EtcdRegistry implements Registry {
   readonly where: string;
@@ -26,11 +27,16 @@ export class EtcdRegistry implements Registry {
   private readonly providing = new WatchedCache<string[]>();
   /** The live watches (null: none started); watches created for a stopped set are cancelled. */
   private watchers: Watcher[] | null = null;
-  private registrar: EtcdRegistrar | null = null;
+  /** The registrars of this process's services, by name. */
+  private readonly registrars = new Map<string, EtcdRegistrar>();
 
-  constructor(readonly spec: EtcdSpec) {
+  readonly client: Promise<Client>;
+
+  constructor(readonly spec: EtcdSpec, private readonly host: RegistryHost) {
     this.where = `etcd at ${spec.hosts.join(",")}${spec.prefix === DEFAULT_PREFIX ? "" : ` (keys under ${spec.prefix})`}`;
-    client(spec).catch(() => {}); // start loading etcd3 now: it takes a moment (a failure shows on use)
+    // Start loading etcd3 now: it takes a moment (a failure shows on use).
+    this.client = openClient(spec);
+    this.client.catch(() => {});
   }
 
   /**
@@ -42,14 +48,14 @@ export class EtcdRegistry implements Registry {
   startWatch(): void {
     if (this.watchers !== null) return;
     const watchers: Watcher[] = (this.watchers = []);
-    client(this.spec).then((c) => {
+    this.client.then((c) => {
       this.watch(c, keys.services, this.services, watchers, (event, key, value, lease) => {
         const name = keys.nameOf(key);
         if (name === null) return; // not a key luanet writes
-        this.registrar?.changed(name, event === "delete" ? null : value, lease);
+        this.registrars.get(name)?.changed(event === "delete" ? null : value, lease);
         if (event === "delete") {
           this.services.set(name, null);
-          nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
+          this.host.nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
         } else {
           const info = parseInfo(value, name);
           if (info !== null) this.services.set(name, info);
@@ -63,42 +69,50 @@ export class EtcdRegistry implements Registry {
     }, () => {
       if (this.watchers === watchers) this.watchers = null;
     });
-    if (local.name === null) void allDone().then(() => this.stopWatch(watchers));
+    if (!this.host.hasServices()) void allDone().then(() => this.stopWatch(watchers));
   }
 
   /** Cancel the watches `watchers` holds (and any it gets later), unless a service started since. */
   private stopWatch(watchers: Watcher[]): void {
-    if (local.name !== null || this.watchers !== watchers) return;
+    if (this.host.hasServices() || this.watchers !== watchers) return;
     this.watchers = null;
     this.services.setLive(false);
     this.providing.setLive(false);
     for (const w of watchers.splice(0)) void w.cancel().catch(() => {});
   }
 
-  async lookup(name: string): Promise<ServiceInfo | null> {
+  /** `promise`'s value within `ms`, else a `timeout` error. */
+  private *within<T>(promise: Promise<T>, ms: number, what: string): Generator<Instruction, T, unknown> {
+    const value = yield* awaitWithin(promise, ms, what);
+    if (value === TIMED_OUT) throw new RPCError("timeout", `${this.where} did not answer within ${ms} ms (${what})`);
+    return value;
+  }
+
+  *lookup(name: string, timeoutMs: number): Generator<Instruction, ServiceInfo | null, unknown> {
     const hit = this.services.get(name);
     if (hit !== undefined) return hit;
     this.startWatch();
     const token = this.services.begin();
-    const text = await bounded(this.spec, `looking up ${name}`, (c) => c.kv.get(keys.service(name)).string());
+    const text = yield* this.within(bounded(this.client, this.spec, `looking up ${name}`, (c) => c.kv.get(keys.service(name)).string()), timeoutMs, `looking up ${name}`);
     const info = text === null ? null : parseInfo(text, name);
     this.services.store(name, info, token);
     return info;
   }
 
-  async providers(func: string): Promise<string[]> {
+  *providers(func: string, timeoutMs: number): Generator<Instruction, string[], unknown> {
     const hit = this.providing.get(func);
     if (hit !== undefined) return [...hit];
     this.startWatch();
     const token = this.providing.begin();
-    const index = await bounded(this.spec, `finding the providers of ${func}`, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings());
+    const what = `finding the providers of ${func}`;
+    const index = yield* this.within(bounded(this.client, this.spec, what, (c) => c.kv.getAll().prefix(keys.funcs(func)).strings()), timeoutMs, what);
     const names = Object.values(index).filter((name) => badName(name) === null).sort();
     this.providing.store(func, names, token);
     return [...names];
   }
 
-  async list(): Promise<ServiceInfo[]> {
-    const all = await bounded(this.spec, "listing the services", (c) => c.kv.getAll().prefix(keys.services).strings());
+  *list(timeoutMs: number): Generator<Instruction, ServiceInfo[], unknown> {
+    const all = yield* this.within(bounded(this.client, this.spec, "listing the services", (c) => c.kv.getAll().prefix(keys.services).strings()), timeoutMs, "listing the services");
     return Object.entries(all).flatMap(([key, text]) => {
       const name = keys.nameOf(key);
       const info = name === null ? null : parseInfo(text, name);
@@ -106,12 +120,18 @@ export class EtcdRegistry implements Registry {
     });
   }
 
-  register(funcs: () => string[], onFirst: Parameters<Registry["register"]>[1]): void {
-    this.registrar ??= new EtcdRegistrar(this, funcs, onFirst);
+  register(self: Registrant, onFirst: (error: LuanetError | null) => void): Registration {
+    const registrar = new EtcdRegistrar(this, self, (error) => {
+      if (error !== null && this.registrars.get(self.name) === registrar) this.registrars.delete(self.name);
+      onFirst(error);
+    });
+    this.registrars.set(self.name, registrar);
+    return registrar;
   }
 
-  republish(): void {
-    this.registrar?.poke();
+  /** A registrar of this process ended (its service stopped). */
+  forget(name: string, registrar: EtcdRegistrar): void {
+    if (this.registrars.get(name) === registrar) this.registrars.delete(name);
   }
 
   /**
@@ -146,13 +166,4 @@ export class EtcdRegistry implements Registry {
       again();
     });
   }
-}
-
-const registries = new Map<string, EtcdRegistry>();
-
-/** The registry for an etcd address (one per address per process). */
-export function etcdRegistry(spec: EtcdSpec): EtcdRegistry {
-  let r = registries.get(spec.url);
-  if (r === undefined) registries.set(spec.url, (r = new EtcdRegistry(spec)));
-  return r;
 }

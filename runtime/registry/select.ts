@@ -1,7 +1,7 @@
 /**
- * Which registry this process uses: the one seam between the service layer and the registries.
+ * Which registry a service uses: the one seam between the service layer and the registries.
  * Name look-ups for RPCCall and SendMsg, GetRemoteFuncProvider, Register2Name and the CLI tools
- * all go through `registry()`.
+ * all go through the registry `RegistryChoice.forService` gives.
  *
  * A registry address is either a name service's ("127.0.0.1:8010", "[::1]:8010",
  * "unix:/tmp/ns.sock") or etcd's ("etcd://host:port[,host:port...][/prefix]"). The choice,
@@ -9,17 +9,16 @@
  *   1. `--registry ADDR` or LUANET_REGISTRY, else `--ns ADDR` or LUANET_NS: chosen by whoever
  *      runs the script, so it holds whatever address the script passes to Register2Name;
  *   2. the address the script passes to `luanet.Register2Name`;
- *   3. the built-in name service at 127.0.0.1:8010.
+ *   3. the registry of the service that started this one (luanet.NewService), if it had one;
+ *   4. the built-in name service at 127.0.0.1:8010.
  * @internal
  */
 import { formatAddr, isNetAddr, parseAddr, type NetAddr } from "../../stdlib/net.js";
-import { describe, type LuanetError } from "../errors.js";
-import { log } from "../log.js";
-import { setResolver } from "../service/peers.js";
+import { describe } from "../errors.js";
 import { parseEtcdUrl, type EtcdSpec } from "./etcd-client.js";
-import { etcdRegistry } from "./etcd.js";
-import { nameServiceRegistry, useNameService } from "./nameservice.js";
-import type { Registry } from "./types.js";
+import { EtcdRegistry } from "./etcd.js";
+import { DEFAULT_NAMESERVICE, NameServiceRegistry } from "./nameservice.js";
+import type { Registrant, Registry, RegistryHost } from "./types.js";
 
 export type RegistrySpec = { kind: "nameservice"; addr: NetAddr } | EtcdSpec;
 
@@ -34,49 +33,13 @@ export function parseRegistry(text: string): RegistrySpec {
   }
 }
 
-function describeSpec(spec: RegistrySpec): string {
+export function describeSpec(spec: RegistrySpec): string {
   return spec.kind === "etcd" ? spec.url : formatAddr(spec.addr);
 }
 
-let current: Registry | null = null;
-let chosen: RegistrySpec | null = null;
-/** Chosen by --registry or LUANET_REGISTRY: Register2Name's address does not override it. */
-let pinned = false;
-
-function use(spec: RegistrySpec): void {
-  chosen = spec;
-  if (spec.kind === "etcd") {
-    current = etcdRegistry(spec);
-  } else {
-    useNameService(spec.addr);
-    current = nameServiceRegistry;
-  }
-}
-
-/** The registry chosen by whoever runs the process (--registry, LUANET_REGISTRY). */
-export function useRegistry(spec: RegistrySpec): void {
-  use(spec);
-  pinned = true;
-}
-
-/** The registry this process uses now. */
-export function registry(): Registry {
-  if (current === null) {
-    const env = process.env.LUANET_REGISTRY;
-    const ns = process.env.LUANET_NS;
-    if (env !== undefined && env !== "") useRegistry(parseRegistry(env));
-    else if (ns !== undefined && ns !== "") useRegistry({ kind: "nameservice", addr: parseAddr(ns) });
-    else current = nameServiceRegistry;
-  }
-  return current!;
-}
-
-let registration: Promise<void> | null = null;
-let registeredWith: Registry | null = null;
-
 /**
- * The registry `Register2Name(addr)` registers with: the one the address names, unless the
- * registry was chosen on the command line or in the environment.
+ * The registry `Register2Name(addr)` registers with: the one the address names (it is checked
+ * here; a TypeError says what is wrong).
  */
 export function registryFor(addr: NetAddr | string): RegistrySpec {
   const where = "luanet.Register2Name(nameaddr)";
@@ -91,29 +54,46 @@ export function registryFor(addr: NetAddr | string): RegistrySpec {
   }
 }
 
-/** Use `spec`, the address a script gave Register2Name, unless the registry is pinned. */
-export function chooseForScript(spec: RegistrySpec): void {
-  registry(); // applies LUANET_REGISTRY, if set
-  if (!pinned) return use(spec);
-  if (describeSpec(spec) !== describeSpec(chosen!)) {
-    log.info(`registering in ${current!.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`);
+/** The process's registries: the choice made by whoever runs it, and one etcd client per address. */
+export class RegistryChoice {
+  /** Chosen by --registry, --ns or the environment: Register2Name's address does not override
+   * it. Undefined until first needed (the environment is read then: the CLI reads it first, to
+   * make a bad value a usage error). */
+  private chosen: RegistrySpec | null | undefined = undefined;
+  private readonly etcd = new Map<string, EtcdRegistry>();
+
+  constructor(private readonly host: RegistryHost, private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  /** The registry chosen by whoever runs the process (--registry, --ns). */
+  pin(spec: RegistrySpec): void {
+    this.chosen = spec;
+  }
+
+  private get pinned(): RegistrySpec | null {
+    if (this.chosen === undefined) {
+      const { LUANET_REGISTRY: registry, LUANET_NS: ns } = this.env;
+      this.chosen = registry !== undefined && registry !== "" ? parseRegistry(registry)
+        : ns !== undefined && ns !== "" ? { kind: "nameservice", addr: parseAddr(ns) } : null;
+    }
+    return this.chosen;
+  }
+
+  /** What a service whose script asked for `asked` (null: nothing yet) uses. */
+  specFor(asked: RegistrySpec | null): RegistrySpec {
+    return this.pinned ?? asked ?? { kind: "nameservice", addr: parseAddr(DEFAULT_NAMESERVICE) };
+  }
+
+  /** True when the script's choice `asked` is overruled by the pinned one. */
+  overrules(asked: RegistrySpec): boolean {
+    return this.pinned !== null && describeSpec(this.pinned) !== describeSpec(asked);
+  }
+
+  /** The registry at `spec`, for `self` (null: a service with no name yet). A name service
+   * client is the service's own (its connection carries its registration); etcd's is shared. */
+  forService(spec: RegistrySpec, self: Registrant | null): Registry {
+    if (spec.kind === "nameservice") return new NameServiceRegistry(spec.addr, this.host, self);
+    let r = this.etcd.get(spec.url);
+    if (r === undefined) this.etcd.set(spec.url, (r = new EtcdRegistry(spec, this.host)));
+    return r;
   }
 }
-
-/** Register this process's service with the registry in use; the same promise every time. */
-export function registerSelf(funcs: () => string[]): Promise<void> {
-  return (registration ??= new Promise<void>((resolve, reject) => {
-    registeredWith = registry();
-    registeredWith.register(funcs, (error: LuanetError | null) => (error === null ? resolve() : reject(error)));
-  }));
-}
-
-/** A function was registered: publish it, if this service is registered. */
-export function republish(): void {
-  registeredWith?.republish();
-}
-
-setResolver(async (name) => {
-  const info = await registry().lookup(name);
-  return info === null ? null : { addr: info.addr, type: info.type };
-});

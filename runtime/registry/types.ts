@@ -1,10 +1,14 @@
 /**
  * Where services find each other. Two implementations: the built-in name service
- * (nameservice.ts) and etcd (etcd.ts); select.ts picks one per process.
+ * (nameservice.ts) and etcd (etcd.ts); select.ts picks one per service. They know the service
+ * layer only through the interfaces below, which it implements.
  * @internal
  */
 import { formatAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
-import { ErrorCode, LuanetError } from "../errors.js";
+import { ErrorCode, LuanetError, type RPCError } from "../errors.js";
+import type { Logger } from "../log.js";
+import type { Instruction, Operation } from "../scheduler/instruction.js";
+import type { Task } from "../scheduler/task.js";
 
 /**
  * What a service publishes about itself: everything here is public (GetInfo, List, etcd's
@@ -22,28 +26,70 @@ export interface ServiceInfo {
   started: number;
 }
 
+/**
+ * A registry as a service sees it. Every question is an operation with a deadline: it returns
+ * the answer, or throws an RPCError: `timeout` (no answer within `timeoutMs`), `unavailable`
+ * (cannot be reached), or RegistryAwayError (it answered before and is probably restarting: worth
+ * asking again within the caller's deadline).
+ */
 export interface Registry {
   /** For messages: "the name service at 127.0.0.1:8010", "etcd at 127.0.0.1:2379,...". */
   readonly where: string;
-  /**
-   * A live service's info, or null if no live service has that name. Rejects with an RPCError
-   * "unavailable" when the registry cannot be reached within a bounded wait.
-   */
-  lookup(name: string): Promise<ServiceInfo | null>;
-  /** Names of the live services that provide `func`, asked within `timeoutMs` where the
-   * registry takes a deadline per question (the name service; default rpcTimeout). */
-  providers(func: string, timeoutMs?: number): Promise<string[]>;
+  /** A live service's info, or null if no live service has that name. */
+  lookup(name: string, timeoutMs: number): Operation<ServiceInfo | null>;
+  /** Names of the live services that provide `func`. */
+  providers(func: string, timeoutMs: number): Operation<string[]>;
   /** Every live service. */
-  list(): Promise<ServiceInfo[]>;
+  list(timeoutMs: number): Operation<ServiceInfo[]>;
   /**
-   * Keep this process's service registered from now on: retry while the registry is away,
-   * register again when a registration is lost. `funcs` gives the current function list;
-   * `onFirst` is told the outcome of the first attempt that gets an answer (registered, or
-   * refused with `name_taken`).
+   * Keep `self` registered from now on: retry while the registry is away, register again when a
+   * registration is lost. `onFirst` is told the outcome of the first attempt that gets an answer
+   * (registered, or refused with `name_taken`).
    */
-  register(funcs: () => string[], onFirst: (error: LuanetError | null) => void): void;
-  /** A function was registered after registration: publish the new list. */
+  register(self: Registrant, onFirst: (error: LuanetError | null) => void): Registration;
+}
+
+/** A service that registers: implemented by the service layer. */
+export interface Registrant {
+  readonly name: string;
+  /** What it publishes now (its current function list included). */
+  info(): ServiceInfo;
+  /** Secret, random per service: proves to the name service that a re-registration comes from
+   * the holder of the name. Sent only in Register, never published. */
+  readonly token: string;
+  /** The deadline of its calls (luanet.Configure({ rpcTimeout })). */
+  readonly rpcTimeout: number;
+  readonly log: Logger;
+  /** Start a task that belongs to the service (halted when it stops). */
+  spawn(name: string, body: () => Generator<Instruction, void, unknown>): Task;
+}
+
+/** A registration being kept. */
+export interface Registration {
+  /** The function list grew: publish it now. */
   republish(): void;
+}
+
+/** The service layer, as a registry needs it: implemented by the service layer's Runtime. */
+export interface RegistryHost {
+  /** Calls to the name service at `addr` over `self`'s own connection to it (one registration
+   * per connection). `self` null: a connection of the process that registers nothing. */
+  nameService(addr: NetAddr, self: Registrant | null): NameServiceLink;
+  /** The registry says `name` is gone (its registration ended): close connections to it now. */
+  nameGone(name: string, why: string): void;
+  /** True while a service of this process listens (a watch then stays for its life). */
+  hasServices(): boolean;
+}
+
+/** Calls to one name service, over one connection. */
+export interface NameServiceLink {
+  call(func: string, args: unknown, timeoutMs: number): Operation<[unknown, null] | [null, RPCError]>;
+  /** The open connection (opaque: compared by identity), or null. */
+  connection(): object | null;
+  /** Send a heartbeat on the open connection, if one is. */
+  heartbeat(): void;
+  /** Call `fn` whenever the connection closes. */
+  onLost(fn: () => void): void;
 }
 
 /** Most registrations in one page of the name service's List({ after, limit }): 100 of at most

@@ -8,8 +8,7 @@ import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { current, outsideTask } from "../scheduler/loop.js";
 import { encode, Type } from "../wire/envelope.js";
-import { awaitWithin, TIMED_OUT } from "./await-within.js";
-import { config } from "./config.js";
+import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
 import type { Peer } from "./peers.js";
@@ -19,16 +18,16 @@ import { Session, type RPCResult } from "./sessions.js";
 const LOOKUP_RETRY_MS = 100;
 
 /**
- * `attempt(left)`'s value within `ms` (else TIMED_OUT), `left` being the ms that remain, trying
- * again every LOOKUP_RETRY_MS while it fails with RegistryAwayError (the registry is restarting)
- * and time is left; other errors throw.
+ * `attempt(left)`'s value, `left` being the ms that remain of `ms`, trying again every
+ * LOOKUP_RETRY_MS while it fails with RegistryAwayError (the registry is restarting) and time is
+ * left; other errors throw.
  */
-export function* lookingUp<T>(attempt: (left: number) => Promise<T>, ms: number, what: string): Generator<Instruction, T | typeof TIMED_OUT, unknown> {
+export function* lookingUp<T>(attempt: (left: number) => Operation<T>, ms: number): Generator<Instruction, T, unknown> {
   const deadline = performance.now() + ms;
   for (;;) {
     const left = Math.max(1, deadline - performance.now());
     try {
-      return yield* awaitWithin(attempt(left), left, what);
+      return yield* attempt(left);
     } catch (error) {
       if (!(error instanceof RegistryAwayError) || deadline - performance.now() <= LOOKUP_RETRY_MS) throw error;
       yield* Sleep(LOOKUP_RETRY_MS);
@@ -36,11 +35,20 @@ export function* lookingUp<T>(attempt: (left: number) => Promise<T>, ms: number,
   }
 }
 
-/** The peer's connection, opened if need be within `ms`; an RPCError if that fails. */
+/** The peer's connection, opened if need be within `ms` (its name looked up in the service's
+ * registry first); an RPCError if that fails. */
 export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn | RPCError, unknown> {
   if (peer.conn !== null) return peer.conn;
+  const started = performance.now();
   try {
-    const conn = yield* lookingUp(() => peer.connect(), ms, `connect(${peer.name})`);
+    let endpoint = peer.endpoint;
+    if (endpoint === null) {
+      const info = yield* lookingUp((left) => peer.service.registry.lookup(peer.name, left), ms);
+      if (info === null) return new RPCError("unavailable", `no service named "${peer.name}" is registered`);
+      endpoint = { addr: info.addr, type: info.type };
+    }
+    const left = Math.max(1, ms - (performance.now() - started));
+    const conn = yield* awaitWithin(peer.connect(endpoint), left, `connect(${peer.name})`);
     return conn === TIMED_OUT ? new RPCError("timeout", `connecting to ${peer.name} took longer than ${ms} ms`) : conn;
   } catch (error) {
     return error instanceof RPCError ? error : new RPCError("unavailable", String((error as Error).message ?? error));
@@ -101,6 +109,7 @@ class Call extends Session implements Operation<RPCResult>, Iterator<Instruction
     this.sent = true;
     const conn = this.peer.conn;
     if (conn === null) return { value: [null, new RPCError("disconnected", `the connection to ${this.peer.name} dropped before the call was sent`)], done: true };
+    const config = this.peer.service.config;
     if (this.peer.pending >= config.maxPendingCalls) {
       return { value: [null, new RPCError("overloaded", `${this.peer.pending} calls to ${this.peer.name} are already waiting for replies (luanet.Configure({ maxPendingCalls }))`)], done: true };
     }

@@ -1,5 +1,6 @@
 /**
- * Limits and defaults of this process's service layer; `luanet.Configure({...})` changes them.
+ * Limits and defaults of a service; `luanet.Configure({...})` changes those of the service that
+ * calls it. Each service has its own copy (Service.config).
  */
 import { describe } from "../errors.js";
 
@@ -53,7 +54,8 @@ export interface Config {
   frameTimeout: number;
 }
 
-export const config: Config = {
+/** The limits a service starts with (a service started by NewService starts with its starter's). */
+export const DEFAULTS: Readonly<Config> = Object.freeze({
   rpcTimeout: 10_000,
   maxFrameBytes: 16 * 1024 * 1024,
   maxConcurrentHandlers: 1000,
@@ -71,9 +73,10 @@ export const config: Config = {
   mailboxBytes: 4 * 1024 * 1024,
   partialFrameBytes: 128 * 1024 * 1024,
   frameTimeout: 30_000,
-};
+});
 
-export function configure(changes: Partial<Config>): Config {
+/** Check `changes` (luanet.Configure's argument) and apply them to `config`. */
+export function configure(config: Config, changes: Partial<Config>): Config {
   if (typeof changes !== "object" || changes === null) throw new TypeError(`luanet.Configure(options): options must be an object, got ${describe(changes)}`);
   for (const [key, value] of Object.entries(changes)) {
     if (!(key in config)) throw new TypeError(`luanet.Configure(options): unknown option ${JSON.stringify(key)}; known: ${Object.keys(config).join(", ")}`);

@@ -1,19 +1,20 @@
 /**
- * Incoming one-way messages, waiting for `GetMsg`. Each message goes to exactly one caller, in
- * arrival order; callers waiting together are served first come, first served. The mailbox is
- * bounded in messages and in bytes (what the messages take once decoded, wire/cbor-subset.ts):
- * at `config.mailboxLength` messages or `config.mailboxBytes` bytes, the stream connections that
- * bring more are paused (their senders' `SendMsg` then waits) until it is half empty by both
- * counts; on UDP, which cannot be paused, messages past the bound are dropped and counted.
+ * A service's incoming one-way messages, waiting for `GetMsg`. Each message goes to exactly one
+ * caller, in arrival order; callers waiting together are served first come, first served. The
+ * mailbox is bounded in messages and in bytes (what the messages take once decoded,
+ * wire/cbor-subset.ts): at `mailboxLength` messages or `mailboxBytes` bytes, the stream
+ * connections that bring more are paused (their senders' `SendMsg` then waits), and so are
+ * senders in this process, until it is half empty by both counts; on UDP, which cannot be paused,
+ * messages past the bound are dropped and counted.
  * @internal
  */
 import { Instruction, type Operation } from "../scheduler/instruction.js";
 import { resume, Suspension } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
+import { setTimer } from "../scheduler/timers.js";
 import type { Link } from "../transport/types.js";
 import { warnEverySecond } from "../log.js";
-import { config } from "./config.js";
-import type { Conn } from "./conn.js";
+import type { Config } from "./config.js";
 
 export interface Message<T = unknown> {
   /** The sending service's name, or null for a process with no service (a CLI tool). */
@@ -21,58 +22,122 @@ export interface Message<T = unknown> {
   readonly msg: T;
 }
 
-const messages: Message[] = [];
-/** Each message's decoded cost, in step with `messages`. */
-const costs: number[] = [];
-let head = 0;
-let bytes = 0;
-const waiting: Task[] = [];
-/** Links paused because the mailbox was full. */
-const paused = new Set<Link>();
-const droppedOne = warnEverySecond((n) => `dropped ${n} UDP message(s): the mailbox was full (${config.mailboxLength} messages or ${config.mailboxBytes} bytes; luanet.Configure({ mailboxLength, mailboxBytes }))`);
+export class Mailbox {
+  private readonly messages: Message[] = [];
+  /** Each message's decoded cost, in step with `messages`. */
+  private readonly costs: number[] = [];
+  private head = 0;
+  private bytes = 0;
+  private readonly waiting: Task[] = [];
+  /** Links paused because the mailbox was full, and senders in this process waiting for room. */
+  private readonly paused = new Set<Link>();
+  private readonly senders: RoomInstr[] = [];
+  private readonly get = new GetMsgInstr(this);
+  /** What `GetMsg` returns: one shared operation (a Suspension holds no per-call state). */
+  readonly getMsg: Operation<Message>;
+  private readonly droppedOne = warnEverySecond((n) => `dropped ${n} UDP message(s): the mailbox was full (${this.config.mailboxLength} messages or ${this.config.mailboxBytes} bytes; luanet.Configure({ mailboxLength, mailboxBytes }))`);
+
+  constructor(private readonly config: Config) {
+    this.getMsg = new Suspension<Message>(this.get, "luanet.GetMsg");
+  }
+
+  get length(): number {
+    return this.messages.length - this.head;
+  }
+
+  /** At the bound: a stream sender is paused, a sender in this process waits. */
+  get full(): boolean {
+    return this.length >= this.config.mailboxLength || this.bytes >= this.config.mailboxBytes;
+  }
+
+  /** @internal GetMsgInstr */
+  enter(task: Task): void {
+    if (this.head < this.messages.length) resume(task, this.get, this.take());
+    else this.waiting.push(task);
+  }
+  /** @internal GetMsgInstr */
+  leave(task: Task): void {
+    const i = this.waiting.indexOf(task);
+    if (i >= 0) this.waiting.splice(i, 1);
+  }
+  /** @internal RoomInstr */
+  waitForRoom(wait: RoomInstr): void {
+    if (!this.full) resume(wait.task!, wait, true);
+    else this.senders.push(wait);
+  }
+  leaveRoom(wait: RoomInstr): void {
+    const i = this.senders.indexOf(wait);
+    if (i >= 0) this.senders.splice(i, 1);
+  }
+
+  private take(): Message {
+    const m = this.messages[this.head]!;
+    this.bytes -= this.costs[this.head]!;
+    this.messages[this.head++] = undefined as unknown as Message;
+    if (this.head === this.messages.length) this.messages.length = this.costs.length = this.head = 0;
+    if ((this.paused.size > 0 || this.senders.length > 0) && this.length <= this.config.mailboxLength / 2 && this.bytes <= this.config.mailboxBytes / 2) {
+      for (const link of this.paused) link.resume();
+      this.paused.clear();
+      for (const wait of this.senders.splice(0)) resume(wait.task!, wait, true);
+    }
+    return m;
+  }
+
+  /**
+   * A message arrived from `from` (on `link`; null: from a service in this process). `cost`: what
+   * its frame takes once decoded (wire/cbor-subset.ts).
+   */
+  deliver(from: string | null, msg: unknown, cost: number, link: Link | null): void {
+    const message: Message = { from, msg };
+    const task = this.waiting.shift();
+    if (task !== undefined) return void resume(task, this.get, message);
+    const full = this.length >= this.config.mailboxLength || this.bytes + cost > this.config.mailboxBytes;
+    if (full && link !== null && !link.reliable) return this.droppedOne();
+    this.messages.push(message); // on a stream it is here already: keep it, and stop reading more
+    this.costs.push(cost);
+    this.bytes += cost;
+    if (!full || link === null) return;
+    link.pause();
+    this.paused.add(link);
+  }
+}
 
 class GetMsgInstr extends Instruction {
   readonly name = "GetMsg";
+  constructor(private readonly box: Mailbox) {
+    super();
+  }
   enter(task: Task): void {
-    if (head < messages.length) resume(task, this, take());
-    else waiting.push(task);
+    this.box.enter(task);
   }
   override exit(task: Task): void {
-    const i = waiting.indexOf(task);
-    if (i >= 0) waiting.splice(i, 1);
+    this.box.leave(task);
   }
 }
-const GET = new GetMsgInstr();
-const GET_OP = new Suspension<Message>(GET, "luanet.GetMsg");
 
-function take(): Message {
-  const m = messages[head]!;
-  bytes -= costs[head]!;
-  messages[head++] = undefined as unknown as Message;
-  if (head === messages.length) messages.length = costs.length = head = 0;
-  if (paused.size > 0 && messages.length - head <= config.mailboxLength / 2 && bytes <= config.mailboxBytes / 2) {
-    for (const link of paused) link.resume();
-    paused.clear();
+/** A sender in this process waits, at most `ms`, for room in a full mailbox: resumed with true
+ * once there is, false when the deadline passes. */
+export class RoomInstr extends Instruction {
+  readonly name = "mailbox full";
+  task: Task | null = null;
+  constructor(private readonly box: Mailbox, private readonly ms: number) {
+    super();
   }
-  return m;
+  enter(task: Task): void {
+    this.task = task;
+    setTimer(task, this.ms);
+    this.box.waitForRoom(this);
+  }
+  override timeout(task: Task): void {
+    resume(task, this, false);
+  }
+  override exit(): void {
+    this.task = null;
+    this.box.leaveRoom(this);
+  }
 }
 
-/** `cost`: what the message's frame takes once decoded (wire/cbor-subset.ts). */
-export function deliver(conn: Conn, msg: unknown, cost: number): void {
-  const message: Message = { from: conn.peerName, msg };
-  const task = waiting.shift();
-  if (task !== undefined) return void resume(task, GET, message);
-  const full = messages.length - head >= config.mailboxLength || bytes + cost > config.mailboxBytes;
-  if (full && !conn.link.reliable) return droppedOne();
-  messages.push(message); // on a stream it is here already: keep it, and stop reading more
-  costs.push(cost);
-  bytes += cost;
-  if (!full) return;
-  conn.link.pause();
-  paused.add(conn.link);
-}
-
-/** `const { from, msg } = yield* luanet.GetMsg()`: the next message; waits while there is none. */
-export function GetMsg<T = unknown>(): Operation<Message<T>> {
-  return GET_OP as Operation<Message<T>>;
+/** Wait, at most `ms`, for room in `box`: true when there is. */
+export function roomIn(box: Mailbox, ms: number): Operation<boolean> {
+  return new Suspension<boolean>(new RoomInstr(box, ms), "luanet.SendMsg");
 }

@@ -1,34 +1,25 @@
 /**
- * Outgoing connections, one per remote service name: opened on first use (concurrent first sends
- * share one connect), reused, and reopened after a drop. A's calls and messages to B, and A's
- * replies to B's calls, all travel on A's connection to B's listener.
+ * A service's outgoing connections, one per remote service name: opened on first use (concurrent
+ * first calls share one connect), reused, and reopened after a drop. A's calls and messages to B,
+ * and A's replies to B's calls, all travel on A's connection to B's listener. Each service of a
+ * process dials on its own behalf (its HELLO names it), so the other side sees who calls.
  * @internal
  */
 import { formatAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { RPCError } from "../errors.js";
-import { log } from "../log.js";
 import { streamTransport } from "../transport/stream.js";
 import { UDP_FRAME_LIMIT, udpTransport } from "../transport/udp.js";
 import type { Transport } from "../transport/types.js";
 import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
-import { config } from "./config.js";
-import { Conn, onConnClosed } from "./conn.js";
-import { local } from "./local.js";
+import { Conn } from "./conn.js";
 import { PeerLostError } from "./presence.js";
-import { failPeer } from "./sessions.js";
+import type { Service } from "./service.js";
+import type { SessionTable } from "./sessions.js";
 
 /** Where a service listens, and how to talk to it there. */
 export interface Endpoint {
   addr: NetAddr;
   type: SocketType;
-}
-
-type Resolver = (name: string) => Promise<Endpoint | null>;
-let resolve: Resolver = async () => null;
-
-/** How names become addresses (the registry sets this). */
-export function setResolver(resolver: Resolver): void {
-  resolve = resolver;
 }
 
 export function transportFor(type: SocketType): Transport {
@@ -37,19 +28,22 @@ export function transportFor(type: SocketType): Transport {
 
 export class Peer {
   conn: Conn | null = null;
-  /** Calls to this peer waiting for replies (see config.maxPendingCalls). */
+  /** Calls to this peer waiting for replies (see maxPendingCalls). */
   pending = 0;
   private connecting: Promise<Conn> | null = null;
-  /** Frames sent while not connected (replies, messages), flushed on connect. */
-  private backlog: Uint8Array[] = [];
 
   /** `fixed`: the address is given (the name service), not looked up by name. */
-  constructor(readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {}
+  constructor(readonly service: Service, readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {}
+
+  get sessions(): SessionTable {
+    return this.service.sessions;
+  }
 
   /** The largest frame this peer's link carries (before connecting: what its transport allows). */
   get maxFrame(): number {
     if (this.conn !== null) return this.conn.link.maxFrame;
-    return this.endpoint?.type === "dgram" ? Math.min(config.maxFrameBytes, UDP_FRAME_LIMIT) : config.maxFrameBytes;
+    const max = this.service.config.maxFrameBytes;
+    return this.endpoint?.type === "dgram" ? Math.min(max, UDP_FRAME_LIMIT) : max;
   }
 
   /** False when frames to this peer may be lost (UDP). */
@@ -58,44 +52,34 @@ export class Peer {
   }
 
   /**
-   * The open connection, or one being opened (given up after `peerTimeout` or `rpcTimeout`,
-   * whichever is shorter, so a host that stopped answering is looked up again on the next try).
-   * Rejects with an RPCError "unavailable".
+   * The open connection, or one being opened to `endpoint` (given up after `peerTimeout` or
+   * `rpcTimeout`, whichever is shorter, so a host that stopped answering is looked up again on
+   * the next try). Rejects with an RPCError "unavailable".
    */
-  connect(): Promise<Conn> {
+  connect(endpoint: Endpoint): Promise<Conn> {
     if (this.conn !== null) return Promise.resolve(this.conn);
-    return (this.connecting ??= this.open().finally(() => {
+    return (this.connecting ??= this.open(endpoint).finally(() => {
       this.connecting = null;
     }));
   }
 
-  /** Send a frame now, or as soon as connected; dropped (and logged) if the connect fails. */
-  send(body: Uint8Array): void {
-    if (this.conn !== null) return this.conn.link.send(body);
-    if (this.backlog.push(body) > 1) return; // already waiting for the connect
-    this.connect().catch((error: Error) => {
-      log.warn(`dropped ${this.backlog.length} frame(s) for ${this.name}: ${error.message}`);
-      this.backlog = [];
-    });
-  }
-
-  private async open(): Promise<Conn> {
-    const endpoint = this.endpoint ?? (await resolve(this.name));
-    if (endpoint === null) throw new RPCError("unavailable", `no service named "${this.name}" is registered`);
+  private async open(endpoint: Endpoint): Promise<Conn> {
     const { addr, type } = endpoint;
-    const conn = new Conn(this);
+    const service = this.service;
+    const config = service.config;
+    const hello = encode([Type.HELLO, PROTOCOL_VERSION, service.named, service.addr, process.pid, service.addr === null ? null : service.type]);
+    let conn!: Conn;
     try {
-      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes, Math.min(config.peerTimeout, config.rpcTimeout));
+      await transportFor(type).connect(addr, (link) => (conn = new Conn(service, link, this)), {
+        limits: config, timeoutMs: Math.min(config.peerTimeout, config.rpcTimeout), greeting: hello,
+      });
     } catch (error) {
       if (!this.fixed) this.endpoint = null;
       throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);
     }
     this.endpoint = endpoint;
     this.conn = conn;
-    conn.link.send(encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid, local.addr === null ? null : local.type]));
-    for (const body of this.backlog) conn.link.send(body);
-    this.backlog = [];
-    log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);
+    service.log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);
     return conn;
   }
 
@@ -105,32 +89,38 @@ export class Peer {
     this.conn = null;
     if (!this.fixed) this.endpoint = null; // look the name up again: it may have moved
     const why = error === undefined ? "" : `: ${error.message}`;
-    failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call${why}`));
+    this.sessions.failPeer(this, () => new RPCError("disconnected", `the connection to ${this.name} dropped during the call${why}`));
   }
 }
 
-const peers = new Map<string, Peer>();
+export class PeerTable {
+  private readonly peers = new Map<string, Peer>();
+  private readonly fixedPeers = new Map<string, Peer>();
 
-/** The peer for a service name, looked up through the registry on first connect. */
-export function peerNamed(name: string): Peer {
-  let peer = peers.get(name);
-  if (peer === undefined) peers.set(name, (peer = new Peer(name, null, false)));
-  return peer;
+  constructor(private readonly service: Service) {}
+
+  /** The peer for a service name, looked up through the registry on first connect. */
+  named(name: string): Peer {
+    let peer = this.peers.get(name);
+    if (peer === undefined) this.peers.set(name, (peer = new Peer(this.service, name, null, false)));
+    return peer;
+  }
+
+  /** A peer at a fixed stream address outside the name table (the name service), one per address. */
+  fixed(label: string, addr: NetAddr): Peer {
+    const key = formatAddr(addr);
+    let peer = this.fixedPeers.get(key);
+    if (peer === undefined) this.fixedPeers.set(key, (peer = new Peer(this.service, label, { addr, type: "stream" }, true)));
+    return peer;
+  }
+
+  /**
+   * The registry says `name` is gone (its registration ended): close the connection to it, so
+   * calls waiting on it fail now as `disconnected` rather than at their deadline (a host that
+   * went silent sends no reset), and the next call looks the name up again.
+   */
+  nameGone(name: string, why: string): void {
+    const conn = this.peers.get(name)?.conn;
+    if (conn != null && !conn.link.closed) conn.link.close(new PeerLostError("gone from the registry", why));
+  }
 }
-
-/**
- * The registry says `name` is gone (its registration ended): close the connection to it, so calls
- * waiting on it fail now as `disconnected` rather than at their deadline (a host that went
- * silent sends no reset), and the next call looks the name up again.
- */
-export function nameGone(name: string, why: string): void {
-  const conn = peers.get(name)?.conn;
-  if (conn != null && !conn.link.closed) conn.link.close(new PeerLostError("gone from the registry", why));
-}
-
-/** A peer at a fixed stream address outside the name table (the name service). */
-export function peerFixed(label: string, addr: NetAddr): Peer {
-  return new Peer(label, { addr, type: "stream" }, true);
-}
-
-onConnClosed((conn, error) => conn.peer?.dropped(conn, error));

@@ -1,13 +1,13 @@
 /**
- * Which named peers this process is connected to, for `onDisconnected`. Between two services
+ * Which named peers a service is connected to, for `onDisconnected`. Between two services
  * there are usually two links (each dials the other's listener), so a peer counts as here while
  * any link to or from its name is open, and as gone once the last one closes: one callback per
  * departure, with the reason the last link closed for. Nothing is reported once this process's
- * own shutdown has begun: every link closes then, and no peer has gone anywhere.
+ * own shutdown (or the service's own stop) has begun: every link closes then, and no peer has gone
+ * anywhere.
  * @internal
  */
-import { stopping } from "../lifecycle.js";
-import { log } from "../log.js";
+import type { Logger } from "../log.js";
 
 /** Why a peer went away, as `onDisconnected(peer, reason)` reports it. */
 export type DisconnectReason = "closed" | "timeout" | "gone from the registry";
@@ -26,6 +26,9 @@ export class Presence {
   private readonly links = new Map<string, number>();
   handler: DisconnectHandler | null = null;
 
+  /** `stopping`: true once the service (or the process) is stopping. */
+  constructor(private readonly stopping: () => boolean, private readonly log: Logger) {}
+
   /** A link to or from `peer` is open. */
   opened(peer: string): void {
     this.links.set(peer, (this.links.get(peer) ?? 0) + 1);
@@ -36,14 +39,12 @@ export class Presence {
     const left = (this.links.get(peer) ?? 1) - 1;
     if (left > 0) return void this.links.set(peer, left);
     this.links.delete(peer);
-    if (stopping() || this.handler === null) return;
+    if (this.stopping() || this.handler === null) return;
     const reason = error instanceof PeerLostError ? error.reason : "closed";
     try {
       this.handler(peer, reason);
     } catch (thrown) {
-      log.error(`the onDisconnected callback threw for ${peer} (${reason})`, { error: thrown as Error });
+      this.log.error(`the onDisconnected callback threw for ${peer} (${reason})`, { error: thrown as Error });
     }
   }
 }
-
-export const presence = new Presence();

@@ -1,5 +1,5 @@
 /**
- * The session table: every RPC call this process is waiting on, by id. A session is the
+ * The session table of one service: every RPC call it is waiting on, by id. A session is the
  * instruction its calling task is suspended on, so the reply, the deadline, the peer's
  * disconnection or a halt each settle it exactly once, and whichever comes second finds nothing.
  * On a link that loses frames (UDP) the session resends its CALL, same id, every RESEND_MS
@@ -13,7 +13,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import { RPCError } from "../errors.js";
-import { log, warnEverySecond } from "../log.js";
+import { warnEverySecond, type Logger } from "../log.js";
 import { Instruction } from "../scheduler/instruction.js";
 import { resume } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
@@ -23,32 +23,71 @@ import type { Peer } from "./peers.js";
 
 export type RPCResult<T = unknown> = [T, null] | [null, RPCError];
 
-const sessions = new Map<number, Session>();
 const RESEND_MS = 100;
 
-/** Random 32-bit words, refilled from the system's CSPRNG a few thousand at a time. */
-const pool = new Uint32Array(2048);
-let poolNext = pool.length;
+export class SessionTable {
+  private readonly sessions = new Map<number, Session>();
+  /** Random 32-bit words, refilled from the system's CSPRNG a few thousand at a time. */
+  private readonly pool = new Uint32Array(2048);
+  private poolNext = this.pool.length;
+  private readonly foreignReplies = warnEverySecond((n) => `dropped ${n} reply frame(s) for pending calls that arrived on a connection the call was not sent on (forged, or a buggy peer)`);
 
-/**
- * A random id in 1 … 2^31−1 that no pending call uses. 31 bits, not 32, so that an id is a small
- * integer to V8 (a Smi): a larger one is a heap number, allocated per call and slower to hash.
- */
-function freshId(): number {
-  for (;;) {
-    if (poolNext === pool.length) {
-      randomFillSync(pool);
-      poolNext = 0;
+  constructor(private readonly log: Logger) {}
+
+  /**
+   * A random id in 1 … 2^31−1 that no pending call uses. 31 bits, not 32, so that an id is a small
+   * integer to V8 (a Smi): a larger one is a heap number, allocated per call and slower to hash.
+   */
+  freshId(): number {
+    for (;;) {
+      if (this.poolNext === this.pool.length) {
+        randomFillSync(this.pool);
+        this.poolNext = 0;
+      }
+      const id = this.pool[this.poolNext++]! >>> 1;
+      if (id !== 0 && !this.sessions.has(id)) return id;
     }
-    const id = pool[poolNext++]! >>> 1;
-    if (id !== 0 && !sessions.has(id)) return id;
+  }
+
+  /** @internal Session.enter/exit. */
+  add(session: Session): void {
+    this.sessions.set(session.id, session);
+  }
+  remove(session: Session): void {
+    this.sessions.delete(session.id);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /**
+   * Settle call `id` with a result or an error that arrived on `link`. A late or unknown id, or
+   * one that was sent on another link, is dropped and counted (returns false).
+   */
+  settle(link: Link, id: number, result: RPCResult): boolean {
+    const session = this.sessions.get(id);
+    if (session === undefined || session.task === null) {
+      this.log.debug(`dropped a reply to call ${id}: no such call is pending (it ended already)`);
+      return false;
+    }
+    if (session.link !== link) {
+      this.foreignReplies();
+      return false;
+    }
+    return resume(session.task, session, result);
+  }
+
+  /** Fail every call waiting on `peer`: its connection dropped. */
+  failPeer(peer: Peer, error: () => RPCError): void {
+    for (const session of this.sessions.values()) { // resume() deletes the entry: safe while iterating a Map
+      if (session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
+    }
   }
 }
 
-const foreignReplies = warnEverySecond((n) => `dropped ${n} reply frame(s) for pending calls that arrived on a connection the call was not sent on (forged, or a buggy peer)`);
-
 export class Session extends Instruction {
-  readonly id = freshId();
+  readonly id: number;
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
   /** The link the CALL went out on: the only one whose replies settle it. */
@@ -59,6 +98,7 @@ export class Session extends Instruction {
   /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
   constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
     super();
+    this.id = peer.sessions.freshId();
   }
   /** The CALL goes out on `link`: the reply must come back there, and on a lossy link `body` is
    * sent again every RESEND_MS until it does. */
@@ -72,7 +112,7 @@ export class Session extends Instruction {
   enter(task: Task): void {
     this.task = task;
     this.peer.pending++;
-    sessions.set(this.id, this);
+    this.peer.sessions.add(this);
     this.expires = performance.now() + this.left;
     setTimer(task, this.resend === null ? this.left : Math.min(RESEND_MS, this.left));
   }
@@ -88,30 +128,6 @@ export class Session extends Instruction {
   override exit(): void {
     this.task = null;
     this.peer.pending--;
-    sessions.delete(this.id);
-  }
-}
-
-/**
- * Settle call `id` with a result or an error that arrived on `link`. A late or unknown id, or
- * one that was sent on another link, is dropped and counted (returns false).
- */
-export function settle(link: Link, id: number, result: RPCResult): boolean {
-  const session = sessions.get(id);
-  if (session === undefined || session.task === null) {
-    log.debug(`dropped a reply to call ${id}: no such call is pending (it ended already)`);
-    return false;
-  }
-  if (session.link !== link) {
-    foreignReplies();
-    return false;
-  }
-  return resume(session.task, session, result);
-}
-
-/** Fail every call waiting on `peer`: its connection dropped. */
-export function failPeer(peer: Peer, error: () => RPCError): void {
-  for (const session of sessions.values()) { // resume() deletes the entry: safe while iterating a Map
-    if (session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
+    this.peer.sessions.remove(this);
   }
 }

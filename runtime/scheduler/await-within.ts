@@ -1,8 +1,8 @@
 /** Wait for a promise inside a task, but no longer than a deadline. @internal */
-import { Instruction, type Operation } from "../scheduler/instruction.js";
-import { fail, resume, suspend } from "../scheduler/loop.js";
-import type { Task } from "../scheduler/task.js";
-import { setTimer } from "../scheduler/timers.js";
+import { Instruction, type Operation } from "./instruction.js";
+import { fail, resume, suspend } from "./loop.js";
+import type { Task } from "./task.js";
+import { setTimer } from "./timers.js";
 
 export const TIMED_OUT: unique symbol = Symbol("timed out");
 

@@ -1,0 +1,20 @@
+/**
+ * The process's runtime, made and wired here, once: the service layer (service/runtime.ts) with
+ * the script loader it needs, the `luanet` object that acts through it, and its shutdown. The
+ * scheduler, the logger, the transports and the security settings are process-wide modules of
+ * their own; nothing else holds process state.
+ * @internal
+ */
+import { graceMs, onShutdown, onShutdownStart } from "./lifecycle.js";
+import { luanetFor } from "./luanet.js";
+import { Runtime } from "./service/runtime.js";
+
+/** The loader (and tsx with it) is loaded only when a script is: a library user never pays for it. */
+export const runtime = new Runtime((file, instance) => import("./loader.js").then((loader) => loader.loadScript(file, instance)));
+
+export const luanet = luanetFor(runtime);
+
+// Shutdown begins: no handler starts, queued calls are answered. Then, after the tasks are halted,
+// sockets get the same grace as tasks' finally blocks to hand a slow receiver what is queued.
+onShutdownStart(() => void runtime.shutdown());
+onShutdown(() => runtime.links.closeAll(graceMs));

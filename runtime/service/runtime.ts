@@ -1,0 +1,188 @@
+/**
+ * The process's service layer, one object: its services (the script's own, and those started with
+ * `luanet.NewService`), the connections they hold, and the registries they use. The start module
+ * makes it (runtime/process.ts) and hands it what it needs from outside (a script loader); the
+ * `luanet` global acts, through it, for the service of the task that is running.
+ * @internal
+ */
+import { existsSync } from "node:fs";
+import { basename, dirname, resolve } from "node:path";
+import { describe, LuanetError, thrown } from "../errors.js";
+import { shutdown } from "../lifecycle.js";
+import { RegistryChoice } from "../registry/select.js";
+import type { Registrant, RegistryHost } from "../registry/types.js";
+import type { NetAddr } from "../../stdlib/net.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import { awaitPromise, currentContext, setAmbient, settleValue } from "../scheduler/loop.js";
+import { spawnNamed } from "../scheduler/spawn.js";
+import type { Task } from "../scheduler/task.js";
+import { Links } from "./links.js";
+import { NameServiceConnection } from "./ns-link.js";
+import { ReplyCache } from "./reply-cache.js";
+import { Service } from "./service.js";
+
+type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
+/** Load `file` and run its module body; `instance` > 1: evaluate it anew (its own module state). */
+export type ScriptLoader = (file: string, instance: number) => Promise<ModuleNamespace>;
+
+export class Runtime implements RegistryHost {
+  readonly links = new Links();
+  readonly replies = new ReplyCache();
+  readonly registries: RegistryChoice;
+  /** The process's own service: the script's (or a built-in's, or a library user's). */
+  readonly root: Service;
+  private readonly services = new Set<Service>();
+  /** Services with a name, for calls between services of this process. */
+  private readonly byName = new Map<string, Service>();
+  /** Scripts load one at a time: while one's module body runs, it is the current service's. */
+  private loading: Promise<unknown> = Promise.resolve();
+  private readonly instances = new Map<string, number>();
+  /** NewService's failure for a service whose start has not finished. */
+  private readonly starting = new Map<Service, (error: unknown) => void>();
+
+  constructor(private readonly load: ScriptLoader, env: NodeJS.ProcessEnv = process.env) {
+    this.registries = new RegistryChoice(this, env);
+    this.root = new Service(this, null, [], null);
+    this.services.add(this.root);
+  }
+
+  /**
+   * The service the running code acts for: its task's. Outside any task (a plain callback) that
+   * is the process's own service while it has no other; with several, a TypeError names `what`.
+   */
+  current(what: string): Service {
+    const context = currentContext();
+    if (context instanceof Service) return context;
+    if (this.services.size === 1) return this.root;
+    throw new TypeError(`${what} was called outside any task while this process runs ${this.services.size} services, so it cannot tell which one it is for: ` +
+      "call it inside a task (a script's top level, a handler, a task from Sche.Spawn)");
+  }
+
+  /** The current service, or null where none can be told (for luanet.log, which never throws). */
+  currentOrNull(): Service | null {
+    const context = currentContext();
+    return context instanceof Service ? context : this.services.size === 1 ? this.root : null;
+  }
+
+  /** @internal Service.listen */
+  named(service: Service): void {
+    const other = this.byName.get(service.name);
+    if (other !== undefined && other !== service) throw new TypeError(`a service named "${service.name}" already runs in this process (${other.script ?? "started by luanet"})`);
+    this.byName.set(service.name, service);
+  }
+  unnamed(service: Service): void {
+    const name = service.named;
+    if (name !== null && this.byName.get(name) === service) this.byName.delete(name);
+  }
+
+  /** The service of this process called `name`, if it runs. */
+  local(name: string): Service | undefined {
+    const service = this.byName.get(name);
+    return service === undefined || service.stopping ? undefined : service;
+  }
+
+  /** Every service not stopped, the process's own first. */
+  all(): Service[] {
+    return [...this.services];
+  }
+
+  // --- RegistryHost ---------------------------------------------------------------------------
+  nameService(addr: NetAddr, self: Registrant | null) {
+    return new NameServiceConnection((self as Service | null) ?? this.root, addr);
+  }
+  nameGone(name: string, why: string): void {
+    for (const service of this.services) service.peers.nameGone(name, why);
+  }
+  hasServices(): boolean {
+    return this.byName.size > 0;
+  }
+
+  // --- scripts --------------------------------------------------------------------------------
+
+  /** Load `file` as `task`'s script: its module body runs inside `task` (as its service). */
+  *loadAs(task: Task, file: string, instance: number): Generator<Instruction, ModuleNamespace, unknown> {
+    const before = this.loading;
+    let done!: () => void;
+    this.loading = new Promise<void>((resolve) => (done = resolve));
+    try {
+      yield* awaitPromise(before);
+      setAmbient(task); // the module body runs while the task waits for the load, but inside it
+      try {
+        return yield* awaitPromise(this.load(file, instance));
+      } finally {
+        setAmbient(null);
+      }
+    } finally {
+      done();
+    }
+  }
+
+  /**
+   * Start `script` (a path relative to `parent`'s script's folder) as a new service of this
+   * process, with `args` as its luanet.args. Resolves with its name (null if it names none) once
+   * its module body has run and the start-up steps it began (StartLocalService, Register2Name)
+   * are done; rejects with its error (the service is stopped then).
+   */
+  newService(parent: Service, script: string, args: readonly string[]): Promise<string | null> {
+    const file = resolve(parent.script === null ? process.cwd() : dirname(parent.script), script);
+    if (!existsSync(file)) return Promise.reject(new LuanetError("script_load", `luanet.NewService: no such script ${file} (${describe(script)}, relative to ${parent.script === null ? "the working folder" : `the folder of ${parent.script}`})`));
+    const child = new Service(this, file, Object.freeze([...args]), parent);
+    this.services.add(child);
+    const instance = (this.instances.get(file) ?? 0) + 1;
+    this.instances.set(file, instance);
+    const runtime = this;
+    const loaded = new Promise<void>((resolve, reject) => {
+      this.starting.set(child, reject);
+      child.root = spawnNamed(`service ${basename(file)}`, function* () {
+        const exports = yield* runtime.loadAs(child.root!, file, instance);
+        resolve();
+        const main = typeof exports === "function" ? exports : exports?.default;
+        if (typeof main === "function") yield* settleValue(main(...child.args));
+      }, [], child);
+    });
+    return loaded
+      .then(() => Promise.all(child.startup))
+      .then(() => child.named, (error: unknown) => {
+        void this.stopService(child, `it failed to start: ${thrown(error).message}`);
+        throw error;
+      })
+      .finally(() => this.starting.delete(child));
+  }
+
+  /**
+   * An error escaped `task` and nobody joins it. The root task of a service started by NewService
+   * stops that service (the rest carry on): returns true. Anything else is not for the runtime.
+   */
+  rootFailed(task: Task, error: unknown): boolean {
+    const service = task.context;
+    if (!(service instanceof Service) || service === this.root || task !== service.root) return false;
+    const fail = this.starting.get(service);
+    if (fail !== undefined) fail(error); // NewService reports it, and stops the service
+    else {
+      service.log.error(`${service} failed`, { error: error instanceof Error ? error : new Error(thrown(error).message) });
+      void this.stopService(service, "its script failed");
+    }
+    return true;
+  }
+
+  /** A start-up step nobody waited for failed: the process's own service ends the process (as
+   * it always has); another one stops. */
+  startFailed(service: Service, what: string, error: Error): void {
+    service.log.error(`${what} failed: ${error.message}`);
+    if (service === this.root) shutdown(1);
+    else void this.stopService(service, `${what} failed`);
+  }
+
+  /** Stop one service (luanet.StopService); the process's own one too, the process stays up
+   * while anything else runs. */
+  stopService(service: Service, why: string): Promise<void> {
+    if (service !== this.root) this.services.delete(service);
+    return service.stop(why);
+  }
+
+  /** Process shutdown has begun: no service starts a handler any more. */
+  shutdown(): Promise<void> {
+    return Promise.all(this.all().map((service) => service.shutdown())).then(() => {});
+  }
+}
+

@@ -1,0 +1,228 @@
+/**
+ * One service: everything it owns (its name, listener, handlers, mailbox, peers, sessions,
+ * registration, onDisconnected and its limits) lives here. A process runs one service per script
+ * it was given or started with `luanet.NewService`; each runs in tasks of its own (their
+ * context, scheduler/task.ts), and the `luanet` global acts for the service of the task that is
+ * running (runtime.ts).
+ * @internal
+ */
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { basename, extname } from "node:path";
+import { formatAddr, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
+import { LuanetError } from "../errors.js";
+import { stopping } from "../lifecycle.js";
+import { log as processLog, loggerFor, setLogSource, type Logger } from "../log.js";
+import { describeSpec, type RegistrySpec } from "../registry/select.js";
+import type { Registrant, Registration, Registry, ServiceInfo } from "../registry/types.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import { halt, liveTasks, runAs } from "../scheduler/loop.js";
+import { spawnNamed } from "../scheduler/spawn.js";
+import type { Task } from "../scheduler/task.js";
+import { security } from "../security/settings.js";
+import type { Listener } from "../transport/types.js";
+import type { Envelope } from "../wire/envelope.js";
+import { DEFAULTS, type Config } from "./config.js";
+import { Conn } from "./conn.js";
+import { Dispatcher } from "./dispatch.js";
+import { Mailbox } from "./mailbox.js";
+import { PeerTable, transportFor } from "./peers.js";
+import { Presence, type DisconnectHandler } from "./presence.js";
+import type { Runtime } from "./runtime.js";
+import { SessionTable } from "./sessions.js";
+
+const isLoopback = (addr: NetAddr): boolean =>
+  addr.family === "local" || (addr.family === "inet" ? addr.ip.startsWith("127.") : addr.ip === "::1" || addr.ip === "::ffff:127.0.0.1");
+
+export class Service implements Registrant {
+  /** Its name, once StartLocalService gives one (null: a script that only calls). */
+  private _name: string | null = null;
+  type: SocketType = SOCK_STREAM;
+  /** The bound listen address, once listening. */
+  addr: NetAddr | null = null;
+  readonly token = randomBytes(18).toString("base64url");
+  readonly started = Date.now();
+  readonly config: Config;
+  readonly mailbox: Mailbox;
+  readonly presence: Presence;
+  readonly dispatcher: Dispatcher;
+  readonly peers: PeerTable;
+  readonly sessions: SessionTable;
+  log: Logger;
+  /** The task that runs its script (null for the process's own service until it has one). */
+  root: Task | null = null;
+  /** StartLocalService's work, once called. */
+  listening: Promise<NetAddr> | null = null;
+  /** Start-up steps begun (listening, registering): NewService waits for them. */
+  readonly startup: Promise<unknown>[] = [];
+  private listener: Listener | null = null;
+  /** The registry its script asked for (Register2Name), or its starter's. */
+  private asked: RegistrySpec | null;
+  private _registry: Registry | null = null;
+  private registration: Promise<void> | null = null;
+  private kept: Registration | null = null;
+  private stopped = false;
+  private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
+
+  constructor(readonly runtime: Runtime, public script: string | null, public args: readonly string[], parent: Service | null) {
+    this.config = { ...(parent?.config ?? DEFAULTS) };
+    this.asked = parent?.asked ?? null;
+    this.log = parent === null ? processLog : loggerFor(script === null ? "service" : basename(script, extname(script)));
+    this.mailbox = new Mailbox(this.config);
+    this.presence = new Presence(() => this.stopping, this.log);
+    this.dispatcher = new Dispatcher(this);
+    this.peers = new PeerTable(this);
+    this.sessions = new SessionTable(this.log);
+  }
+
+  get name(): string {
+    return this._name!;
+  }
+  /** The name, or null before StartLocalService. */
+  get named(): string | null {
+    return this._name;
+  }
+
+  /** True once it (or the whole process) has begun to stop. */
+  get stopping(): boolean {
+    return this.stopped || stopping();
+  }
+
+  get rpcTimeout(): number {
+    return this.config.rpcTimeout;
+  }
+
+  /** The registry it looks names up in (and registers with). */
+  get registry(): Registry {
+    return (this._registry ??= this.runtime.registries.forService(this.runtime.registries.specFor(this.asked), this));
+  }
+
+  /** The process's first service logs as the process; the others under their own names. */
+  private get isRoot(): boolean {
+    return this === this.runtime.root;
+  }
+
+  /** A task of this service (halted when it stops). */
+  spawn(name: string, body: () => Generator<Instruction, void, unknown>): Task {
+    return spawnNamed(name, body, [], this);
+  }
+
+  /** Call `fn` as this service (a callback it gave, from code that is not its task). */
+  runAs<T>(fn: () => T): T {
+    return runAs(this, fn);
+  }
+
+  info(): ServiceInfo {
+    return {
+      name: this.name, type: this.type, addr: this.addr!, pid: process.pid, host: hostname(),
+      funcs: [...this.dispatcher.handlers.keys()], started: this.started,
+    };
+  }
+
+  receive(conn: Conn, envelope: Envelope, cost: number): void {
+    this.dispatcher.receive(conn, envelope, cost);
+  }
+
+  /** Run `hook` for every connection of this service that closes. */
+  onConnClosed(hook: (conn: Conn, error?: Error) => void): void {
+    this.closedHooks.push(hook);
+  }
+
+  connClosed(conn: Conn, error?: Error): void {
+    for (const hook of this.closedHooks) hook(conn, error);
+  }
+
+  /** Name it and listen on `addr` (see luanet.StartLocalService, which checks the arguments). */
+  listen(name: string, type: SocketType, addr: NetAddr, onDisconnected: DisconnectHandler | undefined): Promise<NetAddr> {
+    this._name = name;
+    this.type = type;
+    if (this.isRoot) setLogSource(name);
+    else this.log = loggerFor(name);
+    this.presence.handler = onDisconnected === undefined ? null : (peer, reason) => this.runAs(() => onDisconnected(peer, reason));
+    this.runtime.named(this);
+    this.listening = transportFor(type)
+      .listen(addr, (link) => new Conn(this, link, null), this.config)
+      .then((listener) => {
+        if (this.stopped) {
+          void listener.close();
+          throw new LuanetError("shutting_down", `${name} stopped while it was starting`);
+        }
+        this.listener = listener;
+        this.addr = listener.addr;
+        this.log.info(`${name} listening on ${formatAddr(listener.addr)}`);
+        this.warnIfExposed(listener.addr);
+        return listener.addr;
+      }, (error: NodeJS.ErrnoException) => {
+        // Not started after all: the script may try again (another address, another name).
+        this.runtime.unnamed(this);
+        this._name = null;
+        this.listening = null;
+        this.presence.handler = null;
+        throw new LuanetError(error.code === "EADDRINUSE" ? "address_in_use" : "listen_failed", `${name} cannot listen on ${formatAddr(addr)}: ${error.message}`);
+      });
+    this.startup.push(this.listening);
+    return this.listening;
+  }
+
+  /** One warning when a service anyone on the network can reach has nothing to tell friend from foe. */
+  private warnIfExposed(addr: NetAddr): void {
+    const { secret, tls } = security();
+    if (isLoopback(addr) || secret !== null || (tls !== null && this.type === SOCK_STREAM)) return;
+    this.log.warn(`${this.name} listens on ${formatAddr(addr)}, beyond this machine, with no cluster secret${this.type === SOCK_STREAM ? " and no TLS" : " (TLS does not cover UDP)"}: ` +
+      `anyone who can reach it can call its functions. Set one with --secret-file or LUANET_SECRET_FILE (README, "Security").`);
+  }
+
+  /** Register with the registry at `spec` (or the one chosen for the process); the same promise every time. */
+  register(spec: RegistrySpec): Promise<void> {
+    const registries = this.runtime.registries;
+    if (registries.overrules(spec)) {
+      this.log.info(`registering in ${this.registry.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`);
+    } else if (this.registration === null && (this.asked === null || describeSpec(this.asked) !== describeSpec(spec))) {
+      this.asked = spec;
+      this._registry = null;
+    }
+    this.registration ??= this.listening!.then(() => new Promise<void>((resolve, reject) => {
+      if (this.stopped) return reject(new LuanetError("shutting_down", `${this.name} stopped before it registered`));
+      this.kept = this.registry.register(this, (error) => (error === null ? resolve() : reject(error)));
+    }));
+    this.startup.push(this.registration);
+    return this.registration;
+  }
+
+  /** A function was registered: publish it, if registered. */
+  republish(): void {
+    this.kept?.republish();
+  }
+
+  /**
+   * Stop this service only: no handler starts, queued calls are answered `shutting_down`, its
+   * tasks are halted (their finally blocks run; the registrar's leaves the registry), its
+   * listener and connections close. The rest of the process carries on.
+   */
+  stop(why: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.stopped = true;
+    this.log.info(`${this._name ?? "the service"} stopping: ${why}`);
+    this.runtime.unnamed(this);
+    this.dispatcher.stop();
+    for (const task of liveTasks()) if (task.context === this) halt(task);
+    const listener = this.listener;
+    this.listener = null;
+    return Promise.all([
+      listener?.close(),
+      this.runtime.links.closeAll(1000, (conn) => conn.service === this),
+    ]).then(() => {});
+  }
+
+  /** At process shutdown: answer queued calls, start no handler (its tasks are halted by the shutdown). */
+  shutdown(): Promise<void> {
+    this.dispatcher.stop();
+    const listener = this.listener;
+    this.listener = null;
+    return listener?.close() ?? Promise.resolve();
+  }
+
+  toString(): string {
+    return this._name ?? (this.script === null ? "this process" : basename(this.script));
+  }
+}
