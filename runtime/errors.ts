@@ -3,36 +3,62 @@
  * `err.code === "timeout"`, never on message text.
  */
 
+/**
+ * Every code luanet itself can produce or hand a user, each with when it happens and whether
+ * trying again can help. README.md, "Error codes", is the one table of them (with which ones a
+ * callee sends in ERROR frames); tests/error-codes.test.ts checks that the runtime emits no other
+ * code and that the table lists exactly these.
+ */
 export const ErrorCode = {
-  /** A task was halted before it finished; joining it throws this. */
-  halted: "halted",
-  /** The call's deadline passed before a reply came. */
+  // --- calls, messages and look-ups (RPCCall, SendMsg, GetRemoteFuncProvider) ---
+  /** No answer within the deadline (looking up and connecting count; SendMsg: the receiver did not read its backlog). Retry: can help, but the handler may have run. */
   timeout: "timeout",
-  /** No live service has that name, or it could not be reached. */
+  /** No live service has that name, it cannot be reached (refused, silent, failed the cluster handshake), or the registry cannot answer. Retry: yes, later. */
   unavailable: "unavailable",
-  /** The connection to the service dropped while the call was pending. */
+  /** The connection dropped while the call or message waited (the peer died, went silent, left the registry, broke the protocol). Retry: yes (it reconnects), but the handler may have run. */
   disconnected: "disconnected",
-  /** The service has no function of that name. */
+  /** The callee has no function of that name (ERROR frame). Retry: no. */
   no_such_function: "no_such_function",
-  /** The handler threw; the message and the remote stack come with it. */
+  /** The handler threw (ERROR frame); `remoteStack` is its stack. Retry: only if what made the handler fail was passing. */
   remote_error: "remote_error",
-  /** The message is larger than the maximum frame size. */
+  /** The call, message or result is over the maximum frame size (here, or the callee's ERROR frame for a result). Retry: no. */
   too_large: "too_large",
-  /** The service has too many calls queued already. */
+  /** Too much is waiting already: this process's calls or bytes queued to the peer, or the callee's handler queue (ERROR frame). Retry: yes, after backing off. */
   overloaded: "overloaded",
-  /** The service is shutting down: the call was queued or arrived after shutdown began, or its
-   * handler was halted unfinished. */
+  /** The callee is shutting down: the call was queued or arrived after shutdown began, or its handler was halted unfinished (ERROR frame). Retry: yes, once it or another provider is up. */
   shutting_down: "shutting_down",
-  /** A value that cannot be sent (a function, a symbol...). */
+  /** The args, message or result hold a value the protocol cannot carry (a function, a symbol, an Error...): here or the callee's ERROR frame. Retry: no. */
   bad_value: "bad_value",
-  /** The name is registered by another live service. */
+
+  // --- starting and registering (StartLocalService, Register2Name) ---
+  /** Register2Name: another live process holds the name (the name service's ERROR frame, or etcd's key). Retry: only once the holder has gone. */
   name_taken: "name_taken",
-  /** A request the other side refused as malformed (a registration with a bad field...). */
+  /** Register2Name: a field of the registration is wrong (a bad name, too many functions...), found here or by the name service (ERROR frame). Retry: no. */
   bad_request: "bad_request",
-  /** StartLocalService: another socket is bound to that address. */
+  /** StartLocalService (and so Register2Name): another socket is bound to that address. Retry: yes, once it is free, or on another address. */
   address_in_use: "address_in_use",
-  /** StartLocalService: listening failed for another reason (permissions, no such address). */
+  /** StartLocalService (and so Register2Name): listening failed for another reason (permissions, no such address). Retry: no. */
   listen_failed: "listen_failed",
+
+  // --- the process ---
+  /** A task was halted before it finished: joining it (`yield* task`) throws this. Retry: no. */
+  halted: "halted",
+  /** The script, or a module it imports, has a syntax error: `luanet` prints it and exits 1. Retry: no. */
+  script_load: "script_load",
+  /** A security setting is unusable (the secret file is unreadable or under 16 bytes, TLS lacks a file): the process stops at start. Retry: no. */
+  bad_config: "bad_config",
+
+  // --- links: why one was closed (logged; a call on it ends unavailable or disconnected) ---
+  /** A peer broke the wire protocol (bad CBOR or envelope, no HELLO first, a HELLO refused): its link is closed; never in an ERROR frame. Retry: no. */
+  protocol: "protocol",
+  /** A link failed the cluster handshake (no secret, another secret, no answer): it is closed, and a caller that dialed it gets unavailable. Retry: no. */
+  unauthenticated: "unauthenticated",
+
+  // --- the tools (luanet ls, call, send) ---
+  /** `luanet call` or `luanet send`: the arguments or the message are not JSON (exit 2). Retry: no. */
+  bad_json: "bad_json",
+  /** `luanet ls`: listing failed with an error that has no code of its own (not expected: the registry's own failures are unavailable or timeout). Retry: unlikely to help. */
+  error: "error",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
