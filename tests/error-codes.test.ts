@@ -88,6 +88,8 @@ function scan(sources: Map<string, string>): Scan {
     const fns: Functions = new Map();
     walk(file, (n) => {
       if (ts.isFunctionDeclaration(n) && n.name !== undefined && codeParam(n.parameters) >= 0) fns.set(n.name.text, codeParam(n.parameters));
+      // A method with a code parameter, called as this.name(...) in its class's file.
+      if (ts.isMethodDeclaration(n) && ts.isIdentifier(n.name) && codeParam(n.parameters) >= 0) fns.set(`this.${n.name.text}`, codeParam(n.parameters));
       if (ts.isVariableDeclaration(n) && ts.isIdentifier(n.name) && n.initializer !== undefined && (ts.isArrowFunction(n.initializer) || ts.isFunctionExpression(n.initializer))) {
         const index = codeParam(n.initializer.parameters);
         if (index >= 0) fns.set(n.name.text, index);
@@ -145,6 +147,8 @@ function scan(sources: Map<string, string>): Scan {
         if (parent !== undefined && classes.has(parent)) argument(n.arguments, classes.get(parent)!, `super (${cls!.name!.text} extends ${parent})`);
       } else if (ts.isCallExpression(n) && ts.isIdentifier(n.expression) && fns.has(n.expression.text)) {
         argument(n.arguments, fns.get(n.expression.text)!, `${n.expression.text}()`);
+      } else if (ts.isCallExpression(n) && ts.isPropertyAccessExpression(n.expression) && n.expression.expression.kind === ts.SyntaxKind.ThisKeyword && fns.has(`this.${n.expression.name.text}`)) {
+        argument(n.arguments, fns.get(`this.${n.expression.name.text}`)!, `this.${n.expression.name.text}()`);
       } else if (ts.isPropertyAccessExpression(n) && ts.isIdentifier(n.expression) && n.expression.text === "ErrorCode") {
         add(n, "ErrorCode.x", n.name.text);
       } else if (ts.isBinaryExpression(n) && [ts.SyntaxKind.EqualsEqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsEqualsToken, ts.SyntaxKind.EqualsEqualsToken, ts.SyntaxKind.ExclamationEqualsToken].includes(n.operatorToken.kind)) {
