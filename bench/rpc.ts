@@ -40,6 +40,11 @@ export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: num
   return run([luanet, ...options, here("plus-client.ts"), String(callers), String(seconds), ...extra], env);
 }
 
+/** Plus between two services of one process (bench/colocated.ts), registered beside `env`'s. */
+export function colocatedPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number): Promise<Figures> {
+  return run([luanet, here("colocated.ts"), String(callers), String(seconds)], { ...env, PLUS_SERVICE: "LocalPlus" });
+}
+
 export async function referencePlus(callers: number, seconds: number): Promise<Figures> {
   const [, port] = await startAndWait(["--import", "tsx", here("rpc-reference.ts"), "server"], /^(\d+)$/m);
   return run(["--import", "tsx", here("rpc-reference.ts"), "client", port!, String(callers), String(seconds)]);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RegistryFigures } from "./registry.ts";
-import { luanetPlus, median, plusCluster, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
+import { colocatedPlus, luanetPlus, median, plusCluster, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const node = process.execPath;
@@ -94,6 +94,19 @@ for (const callers of want("plus") ? [1, 100] : []) {
   add(`${tag}: calls`, { value: luanet.rate, reference: reference.rate }, "net+cbor-x", "/s", callers === 100 ? ">= 0.7x" : "");
   rows.push({ metric: `${tag}: p50 latency`, luanet: `${(luanet.p50 * 1000).toFixed(0)} us`, reference: `${(reference.p50 * 1000).toFixed(0)} us`, ratio: (luanet.p50 / reference.p50).toFixed(2), target: callers === 1 ? "<= 1.5x" : "" });
   rows.push({ metric: `${tag}: p99 latency`, luanet: `${(luanet.p99 * 1000).toFixed(0)} us`, reference: `${(reference.p99 * 1000).toFixed(0)} us`, ratio: (luanet.p99 / reference.p99).toFixed(2), target: "" });
+}
+
+/** Plus between two services of one process (luanet.NewService) against the same pair in two
+ * processes, alternating, 3 rounds: median calls/s. */
+if (want("plus")) {
+  const env = await plusCluster();
+  const here: number[] = [], apart: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    here.push((await colocatedPlus(env, 100, 2)).rate);
+    apart.push((await luanetPlus(env, 100, 2)).rate);
+  }
+  await stopAll();
+  add("Plus between 2 services of 1 process, 100 tasks: calls", { value: median(here), reference: median(apart) }, "the same in 2 processes", "/s", ">= 5x");
 }
 
 /** Plus with 100 calling tasks under each configuration, alternating, 3 rounds: median calls/s. */

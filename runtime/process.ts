@@ -16,5 +16,5 @@ export const luanet = luanetFor(runtime);
 
 // Shutdown begins: no handler starts, queued calls are answered. Then, after the tasks are halted,
 // sockets get the same grace as tasks' finally blocks to hand a slow receiver what is queued.
-onShutdownStart(() => void runtime.shutdown());
-onShutdown(() => runtime.links.closeAll(graceMs));
+onShutdownStart(() => runtime.beginShutdown());
+onShutdown(() => runtime.close(graceMs));

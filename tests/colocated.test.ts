@@ -550,11 +550,7 @@ describe("many services in one process (luanet.NewService, issue 13)", { concurr
       assert.doesNotMatch(output, /DECOY/);
     });
 
-    test("BUG: a script whose default export throws before its start-up steps finish: NewService throws it and the service is stopped", {
-      todo: "runtime bug, not fixed here: runtime/service/runtime.ts rootFailed (lines 159-160) hands the error to the `reject` of NewService's `loaded` promise (line 134), " +
-        "which was already resolved at line 138 once the module body ran, so it does nothing; rootFailed still returns true, so start.ts reports nothing either. " +
-        "The error is lost: NewService answers the name, the service keeps serving, nothing is logged",
-    }, () => {
+    test("a script whose default export throws before its start-up steps finish: NewService throws it and the service is stopped", () => {
       const c = check(checks, "default export throws");
       assert.equal(c.threw?.message, "ErrMain's main failed", `NewService answered ${JSON.stringify(c.name)} instead of throwing`);
       assert.equal(c.callAfter, "unavailable", `ErrMain still answers calls (${c.callAfter})`);

@@ -34,8 +34,11 @@ export class Links {
   private readonly open = new Set<Conn>();
   private sweeping: NodeJS.Timeout | null = null;
   private lastSweep = 0;
-  private readonly idle = warnEverySecond((n) => `closed ${n} connection(s) idle for too long (luanet.Configure({ idleTimeout }))`);
-  private readonly slowFrame = warnEverySecond((n) => `closed ${n} connection(s) with a frame still incomplete for too long (luanet.Configure({ frameTimeout }))`);
+  /** The limits the last closes of each kind were for, for the warnings that count them. */
+  private idleMs = 0;
+  private frameMs = 0;
+  private readonly idle = warnEverySecond((n) => `closed ${n} connection(s) idle for over ${this.idleMs} ms (luanet.Configure({ idleTimeout }))`);
+  private readonly slowFrame = warnEverySecond((n) => `closed ${n} connection(s) with a frame still incomplete after ${this.frameMs} ms (luanet.Configure({ frameTimeout }))`);
 
   add(conn: Conn): void {
     this.open.add(conn);
@@ -65,6 +68,7 @@ export class Links {
       const config = conn.service.config;
       const partial = link.partialSince ?? 0;
       if (partial > 0 && now - partial > config.frameTimeout && !stalled) {
+        this.frameMs = config.frameTimeout;
         this.slowFrame();
         link.close(new LinkLimitError(`a frame began to arrive ${Math.round(now - partial)} ms ago and is not complete (luanet.Configure({ frameTimeout: ${config.frameTimeout} }))`));
         continue;
@@ -75,6 +79,7 @@ export class Links {
           conn.lastSeen = now;
           link.send(PING_BODY);
         } else if (now - conn.lastSeen > config.idleTimeout && !stalled) {
+          this.idleMs = config.idleTimeout;
           this.idle();
           link.close(new IdleError(`nothing arrived for ${Math.round(now - conn.lastSeen)} ms (luanet.Configure({ idleTimeout: ${config.idleTimeout} }))`));
         }

@@ -7,32 +7,27 @@
  * a full mailbox makes the sender wait as a paused connection would.
  * @internal
  */
-import { RPCError } from "../errors.js";
+import { LuanetError, RPCError } from "../errors.js";
 import { Instruction, type Operation } from "../scheduler/instruction.js";
 import { current, outsideTask, resume } from "../scheduler/loop.js";
 import type { Task } from "../scheduler/task.js";
 import { setTimer } from "../scheduler/timers.js";
-import { decode, decodedCost, encode, Type, type Envelope } from "../wire/envelope.js";
-import { frame, type Carrier } from "./call.js";
+import { copyPayload, payloadCostOf } from "../wire/envelope.js";
 import type { LocalOrigin } from "./dispatch.js";
 import { roomIn } from "./mailbox.js";
 import type { Service } from "./service.js";
 import type { RPCResult } from "./sessions.js";
 
-/** The id a local call carries: there is no link to tell calls apart on, and none is needed. */
-const LOCAL_ID = 1;
+/** The largest frame that could carry a payload from `a` to `b`: each refuses a larger one. */
+const maxFrame = (a: Service, b: Service): number => Math.min(a.config.maxFrameBytes, b.config.maxFrameBytes);
 
-/** What `service` may send: frames up to its maxFrameBytes, on a carrier that loses nothing. */
-function carrier(service: Service): Carrier {
-  return { maxFrame: service.config.maxFrameBytes, reliable: true };
-}
-
-/** `body` decoded as a receiver would; an RPCError if the receiver would refuse it. */
-function received(body: Uint8Array): Envelope | RPCError {
+/** `value` as a receiver would decode it (wire/envelope.ts copyPayload), or the RPCError a
+ * sender would get. */
+function copied(value: unknown, maxFrame: number, what: string): { value: unknown } | RPCError {
   try {
-    return decode(body);
+    return { value: copyPayload(value, maxFrame, what) };
   } catch (error) {
-    return new RPCError("bad_value", (error as Error).message);
+    return error instanceof LuanetError ? new RPCError(error.code, error.message) : new RPCError("bad_value", String(error));
   }
 }
 
@@ -64,19 +59,16 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
   }
   enter(task: Task): void {
     this.task = task;
-    const body = frame(() => encode([Type.CALL, LOCAL_ID, this.func, this.args, Math.ceil(this.ms)]), `the call to ${this.callee.name}.${this.func}`, carrier(this.caller));
-    const call = body instanceof RPCError ? body : received(body);
-    if (call instanceof RPCError) return void resume(task, this, [null, call]);
-    const [, , func, args, timeoutMs] = call as Extract<Envelope, readonly [typeof Type.CALL, ...unknown[]]>;
-    this.callee.dispatcher.call(this, LOCAL_ID, func, args, timeoutMs, decodedCost());
+    const args = copied(this.args, maxFrame(this.caller, this.callee), `the call to ${this.callee.name}.${this.func}`);
+    if (args instanceof RPCError) return void resume(task, this, [null, args]);
+    this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf());
     if (this.task !== null) setTimer(task, this.ms); // not answered at once: a handler task runs it
   }
   ok(func: string, result: unknown): void {
     if (this.task === null) return;
-    const body = frame(() => encode([Type.REPLY, LOCAL_ID, result]), `the result of ${func}`, carrier(this.callee));
-    const reply = body instanceof RPCError ? body : received(body);
+    const reply = copied(result, maxFrame(this.callee, this.caller), `the result of ${func}`);
     if (reply instanceof RPCError) return this.error(reply.code, reply.message, null);
-    resume(this.task, this, [reply[2], null]);
+    resume(this.task, this, [reply.value, null]);
   }
   error(code: string, message: string, stack: string | null): void {
     if (this.task !== null) resume(this.task, this, [null, new RPCError(code, message, stack)]);
@@ -96,15 +88,14 @@ export function localCall(caller: Service, callee: Service, func: string, args: 
 
 /** A message from `sender` to `receiver`, both of this process. */
 export function* localSend(sender: Service, receiver: Service, msg: unknown): Generator<Instruction, RPCError | null, unknown> {
-  const body = frame(() => encode([Type.MSG, msg]), `the message to ${receiver.name}`, carrier(sender));
-  const message = body instanceof RPCError ? body : received(body);
+  const message = copied(msg, maxFrame(sender, receiver), `the message to ${receiver.name}`);
   if (message instanceof RPCError) return message;
-  const cost = decodedCost();
+  const cost = payloadCostOf();
   const ms = sender.config.rpcTimeout;
   if (receiver.mailbox.full && !(yield* roomIn(receiver.mailbox, ms))) {
     return new RPCError("timeout", `${receiver.name}'s mailbox stayed full for ${ms} ms (it takes messages slower than they are sent); the message was not sent`);
   }
   if (receiver.stopping) return new RPCError("disconnected", `${receiver.name} stopped while the message waited to be delivered`);
-  receiver.mailbox.deliver(sender.named, (message as readonly [number, unknown])[1], cost, null);
+  receiver.mailbox.deliver(sender.named, message.value, cost, null);
   return null;
 }

@@ -131,8 +131,11 @@ export class Runtime implements RegistryHost {
     const instance = (this.instances.get(file) ?? 0) + 1;
     this.instances.set(file, instance);
     const runtime = this;
-    const loaded = new Promise<void>((resolve, reject) => {
-      this.starting.set(child, reject);
+    // Its root task failing settles this (rootFailed), whenever it fails while starting.
+    let fail!: (error: unknown) => void;
+    const failed = new Promise<never>((_, reject) => (fail = reject));
+    this.starting.set(child, fail);
+    const loaded = new Promise<void>((resolve) => {
       child.root = spawnNamed(`service ${basename(file)}`, function* () {
         const exports = yield* runtime.loadAs(child.root!, file, instance);
         resolve();
@@ -140,8 +143,7 @@ export class Runtime implements RegistryHost {
         if (typeof main === "function") yield* settleValue(main(...child.args));
       }, [], child);
     });
-    return loaded
-      .then(() => Promise.all(child.startup))
+    return Promise.race([loaded.then(() => Promise.all(child.startup)), failed])
       .then(() => child.named, (error: unknown) => {
         void this.stopService(child, `it failed to start: ${thrown(error).message}`);
         throw error;
@@ -168,6 +170,7 @@ export class Runtime implements RegistryHost {
   /** A start-up step nobody waited for failed: the process's own service ends the process (as
    * it always has); another one stops. */
   startFailed(service: Service, what: string, error: Error): void {
+    if (service.stopping) return; // it stopped meanwhile (and said why): this is only the echo
     service.log.error(`${what} failed: ${error.message}`);
     if (service === this.root) shutdown(1);
     else void this.stopService(service, `${what} failed`);
@@ -181,8 +184,15 @@ export class Runtime implements RegistryHost {
   }
 
   /** Process shutdown has begun: no service starts a handler any more. */
-  shutdown(): Promise<void> {
-    return Promise.all(this.all().map((service) => service.shutdown())).then(() => {});
+  beginShutdown(): void {
+    for (const service of this.services) service.beginShutdown();
+  }
+
+  /** Process shutdown, the tasks halted: close the listeners, then every connection, waiting at
+   * most `graceMs` for a slow receiver to take what is queued. */
+  async close(graceMs: number): Promise<void> {
+    await Promise.all(this.all().map((service) => service.closeListener()));
+    await this.links.closeAll(graceMs);
   }
 }
 

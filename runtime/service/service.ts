@@ -214,9 +214,13 @@ export class Service implements Registrant {
     ]).then(() => {});
   }
 
-  /** At process shutdown: answer queued calls, start no handler (its tasks are halted by the shutdown). */
-  shutdown(): Promise<void> {
+  /** Process shutdown begins: answer queued calls, start no handler (the shutdown halts its tasks). */
+  beginShutdown(): void {
     this.dispatcher.stop();
+  }
+
+  /** Process shutdown, its tasks halted: close the listener. */
+  closeListener(): Promise<void> {
     const listener = this.listener;
     this.listener = null;
     return listener?.close() ?? Promise.resolve();

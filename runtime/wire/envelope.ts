@@ -106,6 +106,49 @@ export function encode(envelope: Envelope): Uint8Array {
   return body;
 }
 
+/** What an immutable payload (copyPayload's fast road) is counted as taking, in bytes. */
+const SCALAR_COST = 16;
+let payloadCost = 0;
+
+/**
+ * A payload (a call's arguments, a result, a message) as a receiver in another process would get
+ * it, for two services of one process: encoded by the encoder above, under its rules, checked as
+ * a received frame is (cbor-subset.ts) and decoded, so the receiver has objects of its own and
+ * what cannot cross the wire cannot cross here. null, booleans, numbers (but -0, which crosses
+ * as 0) and strings are immutable and decode to themselves: they are handed over as they are.
+ * Throws LuanetError: bad_value (cannot be encoded, or is outside the subset), too_large (over
+ * `maxFrame` encoded). `payloadCostOf()` then gives its estimated decoded cost.
+ */
+export function copyPayload(value: unknown, maxFrame: number, what: string): unknown {
+  const kind = typeof value;
+  if (value === null || kind === "boolean" || (kind === "number" && !Object.is(value, -0))) {
+    payloadCost = SCALAR_COST;
+    return value;
+  }
+  if (kind === "string" && (value as string).length * 3 + 16 <= maxFrame) {
+    payloadCost = SCALAR_COST + (value as string).length;
+    return value;
+  }
+  let body: Uint8Array;
+  try {
+    body = encoder.encode(value);
+  } catch (error) {
+    throw new LuanetError("bad_value", `cannot encode ${what}: ${thrown(error).message}`);
+  }
+  if (body.length > maxFrame) throw new LuanetError("too_large", `${what} is ${body.length} bytes, over the maximum frame of ${maxFrame} bytes (luanet.Configure({ maxFrameBytes }))`);
+  const refused = checkSubset(body);
+  if (refused !== null) {
+    throw new LuanetError("bad_value", mayHoldTag27(body)
+      ? `cannot encode ${what}: it holds an Error or RegExp object, which the protocol does not carry (send its message as a string)`
+      : `cannot send ${what}: it is outside the protocol's CBOR subset (${refused})`);
+  }
+  payloadCost = cost;
+  return decoder.decode(body);
+}
+
+/** The estimated decoded cost of the payload copyPayload last returned. */
+export const payloadCostOf = (): number => payloadCost;
+
 /** A body that is not a valid envelope: the link that sent it is closed. */
 export class ProtocolError extends LuanetError {
   constructor(message: string) {
