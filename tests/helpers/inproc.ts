@@ -3,7 +3,7 @@
  * on them, a bounded wait that lets the scheduler run, and a task run from a test as a promise.
  */
 import { Spawn } from "../../runtime/scheduler/spawn.ts";
-import type { Instruction } from "../../runtime/scheduler/instruction.ts";
+import type { Operation } from "../../runtime/scheduler/instruction.ts";
 import { Conn } from "../../runtime/service/conn.ts";
 import { Runtime } from "../../runtime/service/runtime.ts";
 import type { Service } from "../../runtime/service/service.ts";
@@ -75,9 +75,9 @@ export async function until(done: () => boolean, what = "the condition", ms = 50
 /** Wait `ms` of real time (for "nothing more happens" checks). */
 export const pause = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Run `body` in a task of its own and resolve with what it returns (reject with what it
+/** Run the operation `body` gives in a task of its own and resolve with what it returns (reject with what it
  * throws), within `ms` (5 s). */
-export function inTask<T>(body: () => Generator<Instruction, T, unknown>, ms = 5000): Promise<T> {
+export function inTask<T>(body: () => Operation<T>, ms = 5000): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       task.halt();
