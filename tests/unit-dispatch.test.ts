@@ -264,7 +264,12 @@ test("stopping the service halts its running handlers: each is answered shutting
   arrive(conn, [Type.CALL, 2, "Work", 2, 5000]);
   await until(() => gate.blocked.length === 2, "two handlers running");
   await runtime.stopService(service, "the test stops it");
-  await until(() => link.sent.length === 2, "two answers");
+  await until(() => link.sent.length + link.lost.length === 2, "two answers");
+  // Fails today (a bug): Service.stop closes the service's links (links.closeAll) in the same
+  // tick as it halts the handler tasks, whose finally blocks answer shutting_down only on their
+  // next step, on a link that is closed by then. A real link drops those answers; the callers
+  // see "disconnected" instead (tests/unit-stop.test.ts shows it over TCP).
+  assert.equal(link.lost.length, 0, `${link.lost.length} shutting_down answer(s) were sent after the link was closed`);
   assert.deepEqual(replies(link).map((r) => [r.id, r.type === "error" ? r.code : "ok"]).sort(), [[1, "shutting_down"], [2, "shutting_down"]]);
   assert.ok(link.closed, "its accepted link was closed");
 });

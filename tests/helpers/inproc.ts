@@ -10,9 +10,11 @@ import type { Service } from "../../runtime/service/service.ts";
 import type { Link } from "../../runtime/transport/types.ts";
 import { decode, encode, PROTOCOL_VERSION, Type, type Envelope } from "../../runtime/wire/envelope.ts";
 
-/** A link that keeps what is sent on it and counts pauses; `close()` marks it closed. */
+/** A link that keeps what is sent on it and counts pauses; `close()` marks it closed, and what is
+ * sent after that goes to `lost`, not `sent` (a real link drops it). */
 export interface FakeLink extends Link {
   readonly sent: Uint8Array[];
+  readonly lost: Uint8Array[];
   /** What was sent, decoded. */
   frames(): Envelope[];
   pauses: number;
@@ -23,11 +25,12 @@ export interface FakeLink extends Link {
 
 export function fakeLink(remote = "fake", opts: { reliable?: boolean; maxFrame?: number } = {}): FakeLink {
   const sent: Uint8Array[] = [];
+  const lost: Uint8Array[] = [];
   const link: FakeLink = {
     remote, maxFrame: opts.maxFrame ?? 1 << 20, reliable: opts.reliable ?? true, buffered: 0,
-    paused: false, closed: false, sent, pauses: 0, resumes: 0,
+    paused: false, closed: false, sent, lost, pauses: 0, resumes: 0,
     frames: () => sent.map((body) => decode(body)),
-    send: (body: Uint8Array) => void sent.push(body),
+    send: (body: Uint8Array) => void (link.closed ? lost : sent).push(body),
     drained: () => Promise.resolve(),
     finished: () => Promise.resolve(),
     pause() {
