@@ -55,10 +55,13 @@ test("StopService: a caller over TCP gets shutting_down for its running and its 
   assert.deepEqual(await codes(results), { shutting_down: 4 });
 });
 
-test("process shutdown (Service.shutdown, then every task halted): a caller over TCP gets shutting_down for its running and its queued calls", async (t) => {
-  const { b, results } = await busyCallee(t, 3);
-  // What lifecycle.shutdown does: the start hooks (runtime.shutdown), then halt every task.
-  void b.shutdown();
+test("process shutdown (beginShutdown, every task halted, then close): a caller over TCP gets shutting_down for its running and its queued calls", async (t) => {
+  const { callee, b, results } = await busyCallee(t, 3);
+  // What lifecycle.shutdown does: the start hooks (runtime.beginShutdown), then halt every task,
+  // and once they are done the shutdown hooks (runtime.close).
+  callee.beginShutdown();
   for (const task of liveTasks()) if ((task.context as Service | undefined) === b) task.halt();
+  await until(() => !liveTasks().some((task) => task.context === b));
+  await callee.close(1000);
   assert.deepEqual(await codes(results), { shutting_down: 4 });
 });

@@ -143,15 +143,15 @@ export async function bounded<T>(client: Promise<Client>, spec: EtcdSpec, what: 
   }
 }
 
-/** Keys whose bad value was logged already (bounded: past that, bad values are ignored quietly). */
-const warned = new Set<string>();
+/** Keys whose bad value was logged already, at most this many (past that, ignored quietly). */
 const MAX_WARNED = 1000;
 
 /**
  * A registration read from etcd (its published fields only), or null if the value is not a valid
- * one for that key: logged once per key, never thrown, so a stray writer cannot break a reader.
+ * one for that key: logged once per key (`warned` keeps them), never thrown, so a stray writer
+ * cannot break a reader.
  */
-export function parseInfo(text: string, name: string): ServiceInfo | null {
+export function parseInfo(text: string, name: string, warned: Set<string>): ServiceInfo | null {
   let problem: string | null;
   let info: unknown = null;
   if (Buffer.byteLength(text) > MAX_REGISTRATION_BYTES) {

@@ -85,7 +85,7 @@ export class EtcdRegistrar implements Registration, Claimer {
     this.registry.startWatch();
     const c = yield* awaitPromise(this.registry.client);
     const lease = yield* this.currentLease(c);
-    const claimed = yield* awaitPromise(bounded(this.registry.client, spec, `registering ${this.self.name}`, (c) => claim(c, lease, info, this.mine)));
+    const claimed = yield* awaitPromise(bounded(this.registry.client, spec, `registering ${this.self.name}`, (c) => claim(c, lease, info, this.mine, this.registry.warned)));
     if (claimed.holder !== null) return nameTaken(claimed.holder);
     if (claimed.replaced !== null) this.self.log.warn(`${this.self.name}'s key in etcd was changed by another writer (${claimed.replaced}); claimed it back`);
     return null;
@@ -138,7 +138,7 @@ interface Mine {
 type Claimed = { holder: null; replaced: string | null } | { holder: ServiceInfo };
 
 /** Claim `info.name` on `lease`, with its function index (see the top of this file). */
-async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine): Promise<Claimed> {
+async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, warned: Set<string>): Promise<Claimed> {
   const key = keys.service(info.name);
   const value = JSON.stringify(info);
   const leaseId = await lease.grant(); // granted already: this is its ID
@@ -158,7 +158,7 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine): Pr
     if (kv === undefined) continue; // deleted in between: try again
     const text = kv.value.toString();
     const ours = kv.create_revision === mine.created;
-    const found = parseInfo(text, info.name);
+    const found = parseInfo(text, info.name, warned);
     if (!ours && found !== null) return { holder: found };
     // Ours (rewritten since, or on an older lease of ours), or not a luanet value at all: take it
     // over, unless it changed in between.

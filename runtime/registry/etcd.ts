@@ -31,6 +31,8 @@ export class EtcdRegistry implements Registry {
   private readonly registrars = new Map<string, EtcdRegistrar>();
 
   readonly client: Promise<Client>;
+  /** Keys whose bad value was logged already (etcd-client.ts parseInfo). */
+  readonly warned = new Set<string>();
 
   constructor(readonly spec: EtcdSpec, private readonly host: RegistryHost) {
     this.where = `etcd at ${spec.hosts.join(",")}${spec.prefix === DEFAULT_PREFIX ? "" : ` (keys under ${spec.prefix})`}`;
@@ -57,7 +59,7 @@ export class EtcdRegistry implements Registry {
           this.services.set(name, null);
           this.host.nameGone(name, `${name}'s registration in etcd ended (its lease expired, or it left)`);
         } else {
-          const info = parseInfo(value, name);
+          const info = parseInfo(value, name, this.warned);
           if (info !== null) this.services.set(name, info);
           else this.services.drop(name);
         }
@@ -94,7 +96,7 @@ export class EtcdRegistry implements Registry {
     this.startWatch();
     const token = this.services.begin();
     const text = yield* this.within(bounded(this.client, this.spec, `looking up ${name}`, (c) => c.kv.get(keys.service(name)).string()), timeoutMs, `looking up ${name}`);
-    const info = text === null ? null : parseInfo(text, name);
+    const info = text === null ? null : parseInfo(text, name, this.warned);
     this.services.store(name, info, token);
     return info;
   }
@@ -115,7 +117,7 @@ export class EtcdRegistry implements Registry {
     const all = yield* this.within(bounded(this.client, this.spec, "listing the services", (c) => c.kv.getAll().prefix(keys.services).strings()), timeoutMs, "listing the services");
     return Object.entries(all).flatMap(([key, text]) => {
       const name = keys.nameOf(key);
-      const info = name === null ? null : parseInfo(text, name);
+      const info = name === null ? null : parseInfo(text, name, this.warned);
       return info === null ? [] : [info];
     });
   }

@@ -27,8 +27,6 @@ export type { DisconnectHandler, DisconnectReason } from "./presence.js";
 /** A start-up step's outcome in the `ret, err` shape: `[value, null]` or `[null, err]`. */
 export type Result<T> = [T, null] | [null, LuanetError];
 
-const reported = new WeakSet<Error>();
-
 /**
  * An operation that has already started: calling the function starts the work (so it can be
  * used at a script's top level, as in the original). A task that `yield*`s the result gets the
@@ -38,8 +36,8 @@ const reported = new WeakSet<Error>();
 function started<T, R>(self: Service, what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
   let observed = false;
   work.catch((error: Error) => {
-    if (observed || reported.has(error)) return;
-    reported.add(error); // registration fails with the listener's error: say it once
+    if (observed || self.reported.has(error)) return;
+    self.reported.add(error); // registration fails with the listener's error: say it once
     self.runtime.startFailed(self, what, error);
   });
   return {

@@ -120,7 +120,7 @@ export class Dispatcher {
     if (this.running < config.maxConcurrentHandlers) return this.runHandler(origin, id, func, out);
     const waiting = this.queued.length - this.queuedHead;
     if (waiting >= config.handlerQueue || this.queuedBytes + cost > config.handlerQueueBytes) {
-      return this.replyError(origin, id, "overloaded", `${this.service.name} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`);
+      return this.replyError(origin, id, "overloaded", `${this.service.named ?? "this process"} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`);
     }
     this.queued.push({ origin, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs });
     this.queuedBytes += cost;

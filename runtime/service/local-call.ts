@@ -92,7 +92,7 @@ export function* localSend(sender: Service, receiver: Service, msg: unknown): Ge
   if (message instanceof RPCError) return message;
   const cost = payloadCostOf();
   const ms = sender.config.rpcTimeout;
-  if (receiver.mailbox.full && !(yield* roomIn(receiver.mailbox, ms))) {
+  if (receiver.mailbox.mustWait && !(yield* roomIn(receiver.mailbox, ms))) {
     return new RPCError("timeout", `${receiver.name}'s mailbox stayed full for ${ms} ms (it takes messages slower than they are sent); the message was not sent`);
   }
   if (receiver.stopping) return new RPCError("disconnected", `${receiver.name} stopped while the message waited to be delivered`);

@@ -50,6 +50,12 @@ export class Mailbox {
     return this.length >= this.config.mailboxLength || this.bytes >= this.config.mailboxBytes;
   }
 
+  /** A sender in this process must wait its turn: the mailbox is full, or others wait already
+   * (who came first delivers first, as on a connection). */
+  get mustWait(): boolean {
+    return this.senders.length > 0 || this.full;
+  }
+
   /** @internal GetMsgInstr */
   enter(task: Task): void {
     if (this.head < this.messages.length) resume(task, this.get, this.take());
@@ -62,7 +68,7 @@ export class Mailbox {
   }
   /** @internal RoomInstr */
   waitForRoom(wait: RoomInstr): void {
-    if (!this.full) resume(wait.task!, wait, true);
+    if (!this.mustWait) resume(wait.task!, wait, true);
     else this.senders.push(wait);
   }
   leaveRoom(wait: RoomInstr): void {

@@ -11,7 +11,7 @@ import { hostname } from "node:os";
 import { basename, extname } from "node:path";
 import { formatAddr, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
-import { stopping } from "../lifecycle.js";
+import { graceMs, stopping } from "../lifecycle.js";
 import { log as processLog, loggerFor, setLogSource, type Logger } from "../log.js";
 import { describeSpec, type RegistrySpec } from "../registry/select.js";
 import type { Registrant, Registration, Registry, ServiceInfo } from "../registry/types.js";
@@ -63,6 +63,8 @@ export class Service implements Registrant {
   private kept: Registration | null = null;
   private stopped = false;
   private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
+  /** Start-up failures logged already (registering fails with the listener's error: once). */
+  readonly reported = new WeakSet<Error>();
 
   constructor(readonly runtime: Runtime, public script: string | null, public args: readonly string[], parent: Service | null) {
     this.config = { ...(parent?.config ?? DEFAULTS) };
@@ -199,19 +201,20 @@ export class Service implements Registrant {
    * tasks are halted (their finally blocks run; the registrar's leaves the registry), its
    * listener and connections close. The rest of the process carries on.
    */
-  stop(why: string): Promise<void> {
-    if (this.stopped) return Promise.resolve();
+  async stop(why: string): Promise<void> {
+    if (this.stopped) return;
     this.stopped = true;
     this.log.info(`${this._name ?? "the service"} stopping: ${why}`);
     this.runtime.unnamed(this);
     this.dispatcher.stop();
     for (const task of liveTasks()) if (task.context === this) halt(task);
-    const listener = this.listener;
-    this.listener = null;
-    return Promise.all([
-      listener?.close(),
-      this.runtime.links.closeAll(1000, (conn) => conn.service === this),
-    ]).then(() => {});
+    // Its halted handlers answer shutting_down from their finally blocks: let them, then hand
+    // every connection what is queued on it before closing, and the listener last (closing it
+    // drops the links it accepted at once).
+    const until = performance.now() + graceMs;
+    while (liveTasks().some((task) => task.context === this) && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    await this.runtime.links.closeAll(graceMs, (conn) => conn.service === this);
+    await this.closeListener();
   }
 
   /** Process shutdown begins: answer queued calls, start no handler (the shutdown halts its tasks). */
