@@ -98,7 +98,7 @@ export function StartLocalService(name: string, type: SocketType, addr: NetAddr,
       const conn = new Conn(null);
       conn.link = link;
       return conn;
-    }, config.maxFrameBytes, config.maxConnections)
+    }, config)
     .then((listener) => {
       local.listener = listener;
       local.addr = listener.addr;

@@ -85,14 +85,13 @@ export class Peer {
     const { addr, type } = endpoint;
     const conn = new Conn(this);
     try {
-      conn.link = await transportFor(type).connect(addr, conn, config.maxFrameBytes, Math.min(config.peerTimeout, config.rpcTimeout));
+      conn.link = await transportFor(type).connect(addr, conn, { limits: config, timeoutMs: Math.min(config.peerTimeout, config.rpcTimeout), greeting: encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid, local.addr === null ? null : local.type]) });
     } catch (error) {
       if (!this.fixed) this.endpoint = null;
       throw new RPCError("unavailable", `cannot reach ${this.name} at ${formatAddr(addr)}: ${(error as Error).message}`);
     }
     this.endpoint = endpoint;
     this.conn = conn;
-    conn.link.send(encode([Type.HELLO, PROTOCOL_VERSION, local.name, local.addr, process.pid, local.addr === null ? null : local.type]));
     for (const body of this.backlog) conn.link.send(body);
     this.backlog = [];
     log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);

@@ -1,6 +1,6 @@
 /**
  * Who holds a place on a listener (a stream listener's connections, a UDP listener's links). A connection is "unproven" from its arrival until it
- * has carried HELLO and one more frame (after the cluster handshake, when a secret is set), then
+ * has carried two frames, the dialer's greeting and one more (after the cluster handshake, when a secret is set), then
  * "proven". Places are bounded in total and per source address (an IP; UNIX-socket peers all
  * count as one source). A new connection that finds no place takes that of the oldest unproven
  * connection (of its own source when it is its source that is full); only when every place is

@@ -13,10 +13,9 @@ import { warnEverySecond } from "../log.js";
 import { AuthError, Handshake, HANDSHAKE_TIMEOUT_MS, type Role } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
-import { config } from "../service/config.js";
 import { FrameDecoder, FrameWriter, LinkLimitError } from "../wire/frame.js";
 import { Admission, type Place } from "./admission.js";
-import type { Link, LinkHandlers, Transport } from "./types.js";
+import type { Link, LinkHandlers, Transport, TransportLimits } from "./types.js";
 
 /** Closes for a limit are logged here, counted per second, rather than once per connection. */
 const overLimit = warnEverySecond((n) => `closed ${n} connection(s) that went past a limit (luanet.Configure({ maxSendBytes, maxSendBytesTotal, partialFrameBytes }))`);
@@ -27,28 +26,29 @@ const REPLIES_QUEUED = 2; // an accepted link whose peer does not read what we s
 
 /**
  * Accepted links that have had more than sendHighWater queued: their peers may not be reading.
- * Together their queues may hold at most config.maxSendBytesTotal, or one peer spreading over
+ * Together their queues may hold at most maxSendBytesTotal, or one peer spreading over
  * many connections (each under maxSendBytes) could still make us buffer without bound; past it
  * the largest is closed. A link leaves the set when it closes, or when a scan finds its queue
  * back under sendHighWater. Only sends on such links look at this: the hot path pays nothing.
  */
 const backedUp = new Set<StreamLink>();
 
-function closeLargestBackedUp(): void {
+/** `limits`: those of the link whose send looks; its maxSendBytesTotal is the bound. */
+function closeLargestBackedUp(limits: TransportLimits): void {
   let total = 0;
   let largest: StreamLink | null = null;
   for (const link of backedUp) {
     const queued = link.buffered;
-    if (queued <= config.sendHighWater) {
+    if (queued <= link.limits.sendHighWater) {
       backedUp.delete(link);
       continue;
     }
     total += queued;
     if (largest === null || queued > largest.buffered) largest = link;
   }
-  if (total <= config.maxSendBytesTotal || largest === null) return;
+  if (total <= limits.maxSendBytesTotal || largest === null) return;
   overLimit();
-  largest.close(new LinkLimitError(`${largest.buffered} bytes are queued to send and not read by the peer, and ${total} over all such connections (luanet.Configure({ maxSendBytesTotal: ${config.maxSendBytesTotal} }))`));
+  largest.close(new LinkLimitError(`${largest.buffered} bytes are queued to send and not read by the peer, and ${total} over all such connections (luanet.Configure({ maxSendBytesTotal: ${limits.maxSendBytesTotal} }))`));
 }
 
 class StreamLink implements Link {
@@ -65,12 +65,15 @@ class StreamLink implements Link {
   private socketClosed = false;
 
   /** `accepted`: the other side dialed; while our replies to it back up, it is not read. */
-  constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number, private readonly accepted: boolean) {
+  /** `limits`: read live, but for `maxFrame`, given by the dialer or the listener (which read
+   * it when it was created). */
+  constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number,
+    readonly limits: TransportLimits, private readonly accepted: boolean) {
     socket.setNoDelay(true);
     this.writer = new FrameWriter((data) => {
       if (!this.closed) socket.write(data);
     });
-    this.decoder = new FrameDecoder(maxFrame, () => config.partialFrameBytes);
+    this.decoder = new FrameDecoder(maxFrame, () => limits.partialFrameBytes);
     socket.on("data", (chunk: Buffer) => {
       // Closed gracefully, the socket is read until the peer's end; nothing in it is for us (and a
       // partial frame held now would never be given back to the partialFrameBytes budget).
@@ -137,7 +140,7 @@ class StreamLink implements Link {
   }
 
   /**
-   * Queue a frame. Past `config.maxSendBytes` queued (a frame always fits in an empty queue) the
+   * Queue a frame. Past `limits.maxSendBytes` queued (a frame always fits in an empty queue) the
    * link is closed instead: a peer that does not read cannot make us buffer without bound. An
    * accepted link above `sendHighWater` is not read until its queue drains, so a caller that does
    * not read its replies stops being read (TCP then pushes back on it).
@@ -145,19 +148,20 @@ class StreamLink implements Link {
   send(body: Uint8Array): void {
     if (this.closed) return;
     const queued = this.writer.pending + this.socket.writableLength;
-    if (queued > 0 && queued + body.length > config.maxSendBytes) {
+    const limits = this.limits;
+    if (queued > 0 && queued + body.length > limits.maxSendBytes) {
       overLimit();
-      return this.close(new LinkLimitError(`${queued} bytes are queued to send and not read by the peer (luanet.Configure({ maxSendBytes: ${config.maxSendBytes} }))`));
+      return this.close(new LinkLimitError(`${queued} bytes are queued to send and not read by the peer (luanet.Configure({ maxSendBytes: ${limits.maxSendBytes} }))`));
     }
     this.writer.send(body);
-    if (this.accepted && queued > config.sendHighWater) {
+    if (this.accepted && queued > limits.sendHighWater) {
       backedUp.add(this);
       if ((this.holds & REPLIES_QUEUED) === 0) {
         this.hold(REPLIES_QUEUED);
         void this.drained().then(() => this.release(REPLIES_QUEUED));
       }
       // Looked at each time this queue passes another sendHighWater: a few times per link.
-      if (Math.floor((queued + body.length) / config.sendHighWater) > Math.floor(queued / config.sendHighWater)) closeLargestBackedUp();
+      if (Math.floor((queued + body.length) / limits.sendHighWater) > Math.floor(queued / limits.sendHighWater)) closeLargestBackedUp(limits);
     }
   }
 
@@ -285,7 +289,7 @@ function dial(addr: NetAddr): { socket: net.Socket; ready: string } {
 }
 
 export const streamTransport: Transport = {
-  connect(addr, handlers, maxFrame, timeoutMs) {
+  connect(addr, handlers, { limits, timeoutMs, greeting }) {
     return new Promise((resolve, reject) => {
       const { socket, ready } = dial(addr);
       socket.unref(); // a dialed link holds no process open: see Transport.connect
@@ -297,7 +301,7 @@ export const streamTransport: Transport = {
       socket.once(ready, () => {
         socket.setTimeout(0);
         socket.off("error", fail);
-        const link = new StreamLink(socket, formatAddr(addr), maxFrame, false);
+        const link = new StreamLink(socket, formatAddr(addr), limits.maxFrameBytes, limits, false);
         link.attach({
           onFrame: () => {},
           onClose: (error) => reject(error instanceof AuthError ? new AuthError(`it failed the cluster handshake: ${error.message}`)
@@ -305,13 +309,15 @@ export const streamTransport: Transport = {
         });
         link.authenticate("dial", () => {
           link.attach(handlers);
+          if (greeting.length > 0) link.send(greeting); // first, ahead of anything the caller sends
           resolve(link);
         });
       });
     });
   },
 
-  async listen(addr, accept, maxFrame, maxConnections) {
+  async listen(addr, accept, limits) {
+    const { maxFrameBytes: maxFrame, maxConnections } = limits; // read now, as the listener opens
     if (addr.family === "local") await clearStaleSocket(addr.path);
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
@@ -324,7 +330,7 @@ export const streamTransport: Transport = {
         return (tcp ? tcpRemotes.get(tcp) : undefined) ?? remoteOf(socket);
       };
       let where = formatAddr(addr); // the bound address, once listening
-      const admission = new Admission(() => ({ max: maxConnections, perSource: config.maxConnectionsPerSource }), warnEverySecond((n) =>
+      const admission = new Admission(() => ({ max: maxConnections, perSource: limits.maxConnectionsPerSource }), warnEverySecond((n) =>
         `closed ${n} connection(s) on ${where} that had not yet sent a request, to make room for new ones (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`));
       const places = new WeakMap<net.Socket, Place>();
       const onSocket = (socket: net.Socket) => {
@@ -332,11 +338,11 @@ export const streamTransport: Transport = {
         // On TLS, the place belongs to the TCP socket under it (Node's `_parent`).
         const place = places.get(socket) ?? places.get((socket as unknown as { _parent: net.Socket })._parent);
         if (place === undefined || place.gone) return void socket.destroy(); // refused or displaced already
-        const link = new StreamLink(socket, remote, maxFrame, true);
+        const link = new StreamLink(socket, remote, maxFrame, limits, true);
         link.attach({ onFrame: () => {}, onClose: (error) => refused(remote, error?.message ?? "it closed the connection during the cluster handshake") });
         link.authenticate("accept", () => {
           link.attach(accept(link));
-          // HELLO and one more frame: it is a peer that talks, not one holding a place.
+          // Its greeting and one more frame: it is a peer that talks, not one holding a place.
           link.probation(2, () => admission.prove(place));
         });
       };
@@ -345,7 +351,7 @@ export const streamTransport: Transport = {
         : tls.createServer({ ...files, requestCert: true, rejectUnauthorized: true, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, onSocket)
           .on("tlsClientError", (error, socket) => refused(arrivedFrom(socket), `TLS handshake failed: ${tlsReason(error, socket)}`));
       const refusedOne = warnEverySecond((n) => `refused ${n} connection(s) on ${where}: already at the maximum of ${maxConnections} ` +
-        `(or ${config.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
+        `(or ${limits.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
       // "connection" comes before the TLS handshake, and before the handler that createServer got.
       server.prependListener("connection", (socket: net.Socket) => {
         const remote = remoteOf(socket);

@@ -1,6 +1,6 @@
 /**
  * Transports move frames; they know nothing of envelopes, services or RPC. Every kind of socket
- * (TCP, UNIX stream, later UDP) plugs in behind these two interfaces.
+ * (TCP, UNIX stream, UDP) plugs in behind these interfaces, under the limits it is given.
  * @internal
  */
 import type { NetAddr } from "../../stdlib/net.js";
@@ -48,15 +48,28 @@ export interface Listener {
   close(): Promise<void>;
 }
 
+/** The limits a link or listener works under (a service's luanet.Configure values, read live). */
+export interface TransportLimits {
+  readonly maxFrameBytes: number; readonly sendHighWater: number; readonly maxSendBytes: number;
+  readonly maxSendBytesTotal: number; readonly partialFrameBytes: number;
+  readonly maxConnections: number; readonly maxConnectionsPerSource: number;
+}
+
 export interface Transport {
   /**
    * Dial `addr`; resolves once connected, rejects if that takes longer than `timeoutMs`. A dialed
    * link does not hold the process open by itself (its socket is unref'd): it exists because a
    * task used it, and a task that waits on it has a deadline timer of its own. Bytes still being
    * written keep the process alive until the kernel has them.
+   *
+   * `greeting` is the first frame body this side sends, opaque to the transport: the other side
+   * gets it before any other frame of the link (a stream link sends it first; UDP carries it in
+   * every datagram, so a listener that lost its state still learns who sends). Empty: none.
+   * `limits` is kept and read live; the link's `maxFrame` comes from `limits.maxFrameBytes` now.
    */
-  connect(addr: NetAddr, handlers: LinkHandlers, maxFrame: number, timeoutMs: number): Promise<Link>;
-  /** Listen on `addr`; `accept` is given each new link and must return its handlers. At most
-   * `maxConnections` links at once: more are closed on arrival (UDP: not opened) and logged. */
-  listen(addr: NetAddr, accept: (link: Link) => LinkHandlers, maxFrame: number, maxConnections: number): Promise<Listener>;
+  connect(addr: NetAddr, handlers: LinkHandlers, opts: { limits: TransportLimits; timeoutMs: number; greeting: Uint8Array }): Promise<Link>;
+  /** Listen on `addr`; `accept` is given each new link and must return its handlers. `limits` is
+   * kept and read live, except `maxFrameBytes` and `maxConnections`, read now: at most
+   * `maxConnections` links at once, more are closed on arrival (UDP: not opened) and logged. */
+  listen(addr: NetAddr, accept: (link: Link) => LinkHandlers, limits: TransportLimits): Promise<Listener>;
 }

@@ -5,16 +5,18 @@
  * sends) comes:
  *
  *     +---------------------+-----------------------+--------------------------------+
- *     | hello length: u16,  | the sender's HELLO    | one envelope (CBOR), the frame |
- *     | big endian (0: none)| envelope (CBOR)       |                                |
+ *     | greeting length:    | the dialer's greeting | the frame body                 |
+ *     | u16 BE (0: none)    | (its first frame)     |                                |
  *     +---------------------+-----------------------+--------------------------------+
  *
  * A dialer first sends PROBEs until the listener's COOKIE comes (its address receives), then
- * echoes the cookie until the listener answers anything else. The sender's HELLO rides in every
- * datagram of a link it dialed, because any datagram, the first included, may be lost.
- * Delivery is best-effort; RPC adds resends and duplicate suppression above this (see
- * service/sessions.ts and service/dispatch.ts). A virtual link that hears nothing for `IDLE_MS`
- * is closed.
+ * echoes the cookie until the listener answers anything else. The greeting given to `connect`
+ * (the service layer's HELLO; opaque here) rides in every datagram of a link it dialed, because
+ * any datagram, the first included, may be lost; it is never sent alone. The receiver hands the
+ * first greeting it sees on a link to its handlers before that datagram's frame, and skips later
+ * ones. A listener's datagrams carry none (length 0).
+ * Delivery is best-effort; RPC adds resends and duplicate suppression above this layer
+ * (docs/protocol.md, section 2). A virtual link that hears nothing for `IDLE_MS` is closed.
  *
  * With a cluster secret, each datagram's payload is wrapped as security/datagram.ts describes: a
  * handshake opens a session per link, and every datagram after it is signed and numbered.
@@ -28,7 +30,6 @@ import { acceptAnswer, answer, challenge, challengeNonce, DATA_OVERHEAD, Kind, R
 import { AuthError, HANDSHAKE_TIMEOUT_MS, NO_SECRET, nonce } from "../security/handshake.js";
 import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
-import { config } from "../service/config.js";
 import { warnEverySecond } from "../log.js";
 import { Admission } from "./admission.js";
 import type { Link, LinkHandlers, Transport } from "./types.js";
@@ -36,7 +37,7 @@ import { cookie, COOKIE_DATAGRAM, ECHO_BYTES, echoChecks, echoRoute, isCookie, n
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
 export const MAX_DATAGRAM = 65_507;
-/** What fits in a datagram beside its route and frame headers and a HELLO of up to 512 bytes. */
+/** What fits in a datagram beside its route and frame headers and a greeting of up to 512 bytes. */
 export const UDP_FRAME_LIMIT = MAX_DATAGRAM - ECHO_BYTES - 2 - 512;
 const IDLE_MS = 120_000;
 /** How often an unanswered PROBE or CHALLENGE is sent again. */
@@ -49,8 +50,7 @@ const dropped = () => dropEvery > 0 && ++sent % dropEvery === 0;
 class UdpLink implements Link {
   readonly reliable = false;
   closed = false;
-  /** The HELLO this side sends: the first frame queued on a link it dialed. */
-  private hello: Uint8Array | null = null;
+  /** Whether the other side's greeting has reached the handlers. */
   private greeted = false;
   private idle: NodeJS.Timeout;
   /** With a cluster secret: the session datagrams are signed with, and (listener side) the one a
@@ -68,6 +68,8 @@ class UdpLink implements Link {
     private readonly target: { port: number; address: string } | null,
     private handlers: LinkHandlers | null,
     private readonly maxFrameBytes: number,
+    /** Dialer: the greeting sent in front of every frame (empty on a listener's link). */
+    private readonly greeting: Uint8Array,
     private readonly onGone: () => void = () => {},
   ) {
     this.route = frameRoute;
@@ -107,27 +109,22 @@ class UdpLink implements Link {
   resume(): void {}
   readonly paused = false;
 
-  /** What fits in one datagram beside the headers and our HELLO. */
+  /** What fits in one datagram beside the headers and our greeting. */
   get maxFrame(): number {
-    const route = this.frameRoute === null ? 0 : ECHO_BYTES;
-    return Math.min(this.maxFrameBytes, MAX_DATAGRAM - route - 2 - (this.hello?.length ?? 0) - (security().secret === null ? 0 : DATA_OVERHEAD));
+    return Math.min(this.maxFrameBytes, datagramRoom(this.frameRoute === null ? 0 : ECHO_BYTES) - this.greeting.length);
   }
 
   send(body: Uint8Array): void {
     if (this.closed) return;
-    if (this.frameRoute !== null && this.hello === null) {
-      this.hello = body; // the Peer's HELLO: sent in front of every frame from now on
-      return;
-    }
     // Without a session the route header goes in front here; with one, seal puts it there.
     const route = this.session === null ? this.route : null;
     const at = route?.length ?? 0;
-    const helloLength = this.hello?.length ?? 0;
-    const datagram = Buffer.allocUnsafe(at + 2 + helloLength + body.length);
+    const greetingLength = this.greeting.length;
+    const datagram = Buffer.allocUnsafe(at + 2 + greetingLength + body.length);
     route?.copy(datagram, 0);
-    datagram.writeUInt16BE(helloLength, at);
-    if (this.hello !== null) datagram.set(this.hello, at + 2);
-    datagram.set(body, at + 2 + helloLength);
+    datagram.writeUInt16BE(greetingLength, at);
+    datagram.set(this.greeting, at + 2);
+    datagram.set(body, at + 2 + greetingLength);
     this.write(this.session === null ? datagram : this.session.seal(datagram, this.route));
   }
 
@@ -174,10 +171,10 @@ class UdpLink implements Link {
     try {
       if (datagram.length === start + 1 && datagram[start] === Kind.RETRY) throw new AuthError(NO_SECRET);
       if (datagram.length < start + 2) throw new Error("a datagram shorter than its 2-byte header");
-      const helloLength = datagram.readUInt16BE(start);
-      const body = start + 2 + helloLength;
-      if (body > datagram.length) throw new Error("a datagram shorter than its HELLO");
-      if (!this.greeted && helloLength > 0) {
+      const greetingLength = datagram.readUInt16BE(start);
+      const body = start + 2 + greetingLength;
+      if (body > datagram.length) throw new Error("a datagram shorter than the greeting it announces");
+      if (!this.greeted && greetingLength > 0) {
         this.greeted = true;
         this.handlers?.onFrame(datagram.subarray(start + 2, body));
         if (this.proven !== null) this.delivered();
@@ -268,6 +265,10 @@ class DialerHandshake {
   }
 }
 
+/** Bytes of a datagram left for greeting and frame behind a route header of `route` bytes, the
+ * 2-byte greeting length and (with a cluster secret) the signature's overhead. */
+const datagramRoom = (route: number): number => MAX_DATAGRAM - route - 2 - (security().secret === null ? 0 : DATA_OVERHEAD);
+
 const socketType = (addr: NetAddr): dgram.SocketType => (addr.family === "inet6" ? "udp6" : "udp4");
 
 function checkInet(addr: NetAddr): asserts addr is Exclude<NetAddr, { family: "local" }> {
@@ -277,8 +278,13 @@ function checkInet(addr: NetAddr): asserts addr is Exclude<NetAddr, { family: "l
 }
 
 export const udpTransport: Transport = {
-  connect(addr, handlers, maxFrame, timeoutMs) {
+  connect(addr, handlers, { limits, timeoutMs, greeting }) {
     checkInet(addr);
+    // Copied: it is sent for as long as the link lives, whatever the caller does with its buffer.
+    const ours = Buffer.from(greeting);
+    if (ours.length >= datagramRoom(ECHO_BYTES)) {
+      return Promise.reject(new RangeError(`a greeting of ${ours.length} bytes leaves no room for a frame in one UDP datagram`));
+    }
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(socketType(addr));
       socket.unref(); // a dialed link holds no process open: see Transport.connect
@@ -286,7 +292,7 @@ export const udpTransport: Transport = {
       socket.connect(addr.port, addr.ip, () => {
         socket.off("error", reject);
         const { frame, probe } = newRoute();
-        const link = new UdpLink(socket, formatAddr(addr), frame, null, null, maxFrame);
+        const link = new UdpLink(socket, formatAddr(addr), frame, null, null, limits.maxFrameBytes, ours);
         // On a connected socket the kernel reports the peer's ICMP "port unreachable" as an error.
         socket.on("error", (error) => {
           link.close(error);
@@ -323,8 +329,9 @@ export const udpTransport: Transport = {
     });
   },
 
-  listen(addr, accept, maxFrame, maxConnections) {
+  listen(addr, accept, limits) {
     checkInet(addr);
+    const { maxFrameBytes: maxFrame, maxConnections } = limits; // read now, as the listener opens
     return new Promise((resolve, reject) => {
       const socket = dgram.createSocket(socketType(addr));
       const links = new Map<string, UdpLink>();
@@ -333,18 +340,18 @@ export const udpTransport: Transport = {
       const remoteOf = (from: dgram.RemoteInfo) => (from.family === "IPv6" ? `[${from.address}]:${from.port}` : `${from.address}:${from.port}`);
       // Places as on a stream listener (admission.ts): at most maxConnections links, and
       // maxConnectionsPerSource from one IP; a new link takes the place of the oldest that has
-      // not yet carried HELLO and one more frame (with a secret: that has not authenticated).
-      const admission = new Admission(() => ({ max: maxConnections, perSource: config.maxConnectionsPerSource }), warnEverySecond((n) =>
+      // not yet carried its greeting and one more frame (with a secret: that has not authenticated).
+      const admission = new Admission(() => ({ max: maxConnections, perSource: limits.maxConnectionsPerSource }), warnEverySecond((n) =>
         `closed ${n} UDP link(s) that had not yet sent a request, to make room for new ones (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`));
       /** A new link for a dialer that echoed its cookie; null (and logged) when every place is in use. */
       const open = (key: string, from: dgram.RemoteInfo): UdpLink | null => {
         let link: UdpLink | null = null;
         const place = admission.admit(() => link?.close(new Error("displaced by a newer link: it had sent no request")), from.address);
         if (place === null) {
-          refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (or ${config.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
+          refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (or ${limits.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
           return null;
         }
-        link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, () => {
+        link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, Buffer.alloc(0), () => {
           links.delete(key);
           admission.leave(place);
         });
