@@ -34,9 +34,11 @@ export class Admission {
   /** A place for the connection `drop` ends, or null: it must be refused. */
   admit(drop: () => void, source: string): Place | null {
     const { max, perSource } = this.limits();
-    let from = this.sources.get(source);
-    if (from !== undefined && from.count >= perSource && !this.displace(from.unproven)) return null;
+    const before = this.sources.get(source);
+    if (before !== undefined && before.count >= perSource && !this.displace(before.unproven)) return null;
     if (this.total >= max && !this.displace(this.unproven)) return null;
+    // Looked up again: a displacement that took the source's last place removed its entry.
+    let from = this.sources.get(source);
     if (from === undefined) this.sources.set(source, (from = { count: 0, unproven: new Set() }));
     const place: Place = { drop, source, proven: false, gone: false };
     from.count++;
