@@ -1,14 +1,18 @@
 /**
- * A task: one cooperative thread of control, driven by the loop in `loop.ts`.
+ * A task: one cooperative thread of control, driven by the loop (queue.ts, drive.ts).
  *
  * The fields marked internal are the loop's. A blocked task is this object plus its generator:
  * the fields a switch touches come first and rarely used state is kept elsewhere, so an idle task
  * stays small and a switch touches few cache lines. (Memory is not what bounds a switch between
- * 10,000 tasks, though: see the note on genNext in loop.ts.)
+ * 10,000 tasks, though: see the note on genNext in drive.ts.)
  */
 import { TaskHaltedError } from "../errors.js";
 import { Instruction, type Operation } from "./instruction.js";
-import { current, currentContext, halt, resume, suspend } from "./loop.js";
+import { currentContext } from "./context.js";
+import { current } from "./drive.js";
+import { halt } from "./halt.js";
+import { resume } from "./resume.js";
+import { suspend } from "./suspension.js";
 import type { TimerNode } from "./timers.js";
 
 /** @internal */ export const READY = 0, RUNNING = 1, SUSPENDED = 2, DONE = 3;

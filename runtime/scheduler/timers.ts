@@ -8,6 +8,7 @@
  *
  * @internal
  */
+import { expire } from "./resume.js";
 import type { Task } from "./task.js";
 
 export class TimerNode {
@@ -30,14 +31,8 @@ let handle: NodeJS.Timeout | null = null;
 let armedAt = Infinity;
 /** Timers set and not yet cleared: at zero the Node timer goes too, so it holds no process open. */
 let count = 0;
-let onExpire: (task: Task) => void = () => {};
 
-/** The loop tells the timers what to do with a task whose time ran out. */
-export function setExpiryHandler(handler: (task: Task) => void): void {
-  onExpire = handler;
-}
-
-/** Wake `task` through the expiry handler after `ms` milliseconds, unless cleared first. */
+/** Wake `task` after `ms` milliseconds (see `expire` in resume.ts), unless cleared first. */
 export function setTimer(task: Task, ms: number): void {
   if (task._timer !== null) clearTimer(task);
   const now = performance.now();
@@ -99,6 +94,6 @@ function fire(): void {
   }
   // A late firing can find several lists due: wake across them in deadline order.
   if (listsDue > 1) due.sort((a, b) => a.expiry - b.expiry);
-  for (const node of due) onExpire(node.task);
+  for (const node of due) expire(node.task);
   if (next !== Infinity && next < armedAt) arm(next, performance.now());
 }
