@@ -11,8 +11,8 @@ import { awaitPromise, isIterator, isThenable } from "./promise.js";
 import { continueWith, leave } from "./resume.js";
 import {
   FAILED, HALT_DELIVERED, HALT_NONE, HALT_REQUESTED, HALTED, NEXT, OK, READY, RETURN, RUNNING, SUSPENDED, THROW,
-  type Task,
-} from "./task.js";
+} from "./states.js";
+import type { Task } from "./task.js";
 
 /** The task being stepped right now, or the ambient task (the root while the script loads). */
 export let current: Task | null = null;

@@ -5,7 +5,9 @@
  */
 import { reportFailure } from "./failure.js";
 import { removeLive, wakeIdleWaiters } from "./live.js";
-import { DONE, FAILED, wakeJoiners, type Task } from "./task.js";
+import { wakeJoiners } from "./join.js";
+import { DONE, FAILED } from "./states.js";
+import type { Task } from "./task.js";
 
 /** Record the outcome (OK, FAILED or HALTED) and what goes with it, drop the task's generator and
  * function, wake its joiners; a failure nobody joins goes to the failure reporter. */

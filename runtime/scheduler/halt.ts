@@ -5,7 +5,8 @@
  */
 import { finish } from "./finish.js";
 import { continueWith, leave } from "./resume.js";
-import { DONE, HALT_NONE, HALT_REQUESTED, HALTED, READY, RETURN, SUSPENDED, type Task } from "./task.js";
+import { DONE, HALT_NONE, HALT_REQUESTED, HALTED, READY, RETURN, SUSPENDED } from "./states.js";
+import type { Task } from "./task.js";
 
 /** Ask a task to stop; see `Task.halt`. */
 export function halt(task: Task): void {

@@ -11,7 +11,8 @@
  */
 import { step } from "./drive.js";
 import { addLive } from "./live.js";
-import { READY, type Task } from "./task.js";
+import { READY } from "./states.js";
+import type { Task } from "./task.js";
 
 const SLICE_MS = 5;
 

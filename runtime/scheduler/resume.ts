@@ -6,7 +6,8 @@
  */
 import type { Instruction } from "./instruction.js";
 import { enqueue } from "./queue.js";
-import { NEXT, THROW, type Task } from "./task.js";
+import { NEXT, THROW } from "./states.js";
+import type { Task } from "./task.js";
 import { clearTimer } from "./timers.js";
 
 /** Queue the task to continue with `value`, delivered as `mode` (NEXT, THROW or RETURN). */
