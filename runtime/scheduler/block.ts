@@ -3,7 +3,8 @@
  */
 import { describe } from "../errors.js";
 import { Instruction, type Operation } from "./instruction.js";
-import { resume, suspend, Suspension } from "./loop.js";
+import { resume } from "./resume.js";
+import { suspend, Suspension } from "./suspension.js";
 import { Task } from "./task.js";
 import { setTimer } from "./timers.js";
 import { checkMs } from "./validate.js";

@@ -3,7 +3,7 @@
  */
 import { describe } from "../errors.js";
 import type { Operation } from "./instruction.js";
-import { awaitPromise } from "./loop.js";
+import { awaitPromise } from "./promise.js";
 import { Block, WakeUp } from "./block.js";
 import { Sleep, Yield } from "./sleep.js";
 import { Running, Spawn } from "./spawn.js";

@@ -15,7 +15,8 @@ export abstract class Instruction {
   abstract readonly name: string;
   /** The task suspends here. Arrange for `resume(task, this, value)` to be called later. */
   abstract enter(task: Task): void;
-  /** The timer set with `task.setTimer` ran out. The default resumes with `undefined`. */
+  /** The timer set with `setTimer(task, ms)` (timers.ts) ran out. Without this method the task
+   * is resumed with `undefined`. */
   timeout?(task: Task): void;
   /** The task left this suspension; drop every reference to it. */
   exit?(task: Task): void;

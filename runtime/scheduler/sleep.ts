@@ -2,7 +2,8 @@
  * Sleep and Yield: give up the processor for a time, or until everyone else ready has run.
  */
 import { Instruction, type Operation } from "./instruction.js";
-import { resume, suspend, Suspension } from "./loop.js";
+import { resume } from "./resume.js";
+import { suspend, Suspension } from "./suspension.js";
 import type { Task } from "./task.js";
 import { setTimer } from "./timers.js";
 import { checkMs } from "./validate.js";

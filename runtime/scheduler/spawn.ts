@@ -3,7 +3,8 @@
  */
 import { describe } from "../errors.js";
 import type { Instruction } from "./instruction.js";
-import { current, launch } from "./loop.js";
+import { current } from "./drive.js";
+import { launch } from "./queue.js";
 import { Task } from "./task.js";
 
 /**

@@ -1,20 +1,20 @@
 /**
- * A task: one cooperative thread of control, driven by the loop in `loop.ts`.
+ * A task: one cooperative thread of control, driven by the loop (queue.ts, drive.ts).
  *
  * The fields marked internal are the loop's. A blocked task is this object plus its generator:
  * the fields a switch touches come first and rarely used state is kept elsewhere, so an idle task
  * stays small and a switch touches few cache lines. (Memory is not what bounds a switch between
- * 10,000 tasks, though: see the note on genNext in loop.ts.)
+ * 10,000 tasks, though: see the note on genNext in drive.ts.)
  */
 import { TaskHaltedError } from "../errors.js";
-import { Instruction, type Operation } from "./instruction.js";
-import { current, currentContext, halt, resume, suspend } from "./loop.js";
+import { currentContext } from "./context.js";
+import { current } from "./drive.js";
+import { halt } from "./halt.js";
+import type { Instruction, Operation } from "./instruction.js";
+import { JoinInstr } from "./join.js";
+import { DONE, FAILED, HALT_NONE, NEXT, OK, PENDING, READY } from "./states.js";
+import { suspend } from "./suspension.js";
 import type { TimerNode } from "./timers.js";
-
-/** @internal */ export const READY = 0, RUNNING = 1, SUSPENDED = 2, DONE = 3;
-/** @internal */ export const NEXT = 0, THROW = 1, RETURN = 2;
-/** @internal */ export const PENDING = 0, OK = 1, FAILED = 2, HALTED = 3;
-/** @internal */ export const HALT_NONE = 0, HALT_REQUESTED = 1, HALT_DELIVERED = 2;
 
 export type TaskStatus = "ready" | "running" | "suspended" | "done";
 const statusNames: readonly TaskStatus[] = ["ready", "running", "suspended", "done"];
@@ -103,31 +103,4 @@ export class Task<T = unknown> implements Operation<T> {
   toString(): string {
     return `task #${this.id} (${this.name})`;
   }
-}
-
-/** Waits for another task to be done. @internal */
-class JoinInstr extends Instruction {
-  constructor(readonly target: Task) {
-    super();
-  }
-  get name(): string {
-    return `join(${this.target})`;
-  }
-  enter(task: Task): void {
-    (this.target._joiners ??= []).push(task);
-  }
-  override exit(task: Task): void {
-    const joiners = this.target._joiners;
-    const i = joiners === null ? -1 : joiners.indexOf(task);
-    if (i >= 0) joiners!.splice(i, 1);
-  }
-}
-
-/** Wake every task joining `task`; called once when it is done. @internal */
-export function wakeJoiners(task: Task): boolean {
-  const joiners = task._joiners;
-  task._joiners = null;
-  if (joiners === null || joiners.length === 0) return false;
-  for (const joiner of joiners) resume(joiner, joiner._waitingOn!, undefined);
-  return true;
 }

@@ -8,6 +8,7 @@
  *
  * @internal
  */
+import { expire } from "./resume.js";
 import type { Task } from "./task.js";
 
 export class TimerNode {
@@ -25,34 +26,32 @@ class TimerList {
 }
 
 const MAX_NODE_DELAY = 2 ** 31 - 1;
-const lists = new Map<number, TimerList>();
-let handle: NodeJS.Timeout | null = null;
-let armedAt = Infinity;
-/** Timers set and not yet cleared: at zero the Node timer goes too, so it holds no process open. */
-let count = 0;
-let onExpire: (task: Task) => void = () => {};
+/** The timers' own state, together: the lists, and the one Node timer. */
+const state = {
+  lists: new Map<number, TimerList>(),
+  handle: null as NodeJS.Timeout | null,
+  /** When the Node timer is armed for; Infinity when it is not. */
+  armedAt: Infinity,
+  /** Timers set and not yet cleared: at zero the Node timer goes too, so it holds no process open. */
+  count: 0,
+};
 
-/** The loop tells the timers what to do with a task whose time ran out. */
-export function setExpiryHandler(handler: (task: Task) => void): void {
-  onExpire = handler;
-}
-
-/** Wake `task` through the expiry handler after `ms` milliseconds, unless cleared first. */
+/** Wake `task` after `ms` milliseconds (see `expire` in resume.ts), unless cleared first. */
 export function setTimer(task: Task, ms: number): void {
   if (task._timer !== null) clearTimer(task);
   const now = performance.now();
-  let list = lists.get(ms);
+  let list = state.lists.get(ms);
   if (list === undefined) {
     list = new TimerList(ms);
-    lists.set(ms, list);
+    state.lists.set(ms, list);
   }
   const node = new TimerNode(task, now + ms, list);
   if (list.tail !== null) list.tail.next = node;
   else list.head = node;
   list.tail = node;
   task._timer = node;
-  count++;
-  if (node.expiry < armedAt) arm(node.expiry, now);
+  state.count++;
+  if (node.expiry < state.armedAt) arm(node.expiry, now);
 }
 
 /** Remove the task's timer. Empty lists are dropped at the next firing, not here, so a duration
@@ -66,27 +65,27 @@ export function clearTimer(task: Task): void {
   else list.head = node.next;
   if (node.next !== null) node.next.prev = node.prev;
   else list.tail = node.prev;
-  if (--count === 0 && handle !== null) {
-    clearTimeout(handle);
-    handle = null;
-    armedAt = Infinity;
+  if (--state.count === 0 && state.handle !== null) {
+    clearTimeout(state.handle);
+    state.handle = null;
+    state.armedAt = Infinity;
   }
 }
 
 function arm(at: number, now: number): void {
-  if (handle !== null) clearTimeout(handle);
-  armedAt = at;
-  handle = setTimeout(fire, Math.min(MAX_NODE_DELAY, Math.max(1, Math.ceil(at - now))));
+  if (state.handle !== null) clearTimeout(state.handle);
+  state.armedAt = at;
+  state.handle = setTimeout(fire, Math.min(MAX_NODE_DELAY, Math.max(1, Math.ceil(at - now))));
 }
 
 function fire(): void {
-  handle = null;
-  armedAt = Infinity;
+  state.handle = null;
+  state.armedAt = Infinity;
   const now = performance.now();
   let next = Infinity;
   const due: TimerNode[] = [];
   let listsDue = 0;
-  for (const [ms, list] of lists) {
+  for (const [ms, list] of state.lists) {
     const before = due.length;
     let node: TimerNode | null;
     while ((node = list.head) !== null && node.expiry <= now) {
@@ -94,11 +93,11 @@ function fire(): void {
       due.push(node);
     }
     if (due.length > before) listsDue++;
-    if (list.head === null) lists.delete(ms);
+    if (list.head === null) state.lists.delete(ms);
     else if (list.head.expiry < next) next = list.head.expiry;
   }
   // A late firing can find several lists due: wake across them in deadline order.
   if (listsDue > 1) due.sort((a, b) => a.expiry - b.expiry);
-  for (const node of due) onExpire(node.task);
-  if (next !== Infinity && next < armedAt) arm(next, performance.now());
+  for (const node of due) expire(node.task);
+  if (next !== Infinity && next < state.armedAt) arm(next, performance.now());
 }

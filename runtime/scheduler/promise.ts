@@ -1,0 +1,42 @@
+/**
+ * Bridging promises into tasks: a task waits for a promise as for any other instruction, and a
+ * function's result (a generator, a promise or a plain value) becomes one operation.
+ *
+ * @internal
+ */
+import { Instruction } from "./instruction.js";
+import { fail, resume } from "./resume.js";
+import { suspend } from "./suspension.js";
+import type { Task } from "./task.js";
+
+class AwaitInstr extends Instruction {
+  readonly name = "await(promise)";
+  constructor(readonly promise: PromiseLike<unknown>) {
+    super();
+  }
+  enter(task: Task): void {
+    this.promise.then((value) => resume(task, this, value), (error) => fail(task, this, error));
+  }
+}
+
+/** Wait for a promise: its value is returned, its rejection thrown. */
+export function* awaitPromise<T>(promise: PromiseLike<T>): Generator<Instruction, T, unknown> {
+  return yield* suspend<T>(new AwaitInstr(promise), "Sche.Await");
+}
+
+/** What a function returned, as an operation: a generator is driven, a promise awaited, any
+ * other value returned. (A task's own first step does the same without the extra layer.) */
+export function* settleValue(out: unknown): Generator<Instruction, unknown, unknown> {
+  if (isIterator(out)) return yield* { [Symbol.iterator]: () => out };
+  if (isThenable(out)) return yield* awaitPromise(out);
+  return out;
+}
+
+export function isIterator(x: unknown): x is Iterator<Instruction, unknown, unknown> {
+  return typeof x === "object" && x !== null && typeof (x as Iterator<unknown>).next === "function" &&
+    typeof (x as Iterator<unknown>).throw === "function" && typeof (x as Iterator<unknown>).return === "function";
+}
+
+export function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return typeof x === "object" && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
+}
