@@ -6,7 +6,8 @@
  * @internal
  */
 import { log, logThrown } from "./log.js";
-import { allDone, halt, liveTasks } from "./scheduler/loop.js";
+import { halt } from "./scheduler/halt.js";
+import { allDone, liveTasks } from "./scheduler/live.js";
 
 type Hook = () => void | Promise<void>;
 const hooks: Hook[] = [];

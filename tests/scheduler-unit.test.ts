@@ -11,9 +11,8 @@ import { Block, WakeUp } from "../runtime/scheduler/block.ts";
 import { currentContext, runAs } from "../runtime/scheduler/context.ts";
 import { setFailureReporter } from "../runtime/scheduler/failure.ts";
 import { Await } from "../runtime/scheduler/index.ts";
-import { Instruction, type Operation } from "../runtime/scheduler/instruction.ts";
+import { Instruction } from "../runtime/scheduler/instruction.ts";
 import { allDone, liveTasks } from "../runtime/scheduler/live.ts";
-import * as loop from "../runtime/scheduler/loop.ts";
 import { awaitPromise, settleValue } from "../runtime/scheduler/promise.ts";
 import { resume } from "../runtime/scheduler/resume.ts";
 import { Sleep, Yield } from "../runtime/scheduler/sleep.ts";
@@ -696,26 +695,5 @@ describe("failure reporting", () => {
     } finally {
       setFailureReporter(previous);
     }
-  });
-});
-
-describe("loop.ts, for callers outside the scheduler", () => {
-  test("re-exports every symbol they import, bound to the same functions", async () => {
-    const names = ["awaitPromise", "settleValue", "isIterator", "isThenable", "resume", "fail", "suspend", "Suspension",
-      "current", "outsideTask", "allDone", "liveTasks", "halt", "setAmbient", "setFailureReporter", "currentContext", "runAs",
-      "launch", "enqueue"];
-    for (const name of names) assert.ok(name in loop, `loop.ts exports ${name}`);
-    assert.equal(loop.resume, resume);
-    assert.equal(loop.currentContext, currentContext);
-    assert.equal(loop.allDone, allDone);
-    // `current` is a live binding: the task being stepped, null between steps.
-    assert.equal(loop.current, null);
-    const seen = await run(function* () { return loop.current; });
-    assert.ok(seen !== null && seen.name === "task");
-    const op: Operation<number> = loop.suspend(new (class extends Instruction {
-      readonly name = "now";
-      enter(task: Task): void { loop.resume(task, this, 5); }
-    })(), "now");
-    assert.equal(await run(function* () { return yield* op; }), 5);
   });
 });

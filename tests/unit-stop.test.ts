@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { test, type TestContext } from "node:test";
 import { netaddr_ipv4 } from "../stdlib/net.ts";
 import { Block } from "../runtime/scheduler/block.ts";
-import { liveTasks } from "../runtime/scheduler/loop.ts";
+import { liveTasks } from "../runtime/scheduler/live.ts";
 import { call } from "../runtime/service/call.ts";
 import type { Service } from "../runtime/service/service.ts";
 import type { RPCResult } from "../runtime/service/sessions.ts";

@@ -30,7 +30,7 @@ import { formatAddr } from "../../stdlib/net.js";
 import { RPCError, type LuanetError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
-import { awaitPromise } from "../scheduler/loop.js";
+import { awaitPromise } from "../scheduler/promise.js";
 import type { Task } from "../scheduler/task.js";
 import { bounded, keys, leaseSeconds, parseInfo, type Client } from "./etcd-client.js";
 import type { EtcdRegistry } from "./etcd.js";

@@ -13,7 +13,7 @@ import { log } from "../log.js";
 import { badName } from "../names.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Instruction } from "../scheduler/instruction.js";
-import { allDone } from "../scheduler/loop.js";
+import { allDone } from "../scheduler/live.js";
 import { WatchedCache } from "./etcd-cache.js";
 import { bounded, DEFAULT_PREFIX, openClient, keys, parseInfo, type Client, type EtcdSpec } from "./etcd-client.js";
 import { EtcdRegistrar } from "./etcd-registrar.js";

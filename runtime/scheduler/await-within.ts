@@ -1,6 +1,7 @@
 /** Wait for a promise inside a task, but no longer than a deadline. @internal */
 import { Instruction, type Operation } from "./instruction.js";
-import { fail, resume, suspend } from "./loop.js";
+import { fail, resume } from "./resume.js";
+import { suspend } from "./suspension.js";
 import type { Task } from "./task.js";
 import { setTimer } from "./timers.js";
 

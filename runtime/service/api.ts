@@ -10,7 +10,7 @@ import { badName } from "../names.js";
 import { registryFor } from "../registry/select.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
-import { awaitPromise } from "../scheduler/loop.js";
+import { awaitPromise } from "../scheduler/promise.js";
 import { encode, Type } from "../wire/envelope.js";
 import { call, connected, frame, lookingUp } from "./call.js";
 import type { Handler } from "./dispatch.js";

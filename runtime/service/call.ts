@@ -6,7 +6,8 @@
 import { LuanetError, RegistryAwayError, RPCError } from "../errors.js";
 import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
-import { current, outsideTask } from "../scheduler/loop.js";
+import { current } from "../scheduler/drive.js";
+import { outsideTask } from "../scheduler/suspension.js";
 import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Link } from "../transport/types.js";

@@ -14,7 +14,8 @@
  * @internal
  */
 import { RPCError, thrown } from "../errors.js";
-import { isIterator, isThenable, runAs, settleValue } from "../scheduler/loop.js";
+import { runAs } from "../scheduler/context.js";
+import { isIterator, isThenable, settleValue } from "../scheduler/promise.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import { NO_SECRET } from "../security/handshake.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";

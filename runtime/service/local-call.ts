@@ -9,7 +9,9 @@
  */
 import { LuanetError, RPCError } from "../errors.js";
 import { Instruction, type Operation } from "../scheduler/instruction.js";
-import { current, outsideTask, resume } from "../scheduler/loop.js";
+import { current } from "../scheduler/drive.js";
+import { resume } from "../scheduler/resume.js";
+import { outsideTask } from "../scheduler/suspension.js";
 import type { Task } from "../scheduler/task.js";
 import { setTimer } from "../scheduler/timers.js";
 import { copyPayload, payloadCostOf } from "../wire/envelope.js";

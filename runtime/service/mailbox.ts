@@ -9,7 +9,8 @@
  * @internal
  */
 import { Instruction, type Operation } from "../scheduler/instruction.js";
-import { resume, Suspension } from "../scheduler/loop.js";
+import { resume } from "../scheduler/resume.js";
+import { Suspension } from "../scheduler/suspension.js";
 import type { Task } from "../scheduler/task.js";
 import { setTimer } from "../scheduler/timers.js";
 import type { Link } from "../transport/types.js";

@@ -16,7 +16,9 @@ import { log as processLog, loggerFor, setLogSource, type Logger } from "../log.
 import { describeSpec, type RegistrySpec } from "../registry/select.js";
 import type { Registrant, Registration, Registry, ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
-import { halt, liveTasks, runAs } from "../scheduler/loop.js";
+import { runAs } from "../scheduler/context.js";
+import { halt } from "../scheduler/halt.js";
+import { liveTasks } from "../scheduler/live.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
 import { security } from "../security/settings.js";

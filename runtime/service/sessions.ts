@@ -15,7 +15,7 @@ import { randomFillSync } from "node:crypto";
 import { RPCError } from "../errors.js";
 import { warnEverySecond, type Logger } from "../log.js";
 import { Instruction } from "../scheduler/instruction.js";
-import { resume } from "../scheduler/loop.js";
+import { resume } from "../scheduler/resume.js";
 import type { Task } from "../scheduler/task.js";
 import { setTimer } from "../scheduler/timers.js";
 import type { Link } from "../transport/types.js";
