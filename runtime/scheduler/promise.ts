@@ -32,11 +32,13 @@ export function* settleValue(out: unknown): Generator<Instruction, unknown, unkn
   return out;
 }
 
+/** Has next, throw and return, as a task's body must (a generator, or one written by hand). */
 export function isIterator(x: unknown): x is Iterator<Instruction, unknown, unknown> {
   return typeof x === "object" && x !== null && typeof (x as Iterator<unknown>).next === "function" &&
     typeof (x as Iterator<unknown>).throw === "function" && typeof (x as Iterator<unknown>).return === "function";
 }
 
+/** A promise, or anything else with a `then` method. */
 export function isThenable(x: unknown): x is PromiseLike<unknown> {
   return typeof x === "object" && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
 }

@@ -45,6 +45,7 @@ export function suspend<T>(instr: Instruction, what: string): Operation<T> {
   return new Suspension<T>(instr, what);
 }
 
+/** The error for a blocking API (`what`) called outside any task. */
 export function outsideTask(what: string): TypeError {
   return new TypeError(
     `${what} blocks, so it must be called with yield* inside a luanet task (the script's root task, ` +
