@@ -15,12 +15,13 @@ export function currentContext(): unknown {
   return override !== NO_OVERRIDE ? override : current === null ? null : current.context;
 }
 
-/** Call `fn` as `context` (a plain RPC handler runs as its service, inside the caller's step). */
-export function runAs<T>(context: unknown, fn: () => T): T {
+/** Call `fn(a, b)` as `context` (a plain RPC handler runs as its service, inside the caller's
+ * step). The arguments are passed, not closed over: no closure per call on the hot path. */
+export function runAs<T, A = undefined, B = undefined>(context: unknown, fn: (a: A, b: B) => T, a?: A, b?: B): T {
   const previous = override;
   override = context;
   try {
-    return fn();
+    return fn(a as A, b as B);
   } finally {
     override = previous;
   }

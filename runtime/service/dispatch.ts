@@ -111,7 +111,7 @@ export class Dispatcher {
     let later: boolean;
     try {
       const ctx: CallContext = origin instanceof Conn ? { from: origin.peerName, func, conn: origin } : { from: origin.from, func, conn: null };
-      out = runAs(this.service, () => handler(args, ctx));
+      out = runAs(this.service, handler, args, ctx);
       later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
     } catch (error) {
       return this.replyThrown(origin, id, func, error);

@@ -73,10 +73,17 @@ export class Service implements Registrant {
     this.asked = parent?.asked ?? null;
     this.log = parent === null ? processLog : loggerFor(script === null ? "service" : basename(script, extname(script)));
     this.mailbox = new Mailbox(this.config);
-    this.presence = new Presence(() => this.stopping, this.log);
+    // Its parts log through the service, whose logger takes its name once it has one.
+    const log: Logger = {
+      debug: (message, fields) => this.log.debug(message, fields),
+      info: (message, fields) => this.log.info(message, fields),
+      warn: (message, fields) => this.log.warn(message, fields),
+      error: (message, fields) => this.log.error(message, fields),
+    };
+    this.presence = new Presence(() => this.stopping, log);
     this.dispatcher = new Dispatcher(this);
     this.peers = new PeerTable(this);
-    this.sessions = new SessionTable(this.log);
+    this.sessions = new SessionTable(log);
   }
 
   get name(): string {
@@ -111,11 +118,6 @@ export class Service implements Registrant {
     return spawnNamed(name, body, [], this);
   }
 
-  /** Call `fn` as this service (a callback it gave, from code that is not its task). */
-  runAs<T>(fn: () => T): T {
-    return runAs(this, fn);
-  }
-
   info(): ServiceInfo {
     return {
       name: this.name, type: this.type, addr: this.addr!, pid: process.pid, host: hostname(),
@@ -142,7 +144,7 @@ export class Service implements Registrant {
     this.type = type;
     if (this.isRoot) setLogSource(name);
     else this.log = loggerFor(name);
-    this.presence.handler = onDisconnected === undefined ? null : (peer, reason) => this.runAs(() => onDisconnected(peer, reason));
+    this.presence.handler = onDisconnected === undefined ? null : (peer, reason) => runAs(this, onDisconnected, peer, reason);
     this.runtime.named(this);
     this.listening = transportFor(type)
       .listen(addr, (link) => new Conn(this, link, null), this.config)

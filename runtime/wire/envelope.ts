@@ -33,6 +33,7 @@ import { Decoder, Encoder } from "cbor-x";
 import { LuanetError, thrown } from "../errors.js";
 import { isNetAddr, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { checkSubset, cost } from "./cbor-subset.js";
+import { CopyBudget, NOT_PLAIN, plainCopy } from "./plain-copy.js";
 
 export const PROTOCOL_VERSION = 2;
 /** Sizes of a CHALLENGE's nonce and a PROOF's HMAC-SHA256. */
@@ -106,28 +107,24 @@ export function encode(envelope: Envelope): Uint8Array {
   return body;
 }
 
-/** What an immutable payload (copyPayload's fast road) is counted as taking, in bytes. */
-const SCALAR_COST = 16;
 let payloadCost = 0;
+const budget = new CopyBudget();
 
 /**
  * A payload (a call's arguments, a result, a message) as a receiver in another process would get
  * it, for two services of one process: encoded by the encoder above, under its rules, checked as
  * a received frame is (cbor-subset.ts) and decoded, so the receiver has objects of its own and
  * what cannot cross the wire cannot cross here. null, booleans, numbers (but -0, which crosses
- * as 0) and strings are immutable and decode to themselves: they are handed over as they are.
+ * as 0) and strings are immutable and decode to themselves; a small tree of plain objects and
+ * arrays over them is copied node by node (plain-copy.ts), which gives what the round trip would.
  * Throws LuanetError: bad_value (cannot be encoded, or is outside the subset), too_large (over
  * `maxFrame` encoded). `payloadCostOf()` then gives its estimated decoded cost.
  */
 export function copyPayload(value: unknown, maxFrame: number, what: string): unknown {
-  const kind = typeof value;
-  if (value === null || kind === "boolean" || (kind === "number" && !Object.is(value, -0))) {
-    payloadCost = SCALAR_COST;
-    return value;
-  }
-  if (kind === "string" && (value as string).length * 3 + 16 <= maxFrame) {
-    payloadCost = SCALAR_COST + (value as string).length;
-    return value;
+  const copy = plainCopy(value, budget);
+  if (copy !== NOT_PLAIN && budget.bytes <= maxFrame) {
+    payloadCost = budget.cost;
+    return copy;
   }
   let body: Uint8Array;
   try {
