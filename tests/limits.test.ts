@@ -29,6 +29,7 @@ function sampleRss(pid: number): { stop: () => { first: number; max: number } } 
       // exited
     }
   }, 50);
+  timer.unref(); // a test that fails before stop() must not leave it holding the runner
   return { stop: () => (clearInterval(timer), { first, max }) };
 }
 
