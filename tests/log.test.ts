@@ -150,7 +150,8 @@ describe("logging", { concurrency: true }, () => {
       // a slow thread start on a loaded machine is not taken for a stuck writer (lines dropped).
       const r = await run(`import { existsSync, statSync } from "node:fs";\nexport default function* () {\n  luanet.log.info("line 0", { i: 0 });\n` +
         `  for (let t = 0; t < 500 && !(existsSync("logs/rot.log") && statSync("logs/rot.log").size > 0); t++) yield* Sche.Sleep(20);\n  for (let i = 1; i < ${total}; i++) luanet.log.info(\`line \${i}\`, { i });\n}`,
-        ["-q"], { name: "rot.ts", env: { ...env, LUANET_LOG_KEEP: "1000", LUANET_LOG_BUFFER: "1000" } });
+        // ~3 s alone; the file's 30 processes at once on two cores take it past the default 15 s.
+        ["-q"], { name: "rot.ts", env: { ...env, LUANET_LOG_KEEP: "1000", LUANET_LOG_BUFFER: "1000" }, timeoutMs: 60_000 });
       assert.equal(r.code, 0, r.stderr);
       const count = logFiles(r.dir).length;
       assert.ok(count > 50, `${count} files for ~1.2 MB at 20 kB each`);

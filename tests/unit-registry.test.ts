@@ -236,6 +236,7 @@ function claimer(script: (string | Error)[], opts: { retryMaxMs?: number; reclai
   let holds = 0;
   const c: Claimer & { claims: typeof claims; readonly holds: number } = {
     registeredWhere: "with the fake",
+    lostWhere: "at the fake",
     retryMaxMs: opts.retryMaxMs ?? 250,
     reclaimMs: opts.reclaimMs ?? 2000,
     claims,
@@ -325,7 +326,7 @@ test("keepRegistered: a refusal after it was registered is retried every reclaim
   assert.ok(g1 < 50, `the first hold ended: claimed again at once (${g1} ms)`);
   assert.ok(g2 >= 57 && g3 >= 57, `refused claims retried every 60 ms (${g2}, ${g3})`);
   assert.equal(r.at("error").length, 1);
-  assert.match(r.at("error")[0]!, /Svc lost its name with the fake \(someone else has it\); trying again every 60 ms/);
+  assert.match(r.at("error")[0]!, /Svc lost its name at the fake \(someone else has it\); trying again every 60 ms/);
   assert.deepEqual(r.at("info"), ["Svc registered with the fake", "Svc registered with the fake again"]);
   assert.ok(!task.done);
 });

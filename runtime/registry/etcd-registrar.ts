@@ -48,11 +48,12 @@ export class EtcdRegistrar implements Registration, Claimer {
   private readonly mine: Mine = { created: null, value: null, lease: null };
   private readonly ttl = leaseSeconds();
   readonly registeredWhere: string;
+  readonly lostWhere: string;
   readonly retryMaxMs = 2000;
   readonly reclaimMs = this.ttl * 1000;
 
   constructor(private readonly registry: EtcdRegistry, private readonly self: Registrant, onFirst: (error: LuanetError | null) => void) {
-    this.registeredWhere = `in ${registry.where}`;
+    this.registeredWhere = this.lostWhere = `in ${registry.where}`;
     const registrar = this;
     this.task = self.spawn("etcd registrar", function* () {
       try {

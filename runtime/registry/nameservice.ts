@@ -76,6 +76,7 @@ export class NameServiceRegistry implements Registry {
     const link = this.link;
     const claimer: Claimer = {
       registeredWhere: `with ${this.where}`,
+      lostWhere: `at ${this.where}`,
       retryMaxMs: MAX_RETRY_MS,
       reclaimMs: RECLAIM_MS,
       *claim(info) {

@@ -17,6 +17,8 @@ import type { Registrant, ServiceInfo } from "./types.js";
 export interface Claimer {
   /** "with the name service at 127.0.0.1:8010", "in etcd at ...": what the log lines say. */
   readonly registeredWhere: string;
+  /** "at the name service at 127.0.0.1:8010", "in etcd at ...". */
+  readonly lostWhere: string;
   /** The longest wait between tries while the registry cannot be reached. */
   readonly retryMaxMs: number;
   /** How often a name someone else took is claimed back. */
@@ -53,7 +55,7 @@ export function* keepRegistered(self: Registrant, claimer: Claimer, onFirst: (er
     }
     if (refusal !== null) {
       if (first) return onFirst(refusal);
-      if (!refused) self.log.error(`${self.name} lost its name ${claimer.registeredWhere} (${refusal.message}); trying again every ${claimer.reclaimMs} ms`);
+      if (!refused) self.log.error(`${self.name} lost its name ${claimer.lostWhere} (${refusal.message}); trying again every ${claimer.reclaimMs} ms`);
       refused = true;
       yield* Block(claimer.reclaimMs);
       continue;
