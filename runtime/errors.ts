@@ -57,8 +57,6 @@ export const ErrorCode = {
   // --- the tools (luanet ls, call, send) ---
   /** `luanet call` or `luanet send`: the arguments or the message are not JSON (exit 2). Retry: no. */
   bad_json: "bad_json",
-  /** `luanet ls`: listing failed with an error that has no code of its own (not expected: the registry's own failures are unavailable or timeout). Retry: unlikely to help. */
-  error: "error",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -5,6 +5,7 @@
  */
 import { formatAddr } from "../stdlib/net.js";
 import { cell, printable, printableJson } from "./printable.js";
+import { ErrorCode } from "./errors.js";
 import { runtime } from "./process.js";
 import type { ServiceInfo } from "./registry/types.js";
 import { RPCCall, SendMsg } from "./service/api.js";
@@ -38,7 +39,8 @@ export function* ls() {
     const self = runtime.root;
     services = yield* self.registry.list(self.config.rpcTimeout);
   } catch (error) {
-    return fail((error as { code?: string }).code ?? "error", (error as Error).message);
+    // The registries fail with RPCErrors; anything else (etcd's client failing to load) is unavailable too.
+    return fail((error as { code?: string }).code ?? ErrorCode.unavailable, (error as Error).message);
   }
   const now = Date.now();
   const rows = services
