@@ -1,7 +1,7 @@
 /**
  * The shape issue 13 asked for, checked on the sources (what `grep` and `madge --circular` would
  * show): the service layer and the registries hold no module-level mutable state, the registries
- * know the service layer only through their own interfaces (no import from registry/ into
+ * know the service layer only through their own interfaces (nothing in registry/ imports from
  * service/), and no import cycle joins the two layers.
  */
 import assert from "node:assert/strict";

@@ -56,8 +56,9 @@ export class Runtime implements RegistryHost {
     const context = currentContext();
     if (context instanceof Service) return context;
     if (this.services.size === 1) return this.root;
-    throw new TypeError(`${what} was called outside any task while this process runs ${this.services.size} services, so it cannot tell which one it is for: ` +
-      "call it inside a task (a script's top level, a handler, a task from Sche.Spawn)");
+    throw new TypeError(`${what} was called outside any task while this process runs ${this.services.size} services (its own script's and those started with ` +
+      "luanet.NewService), so it cannot tell which one it is for: call it from the service's own code (its script's top level, a handler, a task it spawned); " +
+      "instead of a setTimeout or promise callback, use a task with Sche.Sleep or Sche.Await");
   }
 
   /** The current service, or null where none can be told (for luanet.log, which never throws). */

@@ -182,7 +182,10 @@ export class Service implements Registrant {
   register(spec: RegistrySpec): Promise<void> {
     const registries = this.runtime.registries;
     if (registries.overrules(spec)) {
-      this.log.info(`registering in ${this.registry.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`);
+      // At info level once, by the process's own service: a bootstrap's 40 rooms would say it 40 times.
+      const note = `registering in ${this.registry.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`;
+      if (this.isRoot) this.log.info(note);
+      else this.log.debug(note);
     } else if (this.registration === null && (this.asked === null || describeSpec(this.asked) !== describeSpec(spec))) {
       this.asked = spec;
       this._registry = null;
@@ -208,7 +211,7 @@ export class Service implements Registrant {
   async stop(why: string): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.log.info(`${this._name ?? "the service"} stopping: ${why}`);
+    this.log.info(`${this} stopping: ${why}`);
     this.runtime.unnamed(this);
     this.dispatcher.stop();
     for (const task of liveTasks()) if (task.context === this) halt(task);
