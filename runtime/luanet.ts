@@ -36,13 +36,38 @@ export interface Luanet {
   readonly stopping: boolean;
   /** The logger of the current service: `luanet.log.info("listening", { port })`. */
   readonly log: Logger;
+  /**
+   * Name the current script's service and listen on `addr` (port 0: any free port):
+   * `const [addr, err] = yield* luanet.StartLocalService(...)` (err: address_in_use, listen_failed).
+   * Without `yield*`, a failure is fatal (to the process for its own script, else to the service).
+   * @example luanet.StartLocalService("PlusServer", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 8012))
+   */
   StartLocalService(name: string, type: SocketType, addr: NetAddr, onDisconnected?: DisconnectHandler): Operation<Result<NetAddr>>;
+  /**
+   * Register the current service with the name service (a net address, "127.0.0.1:8010") or etcd
+   * ("etcd://host:port"), and keep it registered: `const err = yield* luanet.Register2Name(...)`
+   * (err: name_taken, bad_request, or the listener's own).
+   */
   Register2Name(nameaddr: NetAddr | string): Operation<LuanetError | null>;
+  /**
+   * Offer `fn(args, ctx)` as the RPC function `name`: a plain function's return value is the
+   * result; a generator function runs in a task of its own; a thrown error is the caller's
+   * remote_error (a LuanetError keeps its code).
+   * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
+   */
   RegRPCFunction(name: string, fn: Handler): void;
+  /**
+   * Call `func` of the service `service`: `const [ret, err] = yield* luanet.RPCCall(...)`; err is
+   * null, or an RPCError with a code (README, "Error codes").
+   * @example const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 })
+   */
   RPCCall<T = unknown>(service: string, func: string, args?: unknown, opts?: CallOptions): Operation<RPCResult<T>>;
+  /** A one-way message: `const err = yield* luanet.SendMsg(service, msg)`; in order per sender
+   * and receiver; waits (up to rpcTimeout) while the receiver is not reading. */
   SendMsg(service: string, msg: unknown): Operation<RPCError | null>;
   /** `const { from, msg } = yield* luanet.GetMsg()`: the next message; waits while there is none. */
   GetMsg<T = unknown>(): Operation<Message<T>>;
+  /** The live services that provide `func`: `const [names, err] = yield* luanet.GetRemoteFuncProvider(func)`. */
   GetRemoteFuncProvider(func: string, opts?: CallOptions): Operation<RPCResult<string[]>>;
   /** Start `script` (relative to this script's folder) as another service of this process, in a
    * root task of its own with `args` as its luanet.args: `yield*` it for its service's name. */
