@@ -16,6 +16,7 @@ import type { Message } from "./service/mailbox.js";
 import type { DisconnectHandler } from "./service/presence.js";
 import type { Runtime } from "./service/runtime.js";
 import type { RPCResult } from "./service/sessions.js";
+import { clientOf, type Client, type Implementation } from "./service/typed.js";
 import type { LuanetError, RPCError } from "./errors.js";
 import type { Operation } from "./scheduler/instruction.js";
 import type { NetAddr, SocketType } from "../stdlib/net.js";
@@ -56,6 +57,16 @@ export interface Luanet {
    * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
    */
   RegRPCFunction(name: string, fn: Handler): void;
+  /**
+   * Offer every function of the contract `C` at once, with its types checked against `C`.
+   * @example luanet.RegRPCFunctions<Room>({ Join: ({ player }) => ({ seat: 1 }), Say: ({ text }) => {} })
+   */
+  RegRPCFunctions<C>(impl: Implementation<C>): void;
+  /**
+   * Typed calls to `service` under the contract `C`: `const [r, err] = yield* luanet.Client<Room>("Room").Join({ player })`.
+   * Each method is luanet.RPCCall(service, name, args, opts), with the types of `C`.
+   */
+  Client<C>(service: string): Client<C>;
   /**
    * Call `func` of the service `service`: `const [ret, err] = yield* luanet.RPCCall(...)`; err is
    * null, or an RPCError with a code (README, "Error codes").
@@ -106,6 +117,16 @@ export function luanetFor(runtime: Runtime): Luanet {
     StartLocalService: (name, type, addr, onDisconnected) => StartLocalService(self("StartLocalService"), name, type, addr, onDisconnected),
     Register2Name: (nameaddr) => Register2Name(self("Register2Name"), nameaddr),
     RegRPCFunction: (name, fn) => RegRPCFunction(self("RegRPCFunction"), name, fn),
+    RegRPCFunctions: (impl) => {
+      if (typeof impl !== "object" || impl === null) throw new TypeError(`luanet.RegRPCFunctions(impl): impl must be an object of functions, got ${describe(impl)}`);
+      const service = self("RegRPCFunctions");
+      const entries = Object.entries(impl);
+      for (const [name, fn] of entries) {
+        if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunctions(impl): impl.${name} must be a function, got ${describe(fn)}`);
+      }
+      for (const [name, fn] of entries) RegRPCFunction(service, name, fn as Handler);
+    },
+    Client: (service) => clientOf(service, (to, func, args, opts) => RPCCall(self("RPCCall"), to, func, args, opts)),
     RPCCall: (service, func, args, opts) => RPCCall(self("RPCCall"), service, func, args, opts),
     SendMsg: (service, msg) => SendMsg(self("SendMsg"), service, msg),
     GetMsg: <T>() => self("GetMsg").mailbox.getMsg as Operation<Message<T>>,
