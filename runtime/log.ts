@@ -250,24 +250,24 @@ export interface Logger {
  * luanet.log.info("player joined", { id: 42, room: "lobby" })
  * luanet.log.error("save failed", { error })   // an Error field brings its stack
  */
-export const log: Logger = {
-  debug: (message, fields) => write("debug", message, fields),
-  info: (message, fields) => write("info", message, fields),
-  warn: (message, fields) => write("warn", message, fields),
-  error: (message, fields) => write("error", message, fields),
-};
+export const log: Logger = loggerOf(write);
+
+/** A Logger whose four methods call `emit` with their level. @internal */
+export function loggerOf(emit: (level: Level, message: string, fields?: Record<string, unknown>) => void): Logger {
+  return {
+    debug: (message, fields) => emit("debug", message, fields),
+    info: (message, fields) => emit("info", message, fields),
+    warn: (message, fields) => emit("warn", message, fields),
+    error: (message, fields) => emit("error", message, fields),
+  };
+}
 
 /** The logger of another service of this process (luanet.NewService): its console lines say
  * `[<name>]`, its file lines `<name>[<pid>]`, in the process's log file. */
 export function loggerFor(name: string): Logger {
   const src = printable(name, MAX_NAME_LENGTH);
   const by = { source: src, who: `${src}[${process.pid}]` };
-  return {
-    debug: (message, fields) => write("debug", message, fields, by),
-    info: (message, fields) => write("info", message, fields, by),
-    warn: (message, fields) => write("warn", message, fields, by),
-    error: (message, fields) => write("error", message, fields, by),
-  };
+  return loggerOf((level, message, fields) => write(level, message, fields, by));
 }
 
 /** Log `what` as an error with whatever was thrown: an Error brings its stack; anything else

@@ -28,23 +28,38 @@ export type { DisconnectHandler, DisconnectReason } from "./presence.js";
 export type Result<T> = [T, null] | [null, LuanetError];
 
 /**
- * An operation that has already started: calling the function starts the work (so it can be
- * used at a script's top level, as in the original). A task that `yield*`s the result gets the
- * outcome as a value (`shape`); if nothing ever does and the work fails, the failure is logged and
- * fatal: to the process for its own service, to the service for one started with NewService.
+ * `work`, already started, as an operation: calling the function starts the work (so it can be
+ * used at a script's top level, as in the original); a task that `yield*`s it gets its outcome.
+ * If nothing ever does and the work fails, `unobserved` is told.
  */
-function started<T, R>(self: Service, what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
+function begun<T>(work: Promise<T>, unobserved: (error: Error) => void): Operation<T> {
   let observed = false;
   work.catch((error: Error) => {
-    if (observed || self.reported.has(error)) return;
+    if (!observed) unobserved(error);
+  });
+  return {
+    *[Symbol.iterator]() {
+      observed = true;
+      return yield* awaitPromise(work);
+    },
+  };
+}
+
+/**
+ * A start-up step as a begun operation whose outcome a task gets as a value (`shape`); if nothing
+ * waits and it fails, the failure is logged and fatal: to the process for its own service, to
+ * the service for one started with NewService.
+ */
+function started<T, R>(self: Service, what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
+  const op = begun(work, (error) => {
+    if (self.reported.has(error)) return;
     self.reported.add(error); // registration fails with the listener's error: say it once
     self.runtime.startFailed(self, what, error);
   });
   return {
     *[Symbol.iterator]() {
-      observed = true;
       try {
-        return shape(yield* awaitPromise(work), null);
+        return shape(yield* op, null);
       } catch (error) {
         return shape(null, isInstance(error, LuanetError) ? error : new LuanetError("unavailable", String((error as Error)?.message ?? error)));
       }
@@ -204,15 +219,7 @@ export function NewService(self: Service, script: string, ...args: string[]): Op
   if (typeof script !== "string" || script === "") throw new TypeError(`${where}: script must be a path to a script, got ${describe(script)}`);
   for (const arg of args) if (typeof arg !== "string") throw new TypeError(`${where}: args must be strings (as on a command line), got ${describe(arg)}`);
   if (self.stopping) throw new TypeError(`${where}: this service has stopped`);
-  const work = self.runtime.newService(self, script, args);
-  let observed = false;
-  work.catch((error: Error) => {
-    if (!observed) self.log.error(`luanet.NewService(${JSON.stringify(script)}) failed: ${error?.message ?? error}`);
+  return begun(self.runtime.newService(self, script, args), (error) => {
+    self.log.error(`luanet.NewService(${JSON.stringify(script)}) failed: ${error?.message ?? error}`);
   });
-  return {
-    *[Symbol.iterator]() {
-      observed = true;
-      return yield* awaitPromise(work);
-    },
-  };
 }

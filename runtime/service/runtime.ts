@@ -53,9 +53,8 @@ export class Runtime implements RegistryHost {
    * is the process's own service while it has no other; with several, a TypeError names `what`.
    */
   current(what: string): Service {
-    const context = currentContext();
-    if (context instanceof Service) return context;
-    if (this.services.size === 1) return this.root;
+    const service = this.currentOrNull();
+    if (service !== null) return service;
     throw new TypeError(`${what} was called outside any task while this process runs ${this.services.size} services (its own script's and those started with ` +
       "luanet.NewService), so it cannot tell which one it is for: call it from the service's own code (its script's top level, a handler, a task it spawned); " +
       "instead of a setTimeout or promise callback, use a task with Sche.Sleep or Sche.Await");
@@ -67,10 +66,8 @@ export class Runtime implements RegistryHost {
     return context instanceof Service ? context : this.services.size === 1 ? this.root : null;
   }
 
-  /** @internal Service.listen */
+  /** @internal Service.listen (luanet.StartLocalService refuses a name taken here first). */
   named(service: Service): void {
-    const other = this.byName.get(service.name);
-    if (other !== undefined && other !== service) throw new TypeError(`a service named "${service.name}" already runs in this process (${other.script ?? "started by luanet"})`);
     this.byName.set(service.name, service);
   }
   unnamed(service: Service): void {
@@ -82,11 +79,6 @@ export class Runtime implements RegistryHost {
   local(name: string): Service | undefined {
     const service = this.byName.get(name);
     return service === undefined || service.stopping ? undefined : service;
-  }
-
-  /** Every service not stopped, the process's own first. */
-  all(): Service[] {
-    return [...this.services];
   }
 
   // --- RegistryHost ---------------------------------------------------------------------------
@@ -194,7 +186,7 @@ export class Runtime implements RegistryHost {
   /** Process shutdown, the tasks halted: close the listeners, then every connection, waiting at
    * most `graceMs` for a slow receiver to take what is queued. */
   async close(graceMs: number): Promise<void> {
-    await Promise.all(this.all().map((service) => service.closeListener()));
+    await Promise.all([...this.services].map((service) => service.closeListener()));
     await this.links.closeAll(graceMs);
   }
 }

@@ -12,7 +12,7 @@ import { basename, extname } from "node:path";
 import { formatAddr, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { graceMs, stopping } from "../lifecycle.js";
-import { log as processLog, loggerFor, setLogSource, type Logger } from "../log.js";
+import { log as processLog, loggerFor, loggerOf, setLogSource, type Logger } from "../log.js";
 import { describeSpec, type RegistrySpec } from "../registry/select.js";
 import type { Registrant, Registration, Registry, ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
@@ -74,12 +74,7 @@ export class Service implements Registrant {
     this.log = parent === null ? processLog : loggerFor(script === null ? "service" : basename(script, extname(script)));
     this.mailbox = new Mailbox(this.config);
     // Its parts log through the service, whose logger takes its name once it has one.
-    const log: Logger = {
-      debug: (message, fields) => this.log.debug(message, fields),
-      info: (message, fields) => this.log.info(message, fields),
-      warn: (message, fields) => this.log.warn(message, fields),
-      error: (message, fields) => this.log.error(message, fields),
-    };
+    const log = loggerOf((level, message, fields) => this.log[level](message, fields));
     this.presence = new Presence(() => this.stopping, log);
     this.dispatcher = new Dispatcher(this);
     this.peers = new PeerTable(this);
@@ -190,11 +185,13 @@ export class Service implements Registrant {
       this.asked = spec;
       this._registry = null;
     }
-    this.registration ??= this.listening!.then(() => new Promise<void>((resolve, reject) => {
-      if (this.stopped) return reject(new LuanetError("shutting_down", `${this.name} stopped before it registered`));
-      this.kept = this.registry.register(this, (error) => (error === null ? resolve() : reject(error)));
-    }));
-    this.startup.push(this.registration);
+    if (this.registration === null) {
+      this.registration = this.listening!.then(() => new Promise<void>((resolve, reject) => {
+        if (this.stopped) return reject(new LuanetError("shutting_down", `${this.name} stopped before it registered`));
+        this.kept = this.registry.register(this, (error) => (error === null ? resolve() : reject(error)));
+      }));
+      this.startup.push(this.registration);
+    }
     return this.registration;
   }
 
