@@ -201,7 +201,7 @@ describe("logging", { concurrency: true }, () => {
       const cmd = [process.execPath, luanetBin, "--no-log-file", join(dir, "con.ts")].map(shellQuote).join(" ");
       let output = "";
       if (hasCommand("script")) {
-        const exit = await startProcess("script", ["-qfec", cmd, "/dev/null"], { cwd: dir, env: colourEnv }).exited(15_000);
+        const exit = await startProcess("script", ["-qfec", cmd, "/dev/null"], { cwd: dir, env: colourEnv }).exited(60_000);
         assert.equal(exit.code, 0, exit.stdout + exit.stderr);
         output = exit.stdout;
       } else if (hasCommand("tmux")) {
@@ -273,7 +273,7 @@ describe("logging", { concurrency: true }, () => {
     test("a service's file is logs/<ServiceName>.log, with listening on, the user's lines and a failed task's identity and stack", async () => {
       const dir = fixture({ "svc.ts": service("") });
       const p = startLuanet(["-q", join(dir, "svc.ts")], { cwd: dir });
-      const exit = await p.exited(15_000);
+      const exit = await p.exited(60_000);
       assert.equal(exit.code, 0, exit.stderr);
       assert.deepEqual(logFiles(dir), ["LogSvc.log"]);
       const text = readLog(dir, "LogSvc.log");
@@ -309,7 +309,7 @@ describe("logging", { concurrency: true }, () => {
     test("two processes of one room.ts get a file each, their early lines included, and say who they are on the console", async () => {
       const dir = fixture({ "room.ts": room });
       const rooms = ["Room-a", "Room.b"]; // a dot is part of the name, not an extension
-      const exits = await Promise.all(rooms.map((name) => runLuanet([join(dir, "room.ts"), name], { cwd: dir })));
+      const exits = await Promise.all(rooms.map((name) => runLuanet([join(dir, "room.ts"), name], { cwd: dir, timeoutMs: 60_000 })));
       rooms.forEach((name, k) => {
         const exit = exits[k]!;
         assert.equal(exit.code, 0, exit.stderr);
