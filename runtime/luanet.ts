@@ -7,8 +7,8 @@ import type { Logger } from "./log.js";
 import { log } from "./log.js";
 import { version } from "./package-info.js";
 import {
-  GetRemoteFuncProvider, NewService, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
-  type CallOptions, type Result,
+  Broadcast, GetGroupMembers, GetRemoteFuncProvider, JoinGroup, LeaveGroup, NewService, RegRPCFunction, Register2Name, RPCCall, SendMsg, StartLocalService,
+  type BroadcastResult, type CallOptions, type Result, type SendOptions,
 } from "./service/api.js";
 import { configure, type Config } from "./service/config.js";
 import type { Handler } from "./service/dispatch.js";
@@ -68,14 +68,26 @@ export interface Luanet {
    */
   Client<C>(service: string): Client<C>;
   /**
-   * Call `func` of the service `service`: `const [ret, err] = yield* luanet.RPCCall(...)`; err is
-   * null, or an RPCError with a code (README, "Error codes").
+   * Call `func` of the service or group `service`: `const [ret, err] = yield* luanet.RPCCall(...)`;
+   * err is null, or an RPCError with a code (README, "Error codes"). To a group, one member is
+   * picked by `opts.balance` ("least-pending", "round-robin", "random"), `opts.key` and
+   * `opts.prefer`; `opts.idempotent` lets a call that was sent be retried on another member.
    * @example const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 })
    */
   RPCCall<T = unknown>(service: string, func: string, args?: unknown, opts?: CallOptions): Operation<RPCResult<T>>;
   /** A one-way message: `const err = yield* luanet.SendMsg(service, msg)`; in order per sender
-   * and receiver; waits (up to rpcTimeout) while the receiver is not reading. */
-  SendMsg(service: string, msg: unknown): Operation<RPCError | null>;
+   * and receiver; waits (up to rpcTimeout) while the receiver is not reading. To a group: one
+   * member, picked as for RPCCall by `opts`. */
+  SendMsg(service: string, msg: unknown, opts?: SendOptions): Operation<RPCError | null>;
+  /** One message to every live member of `group`: `const { sent, failed, err } = yield* luanet.Broadcast(group, msg)`. */
+  Broadcast(group: string, msg: unknown): Operation<BroadcastResult>;
+  /** Put the current service in `group` (after Register2Name): `const err = yield* luanet.JoinGroup("Room")`
+   * (err: name_taken if a service has that name). Without `yield*` a failure is fatal. */
+  JoinGroup(group: string): Operation<LuanetError | null>;
+  /** Take the current service out of `group`; calls already sent to it finish. */
+  LeaveGroup(group: string): Operation<LuanetError | null>;
+  /** The live members of `group`: `const [names, err] = yield* luanet.GetGroupMembers("Room")`. */
+  GetGroupMembers(group: string, opts?: CallOptions): Operation<RPCResult<string[]>>;
   /** `const { from, msg } = yield* luanet.GetMsg()`: the next message; waits while there is none. */
   GetMsg<T = unknown>(): Operation<Message<T>>;
   /** The live services that provide `func`: `const [names, err] = yield* luanet.GetRemoteFuncProvider(func)`. */
@@ -128,7 +140,11 @@ export function luanetFor(runtime: Runtime): Luanet {
     },
     Client: (service) => clientOf(service, (to, func, args, opts) => RPCCall(self("RPCCall"), to, func, args, opts)),
     RPCCall: (service, func, args, opts) => RPCCall(self("RPCCall"), service, func, args, opts),
-    SendMsg: (service, msg) => SendMsg(self("SendMsg"), service, msg),
+    SendMsg: (service, msg, opts) => SendMsg(self("SendMsg"), service, msg, opts),
+    Broadcast: (group, msg) => Broadcast(self("Broadcast"), group, msg),
+    JoinGroup: (group) => JoinGroup(self("JoinGroup"), group),
+    LeaveGroup: (group) => LeaveGroup(self("LeaveGroup"), group),
+    GetGroupMembers: (group, opts) => GetGroupMembers(self("GetGroupMembers"), group, opts),
     GetMsg: <T>() => self("GetMsg").mailbox.getMsg as Operation<Message<T>>,
     GetRemoteFuncProvider: (func, opts) => GetRemoteFuncProvider(self("GetRemoteFuncProvider"), func, opts),
     NewService: (script, ...args) => NewService(self("NewService"), script, ...args),

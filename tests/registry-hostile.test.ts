@@ -18,7 +18,7 @@ import { lastJson, launch, poll, startNameService, startService, tool, type Serv
 import { etcdUnavailable, freePorts, startEtcd, type EtcdCluster } from "./helpers/etcd.ts";
 import { root, runLuanet } from "./helpers/proc.ts";
 
-const PUBLIC_FIELDS = ["addr", "funcs", "host", "name", "pid", "started", "type"];
+const PUBLIC_FIELDS = ["addr", "funcs", "groups", "host", "name", "pid", "started", "type"];
 
 // --- a raw name service client: HELLO, then CALLs on one connection, replies by id -------------
 

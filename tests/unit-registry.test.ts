@@ -66,7 +66,7 @@ function hostFor(link: NameServiceLink) {
 const NS = parseAddr("127.0.0.1:8010");
 
 function info(name: string, funcs: string[] = []): ServiceInfo {
-  return { name, type: "stream", addr: { family: "inet", ip: "127.0.0.1", port: 4000 }, pid: process.pid, host: "testhost", funcs, started: 1_700_000_000_000 };
+  return { name, type: "stream", addr: { family: "inet", ip: "127.0.0.1", port: 4000 }, pid: process.pid, host: "testhost", funcs, started: 1_700_000_000_000, groups: [] };
 }
 
 /** A service that registers: its log lines are kept, its tasks recorded (halted when the test ends). */
@@ -77,6 +77,7 @@ function registrant(t: TestContext, name = "Svc") {
   const self = {
     name, funcs: [] as string[], token: "a-secret-token-of-24-chars", rpcTimeout: 1234, log,
     info: (): ServiceInfo => info(self.name, self.funcs),
+    claimed: () => {},
     spawn(taskName: string, body: () => Generator<Instruction, void, unknown>): Task {
       const task = spawnNamed(taskName, body);
       tasks.push(task);

@@ -11,6 +11,16 @@
  *   GetRemoteFunc({ func }) -> [name, ...]      live services that provide func
  *   List(null)              -> [info, ...]      every registration
  *   List({ after, limit })  -> [info, ...]      a page in name order (at most LIST_PAGE)
+ *   Members({ group, known?, wait? })
+ *                           -> { version, members: [info, ...] }
+ *                                               the live members of a group (info.groups lists
+ *                                               it), by name; with `known` (a version it gave
+ *                                               before) it answers once the group differs from
+ *                                               that version, or after `wait` ms (at most
+ *                                               MAX_WATCH_MS): a watch by long poll
+ *
+ * A group and a service never share a name: Register refuses, with "name_taken", a service named
+ * like a group that has members, and a registration that joins a group named like a service.
  *
  * The token is the holder's secret: kept here, never answered. Only the same token re-registers
  * a held name (the holder after a reconnect); the holder's older connection is then closed. One
@@ -27,7 +37,8 @@ import { timingSafeEqual } from "node:crypto";
 import { formatAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
 import { log } from "../log.js";
-import { LIST_PAGE, nameTaken, type ServiceInfo } from "../registry/types.js";
+import { badName } from "../names.js";
+import { LIST_PAGE, nameIsGroup, nameTaken, type ServiceInfo } from "../registry/types.js";
 import { badRegistration, badToken, publicInfo } from "../registry/validate.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import { Running } from "../scheduler/spawn.js";
@@ -38,12 +49,18 @@ import { runtime } from "../process.js";
 import { RegRPCFunction, StartLocalService } from "../service/api.js";
 import type { Conn } from "../service/conn.js";
 import type { CallContext } from "../service/dispatch.js";
+import { configure } from "../service/config.js";
 
 /** A registration is dropped after this long without a frame (heartbeats come every second). */
 export const EXPIRY_MS = Number(process.env.LUANET_NS_EXPIRY_MS ?? 10_000);
 
 /** How long after start look-ups of unknown names wait for registrations (see above). */
 export const RECOVERY_MS = Number(process.env.LUANET_NS_RECOVERY_MS ?? 3000);
+
+/** The longest a Members watch waits for a change before it answers with no news. */
+export const MAX_WATCH_MS = 30_000;
+/** Members watches one connection may keep waiting at once; past that they answer at once. */
+const WATCHES_PER_CONN = 64;
 
 interface Registration {
   /** What GetInfo and List answer: the checked public fields only. */
@@ -75,25 +92,58 @@ export function* nameService(addr: NetAddr) {
       else if (names.delete(info.name) && names.size === 0) providers.delete(func);
     }
   };
-  /** Look-ups waiting out the recovery window, by "name:" or "func:" key. */
+  /** group -> its members' names, and the group's version, which changes with every join,
+   * leave and change of a member's registration. */
+  const groups = new Map<string, Set<string>>();
+  const versions = new Map<string, string>();
+  /** Versions are unique to this run of the name service, so a watcher's version from before a
+   * restart never matches. */
+  const epoch = Math.random().toString(36).slice(2, 10);
+  let changes = 0;
+  /** Look-ups waiting out the recovery window ("name:", "func:" keys) and watches ("group:"). */
   const waiting = new Map<string, Set<Task>>();
   const startedAt = performance.now();
   const arrived = (key: string) => {
     for (const task of waiting.get(key) ?? []) WakeUp(task);
   };
+  const versionOf = (group: string) => versions.get(group) ?? `${epoch}.0`;
+  const changed = (group: string) => {
+    if (groups.has(group)) versions.set(group, `${epoch}.${++changes}`);
+    else versions.delete(group);
+    arrived(`group:${group}`);
+    arrived(`name:${group}`); // GetInfo of a group's name answers null now, in the recovery window too
+  };
+  const indexGroups = (info: ServiceInfo, add: boolean) => {
+    for (const group of info.groups) {
+      const names = groups.get(group) ?? new Set<string>();
+      if (add) groups.set(group, names.add(info.name));
+      else if (names.delete(info.name) && names.size === 0) groups.delete(group);
+      changed(group);
+    }
+  };
   const put = (name: string, registration: Registration | undefined) => {
     const before = table.get(name);
-    if (before !== undefined) index(before.info, false);
+    if (before !== undefined) {
+      index(before.info, false);
+      indexGroups(before.info, false);
+    }
     if (registration === undefined) table.delete(name);
     else {
       table.set(name, registration);
       index(registration.info, true);
+      indexGroups(registration.info, true);
       if (waiting.size > 0) {
         arrived(`name:${name}`);
         for (const func of registration.info.funcs) arrived(`func:${func}`);
       }
     }
   };
+  const membersOf = (group: string) => ({
+    version: versionOf(group),
+    members: [...groups.get(group) ?? []].sort().map((name) => table.get(name)!.info),
+  });
+  /** Members watches waiting, per connection. */
+  const watching = new Map<Conn, number>();
   const recovering = () => performance.now() - startedAt < RECOVERY_MS;
   /**
    * A look-up's answer: what `found()` gives, else `none`; but while the recovery window is open
@@ -129,6 +179,11 @@ export function* nameService(addr: NetAddr) {
     const holder = table.get(info.name);
     const same = holder !== undefined && sameToken(holder.token, args.token);
     if (holder !== undefined && !same && !holder.conn.link.closed) throw nameTaken(holder.info);
+    if (groups.has(info.name)) throw nameIsGroup(info.name);
+    for (const group of info.groups) {
+      const service = table.get(group);
+      if (service !== undefined) throw new LuanetError("name_taken", `${info.name} cannot join the group "${group}": ${nameTaken(service.info).message}; a service and a group cannot share a name`);
+    }
     if (!same) log.info(`registered ${info.name} at ${formatAddr(info.addr)} (pid ${info.pid})`);
     put(info.name, { info, token: args.token, conn: conn });
     held.set(conn, info.name);
@@ -140,7 +195,8 @@ export function* nameService(addr: NetAddr) {
     }
     return null;
   });
-  RegRPCFunction(self, "GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info, null));
+  // A group's name is no service's: null at once, in the recovery window too.
+  RegRPCFunction(self, "GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info ?? (groups.has(name) ? null : undefined), null));
   RegRPCFunction(self, "GetRemoteFunc", ({ func }: { func: string }) => answer(`func:${func}`, () => (providers.has(func) ? [...providers.get(func)!] : undefined), []));
   // List(null): every registration. List({ after, limit }): a page, in name order, of at most
   // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer
@@ -152,6 +208,41 @@ export function* nameService(addr: NetAddr) {
     return [...table.keys()].filter((name) => name > after).sort().slice(0, limit).map((name) => table.get(name)!.info);
   });
 
+  RegRPCFunction(self, "Members", (args: { group?: unknown; known?: unknown; wait?: unknown } | null, ctx: CallContext) => {
+    const group = args?.group;
+    const problem = badName(group);
+    if (problem !== null) throw new LuanetError("bad_request", `Members({ group, known?, wait? }): group: ${problem}`);
+    const g = group as string;
+    const known = args!.known;
+    if (known === undefined || known === null) {
+      // A first look-up in the recovery window waits for the group's members to register again.
+      return answer(`group:${g}`, () => (groups.has(g) ? membersOf(g) : undefined), membersOf(g));
+    }
+    const conn = ctx.conn;
+    const count = conn === null ? 0 : watching.get(conn) ?? 0;
+    const wait = typeof args!.wait === "number" && args!.wait > 0 ? Math.min(args!.wait, MAX_WATCH_MS) : 0;
+    if (versionOf(g) !== known || wait === 0 || conn === null || count >= WATCHES_PER_CONN) return membersOf(g);
+    return (function* (): Generator<Instruction, ReturnType<typeof membersOf>, unknown> {
+      const me = Running()!;
+      const key = `group:${g}`;
+      const set = waiting.get(key) ?? new Set<Task>();
+      waiting.set(key, set.add(me));
+      watching.set(conn, count + 1);
+      try {
+        const until = performance.now() + wait;
+        let left: number;
+        while (versionOf(g) === known && !conn.link.closed && (left = until - performance.now()) > 0) yield* Block(left);
+      } finally {
+        set.delete(me);
+        if (set.size === 0) waiting.delete(key);
+        const n = watching.get(conn)! - 1;
+        if (n === 0) watching.delete(conn);
+        else watching.set(conn, n);
+      }
+      return membersOf(g);
+    })();
+  });
+
   self.onConnClosed((conn) => {
     const name = held.get(conn);
     if (name === undefined) return;
@@ -161,6 +252,8 @@ export function* nameService(addr: NetAddr) {
     log.info(`unregistered ${name}: its connection closed`);
   });
 
+  // Every Members watch is a handler waiting: room for many (WATCHES_PER_CONN bounds each connection's).
+  configure(self.config, { maxConcurrentHandlers: 100_000 });
   const [, err] = yield* StartLocalService(self, "nameservice", SOCK_STREAM, addr);
   if (err !== null) throw err;
 

@@ -10,6 +10,7 @@
  *
  *   <prefix>/services/<name>        the service's ServiceInfo as JSON, on the service's lease
  *   <prefix>/funcs/<func>/<name>    the service's name, on the same lease: the function index
+ *   <prefix>/groups/<group>/<name>  the service's name, on the same lease: the members of a group
  * @internal
  */
 import type { IBackoff } from "cockatiel";
@@ -78,6 +79,11 @@ export const keys = {
   /** The function in a function index key; null if it is not one luanet writes. */
   funcOf: (funcKey: string) => decoded(funcKey.split("/")[1]!),
   func: (func: string, name: string) => `funcs/${encodeURIComponent(func)}/${encodeURIComponent(name)}`,
+  allGroups: "groups/",
+  group: (group: string) => `groups/${encodeURIComponent(group)}/`,
+  /** The group in a group key; null if it is not one luanet writes. */
+  groupOf: (groupKey: string) => decoded(groupKey.split("/")[1]!),
+  member: (group: string, name: string) => `groups/${encodeURIComponent(group)}/${encodeURIComponent(name)}`,
 };
 
 function decoded(part: string): string | null {

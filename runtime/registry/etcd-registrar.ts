@@ -4,7 +4,11 @@
  *   1. Grant a lease of LUANET_ETCD_TTL seconds (default 3); etcd3 keeps it alive, a keep-alive
  *      every third of it.
  *   2. Claim the name in one transaction: create <prefix>/services/<name>, with the function
- *      index keys, all on the lease, only if the key is absent. Two processes can never both own
+ *      index and group keys, all on the lease, only if the key is absent (the group keys of
+ *      groups it left are deleted in the same transaction). A name that is a group's (it has
+ *      member keys) is refused with `name_taken`, as is joining a group named like a service:
+ *      both are read before the transaction, so two processes racing, one to register a name and
+ *      one to join a group of that name, can both succeed; JoinGroup checks the name once more. Two processes can never both own
  *      a name. If the key exists and is the one this process created (its create_revision is the
  *      one our create got), take it over onto the current lease, whatever it holds now; if it is
  *      another process's, the claim is refused with `name_taken`, naming the holder.
@@ -27,7 +31,7 @@
  */
 import type { Lease } from "etcd3";
 import { formatAddr } from "../../stdlib/net.js";
-import { RPCError, type LuanetError } from "../errors.js";
+import { LuanetError, RPCError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
@@ -35,7 +39,7 @@ import type { Task } from "../scheduler/task.js";
 import { bounded, keys, leaseSeconds, parseInfo, type Client } from "./etcd-client.js";
 import type { EtcdRegistry } from "./etcd.js";
 import { keepRegistered, type Claimer } from "./registrar.js";
-import { nameTaken, type Registrant, type Registration, type ServiceInfo } from "./types.js";
+import { nameIsGroup, nameTaken, type Registrant, type Registration, type ServiceInfo } from "./types.js";
 
 export class EtcdRegistrar implements Registration, Claimer {
   private readonly task: Task;
@@ -45,7 +49,7 @@ export class EtcdRegistrar implements Registration, Claimer {
   private leaseLost = false;
   /** The loss of the lease was logged: say so when registered again. */
   eventful = false;
-  private readonly mine: Mine = { created: null, value: null, lease: null };
+  private readonly mine: Mine = { created: null, value: null, lease: null, groups: [] };
   private readonly ttl = leaseSeconds();
   readonly registeredWhere: string;
   readonly lostWhere: string;
@@ -87,6 +91,7 @@ export class EtcdRegistrar implements Registration, Claimer {
     const c = yield* awaitPromise(this.registry.client);
     const lease = yield* this.currentLease(c);
     const claimed = yield* awaitPromise(bounded(this.registry.client, spec, `registering ${this.self.name}`, (c) => claim(c, lease, info, this.mine, this.registry.warned)));
+    if ("refused" in claimed) return claimed.refused;
     if (claimed.holder !== null) return nameTaken(claimed.holder);
     if (claimed.replaced !== null) this.self.log.warn(`${this.self.name}'s key in etcd was changed by another writer (${claimed.replaced}); claimed it back`);
     return null;
@@ -133,17 +138,36 @@ interface Mine {
   value: string | null;
   /** The lease ID it put the key on. */
   lease: string | null;
+  /** The groups whose member keys it wrote. */
+  groups: string[];
 }
 
-/** The name is ours now (`replaced` says what we overwrote that was not ours), or `holder`'s. */
-type Claimed = { holder: null; replaced: string | null } | { holder: ServiceInfo };
+/** The name is ours now (`replaced` says what we overwrote that was not ours), or `holder`'s,
+ * or refused for another reason (a group's name). */
+type Claimed = { holder: null; replaced: string | null } | { holder: ServiceInfo } | { refused: LuanetError };
 
 /** Claim `info.name` on `lease`, with its function index (see the top of this file). */
 async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, warned: Set<string>): Promise<Claimed> {
   const key = keys.service(info.name);
   const value = JSON.stringify(info);
   const leaseId = await lease.grant(); // granted already: this is its ID
-  const puts = () => [lease.put(key).value(value), ...info.funcs.map((f) => lease.put(keys.func(f, info.name)).value(info.name))];
+  const left = mine.groups.filter((g) => !info.groups.includes(g));
+  const puts = () => [
+    lease.put(key).value(value),
+    ...info.funcs.map((f) => lease.put(keys.func(f, info.name)).value(info.name)),
+    ...info.groups.map((g) => lease.put(keys.member(g, info.name)).value(info.name)),
+    ...left.map((g) => c.kv.delete().key(keys.member(g, info.name))),
+  ];
+  const done = (created: string, replaced: string | null): Claimed => {
+    Object.assign(mine, { created, value, lease: leaseId, groups: [...info.groups] });
+    return { holder: null, replaced };
+  };
+  if (mine.created === null && (await c.kv.getAll().prefix(keys.group(info.name)).limit(1).keys()).length > 0) return { refused: nameIsGroup(info.name) };
+  for (const group of info.groups.filter((g) => !mine.groups.includes(g))) {
+    const text = await c.kv.get(keys.service(group)).string();
+    const service = text === null ? null : parseInfo(text, group, warned);
+    if (service !== null) return { refused: new LuanetError("name_taken", `${info.name} cannot join the group "${group}": ${nameTaken(service).message}; a service and a group cannot share a name`) };
+  }
   if (mine.created !== null) {
     // Most claims are checks that find the key as we left it: a read, not a transaction.
     const now = (await c.kv.get(key).exec()).kvs[0];
@@ -151,10 +175,7 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, war
   }
   for (let attempt = 0; attempt < 5; attempt++) {
     const created = await c.kv.if(key, "Create", "==", 0).then(...puts()).else(c.kv.get(key)).commit();
-    if (created.succeeded) {
-      Object.assign(mine, { created: created.header.revision, value, lease: leaseId });
-      return { holder: null, replaced: null };
-    }
+    if (created.succeeded) return done(created.header.revision, null);
     const kv = created.responses[0]?.response_range?.kvs[0];
     if (kv === undefined) continue; // deleted in between: try again
     const text = kv.value.toString();
@@ -166,8 +187,7 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, war
     const taken = await c.kv.if(key, "Mod", "==", kv.mod_revision).then(...puts()).commit();
     if (!taken.succeeded) continue;
     const foreign = !ours || text !== mine.value || kv.lease !== mine.lease;
-    Object.assign(mine, { created: kv.create_revision, value, lease: leaseId });
-    return { holder: null, replaced: foreign ? describeValue(found, kv.lease) : null };
+    return done(kv.create_revision, foreign ? describeValue(found, kv.lease) : null);
   }
   throw new RPCError("unavailable", `the etcd key of ${info.name} kept changing while it was being claimed`);
 }

@@ -25,6 +25,8 @@ export class EtcdRegistry implements Registry {
   private readonly services = new WatchedCache<ServiceInfo | null>();
   /** function -> the names of the services that provide it. */
   private readonly providing = new WatchedCache<string[]>();
+  /** group -> its members. */
+  private readonly grouped = new WatchedCache<readonly ServiceInfo[]>();
   /** The live watches (null: none started); watches created for a stopped set are cancelled. */
   private watchers: Watcher[] | null = null;
   /** The registrars of this process's services, by name. */
@@ -68,6 +70,10 @@ export class EtcdRegistry implements Registry {
         const func = keys.funcOf(key);
         if (func !== null) this.providing.drop(func);
       });
+      this.watch(c, keys.allGroups, this.grouped, watchers, (_, key) => {
+        const group = keys.groupOf(key);
+        if (group !== null) this.grouped.drop(group);
+      });
     }, () => {
       if (this.watchers === watchers) this.watchers = null;
     });
@@ -80,6 +86,7 @@ export class EtcdRegistry implements Registry {
     this.watchers = null;
     this.services.setLive(false);
     this.providing.setLive(false);
+    this.grouped.setLive(false);
     for (const w of watchers.splice(0)) void w.cancel().catch(() => {});
   }
 
@@ -111,6 +118,27 @@ export class EtcdRegistry implements Registry {
     const names = Object.values(index).filter((name) => badName(name) === null).sort();
     this.providing.store(func, names, token);
     return [...names];
+  }
+
+  cachedMembers(group: string): readonly ServiceInfo[] | undefined {
+    return this.grouped.get(group);
+  }
+
+  *members(group: string, timeoutMs: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
+    const hit = this.grouped.get(group);
+    if (hit !== undefined) return hit;
+    this.startWatch();
+    const token = this.grouped.begin();
+    const what = `finding the members of ${group}`;
+    const started = performance.now();
+    const index = yield* this.within(bounded(this.client, this.spec, what, (c) => c.kv.getAll().prefix(keys.group(group)).strings()), timeoutMs, what);
+    const members: ServiceInfo[] = [];
+    for (const name of [...new Set(Object.values(index))].filter((name) => badName(name) === null).sort()) {
+      const info = yield* this.lookup(name, Math.max(1, timeoutMs - (performance.now() - started)));
+      if (info !== null && info.groups.includes(group)) members.push(info);
+    }
+    this.grouped.store(group, members, token);
+    return members;
   }
 
   *list(timeoutMs: number): Generator<Instruction, ServiceInfo[], unknown> {

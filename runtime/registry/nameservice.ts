@@ -8,11 +8,13 @@
  * @internal
  */
 import { formatAddr, type NetAddr } from "../../stdlib/net.js";
-import { LuanetError, RegistryAwayError, RPCError } from "../errors.js";
+import { describe, LuanetError, RegistryAwayError, RPCError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import type { Task } from "../scheduler/task.js";
 import { keepRegistered, type Claimer } from "./registrar.js";
+import { Sleep } from "../scheduler/sleep.js";
+import { badRegistration, publicInfo } from "./validate.js";
 import { LIST_PAGE, type NameServiceLink, type Registrant, type Registration, type Registry, type RegistryHost, type ServiceInfo } from "./types.js";
 
 export const DEFAULT_NAMESERVICE = "127.0.0.1:8010";
@@ -21,14 +23,30 @@ const HEARTBEAT_MS = 1000;
 const MAX_RETRY_MS = 250;
 /** How often a holder whose name another process took tries to claim it back. */
 const RECLAIM_MS = 2000;
+/** How long one Members watch waits at the name service for news (it answers sooner on a change). */
+const WATCH_WAIT_MS = 20_000;
+/** Without a watch (a process with no service of its own), how long a group's members are trusted. */
+const UNWATCHED_MS = 1000;
+/** Groups one registry client watches; members of more are asked for, and trusted UNWATCHED_MS. */
+const MAX_WATCHED = 256;
+
+/** A group's members as this client knows them. */
+interface Known {
+  members: readonly ServiceInfo[];
+  version: string;
+  /** Trusted while the watch answers (Infinity), or until this time (no watch). */
+  until: number;
+}
 
 export class NameServiceRegistry implements Registry {
   readonly where: string;
   private readonly link: NameServiceLink;
   /** The name service has answered: if it stops answering, it is probably restarting. */
   private answered = false;
+  private readonly groups = new Map<string, Known>();
+  private watched = 0;
 
-  constructor(readonly addr: NetAddr, host: RegistryHost, self: Registrant | null) {
+  constructor(readonly addr: NetAddr, private readonly host: RegistryHost, private readonly self: Registrant | null) {
     this.where = `the name service at ${formatAddr(addr)}`;
     this.link = host.nameService(addr, self);
   }
@@ -53,6 +71,54 @@ export class NameServiceRegistry implements Registry {
 
   providers(func: string, timeoutMs: number) {
     return this.ask<string[]>("GetRemoteFunc", { func }, timeoutMs);
+  }
+
+  cachedMembers(group: string): readonly ServiceInfo[] | undefined {
+    const known = this.groups.get(group);
+    return known !== undefined && known.until > performance.now() ? known.members : undefined;
+  }
+
+  *members(group: string, timeoutMs: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
+    const hit = this.cachedMembers(group);
+    if (hit !== undefined) return hit;
+    const answer = membersAnswer(yield* this.ask<unknown>("Members", { group }, timeoutMs), this.where);
+    const watch = this.self !== null && this.host.hasServices() && !this.groups.has(group) && this.watched < MAX_WATCHED;
+    this.groups.set(group, { ...answer, until: watch ? Infinity : performance.now() + UNWATCHED_MS });
+    if (watch) this.watch(group, this.self!);
+    return answer.members;
+  }
+
+  /**
+   * Keep `group`'s members current for the life of `self` by long poll: Members({ known })
+   * answers when they change. While the name service cannot answer, the group is not trusted
+   * (look-ups ask again, and fail as look-ups do); the watch tries again every second.
+   */
+  private watch(group: string, self: Registrant): void {
+    this.watched++;
+    const registry = this;
+    self.spawn(`watching group ${group}`, function* () {
+      try {
+        for (;;) {
+          const known = registry.groups.get(group);
+          const [ret, err] = yield* registry.link.call("Members", { group, known: known?.version ?? null, wait: WATCH_WAIT_MS }, WATCH_WAIT_MS + self.rpcTimeout);
+          let answer: { members: readonly ServiceInfo[]; version: string } | null = null;
+          try {
+            if (err === null) answer = membersAnswer(ret, registry.where);
+          } catch (error) {
+            self.log.warn(String((error as Error).message));
+          }
+          if (answer === null) {
+            if (known !== undefined) known.until = 0;
+            yield* Sleep(1000);
+            continue;
+          }
+          registry.groups.set(group, { ...answer, until: Infinity });
+        }
+      } finally {
+        registry.watched--;
+        registry.groups.delete(group);
+      }
+    });
   }
 
   /** Page by page, so the answer fits a frame however many services there are. */
@@ -108,4 +174,15 @@ export class NameServiceRegistry implements Registry {
       },
     };
   }
+}
+
+/** A Members answer, checked: it comes from another process. */
+function membersAnswer(ret: unknown, where: string): { members: readonly ServiceInfo[]; version: string } {
+  const answer = ret as { version?: unknown; members?: unknown } | null;
+  if (typeof answer !== "object" || answer === null || typeof answer.version !== "string" || !Array.isArray(answer.members)) {
+    throw new RPCError("unavailable", `${where} gave no group members (is it older than luanet groups?): ${describe(ret)}`);
+  }
+  const members: ServiceInfo[] = [];
+  for (const info of answer.members) if (badRegistration(info) === null) members.push(publicInfo(info as ServiceInfo));
+  return { members, version: answer.version };
 }

@@ -62,6 +62,7 @@ export function* keepRegistered(self: Registrant, claimer: Claimer, onFirst: (er
     }
     if (first || complained || refused || claimer.eventful === true) self.log.info(`${self.name} registered ${claimer.registeredWhere}${first ? "" : " again"}`);
     if (first) onFirst(null);
+    self.claimed(info);
     first = complained = refused = false;
     delay = 100;
     yield* claimer.hold();

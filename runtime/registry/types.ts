@@ -24,6 +24,9 @@ export interface ServiceInfo {
   funcs: string[];
   /** When it started (ms since the epoch). */
   started: number;
+  /** The groups it is a member of (luanet.JoinGroup). A registration without the field (an
+   * older or foreign client) is in none. */
+  groups: string[];
 }
 
 /**
@@ -41,6 +44,14 @@ export interface Registry {
   providers(func: string, timeoutMs: number): Operation<string[]>;
   /** Every live service. */
   list(timeoutMs: number): Operation<ServiceInfo[]>;
+  /**
+   * The live members of `group` (sorted by name; empty if it has none). Asking starts a watch on
+   * the group where the process can keep one, so later answers come from memory, kept current by
+   * the registry's own news of joins, leaves and expiries (see `cachedMembers`).
+   */
+  members(group: string, timeoutMs: number): Operation<readonly ServiceInfo[]>;
+  /** The members of `group` as the watch knows them now, or undefined: ask `members`. */
+  cachedMembers(group: string): readonly ServiceInfo[] | undefined;
   /**
    * Keep `self` registered from now on: retry while the registry is away, register again when a
    * registration is lost. `onFirst` is told the outcome of the first attempt that gets an answer
@@ -62,6 +73,8 @@ export interface Registrant {
   readonly log: Logger;
   /** Start a task that belongs to the service (halted when it stops). */
   spawn(name: string, body: () => Generator<Instruction, void, unknown>): Task;
+  /** The registry now holds `info` (each claim that succeeded): what JoinGroup and LeaveGroup wait for. */
+  claimed(info: ServiceInfo): void;
 }
 
 /** A registration being kept. */
@@ -95,6 +108,11 @@ export interface NameServiceLink {
 /** Most registrations in one page of the name service's List({ after, limit }): 100 of at most
  * 64 KiB (validate.ts) fit a frame. */
 export const LIST_PAGE = 100;
+
+/** The error both registries give when a service would take a group's name. */
+export function nameIsGroup(name: string): LuanetError {
+  return new LuanetError(ErrorCode.name_taken, `the name "${name}" is a group's (services have joined it with luanet.JoinGroup); a service and a group cannot share a name`);
+}
 
 /** The error both registries give when another live process holds the name. */
 export function nameTaken(holder: ServiceInfo): LuanetError {

@@ -14,6 +14,8 @@ import { awaitPromise } from "../scheduler/promise.js";
 import { encode, Type } from "../wire/envelope.js";
 import { call, connected, frame, lookingUp } from "./call.js";
 import type { Handler } from "./dispatch.js";
+import { broadcast, checkGroupOptions, groupCall, groupSend, type BroadcastResult, type GroupOptions } from "./group.js";
+import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
 import type { Service } from "./service.js";
@@ -23,6 +25,7 @@ export type { RPCResult } from "./sessions.js";
 export type { CallContext } from "./dispatch.js";
 export type { Message } from "./mailbox.js";
 export type { DisconnectHandler, DisconnectReason } from "./presence.js";
+export type { Balance, BroadcastResult, GroupOptions } from "./group.js";
 
 /** A start-up step's outcome in the `ret, err` shape: `[value, null]` or `[null, err]`. */
 export type Result<T> = [T, null] | [null, LuanetError];
@@ -125,10 +128,15 @@ export function RegRPCFunction(self: Service, name: string, fn: Handler): void {
   if (isNew) self.republish();
 }
 
-export interface CallOptions {
+export interface CallOptions extends GroupOptions {
   /** Deadline in ms (default: luanet.Configure({ rpcTimeout }), 10 s). */
   timeout?: number;
 }
+
+/** How SendMsg to a group picks its member. */
+export type SendOptions = Omit<GroupOptions, "idempotent">;
+
+const NO_OPTIONS: CallOptions = Object.freeze({});
 
 function checkName(value: unknown, where: string, what: string): asserts value is string {
   if (typeof value !== "string" || value.length === 0) throw new TypeError(`${where}: ${what} must be a non-empty string, got ${describe(value)}`);
@@ -138,16 +146,19 @@ function timeoutOf(self: Service, opts: CallOptions | undefined, where: string):
   const rpcTimeout = self.config.rpcTimeout;
   if (opts === undefined) return rpcTimeout;
   if (typeof opts !== "object" || opts === null) throw new TypeError(`${where}: opts must be an object, got ${describe(opts)}`);
+  checkGroupOptions(opts, where);
   const t = opts.timeout ?? rpcTimeout;
   if (typeof t !== "number" || !(t > 0) || t === Infinity) throw new TypeError(`${where}: opts.timeout must be a positive number of ms, got ${describe(opts.timeout)}`);
   return t;
 }
 
 /**
- * Call `func` of the service `service`: `const [ret, err] = yield* luanet.RPCCall(...)`. `err` is
- * null on success, else an RPCError whose `code` is timeout, unavailable, disconnected,
+ * Call `func` of the service or group `service`: `const [ret, err] = yield* luanet.RPCCall(...)`.
+ * `err` is null on success, else an RPCError whose `code` is timeout, unavailable, disconnected,
  * no_such_function, remote_error, too_large, overloaded, shutting_down or bad_value. A service of
- * this process is called directly (no socket, no registry), with the same semantics.
+ * this process is called directly (no socket, no registry), with the same semantics. A group's
+ * call goes to one member, picked by `opts.balance`, `opts.key` and `opts.prefer`, with failover
+ * (group.ts).
  * @example const [sum, err] = yield* luanet.RPCCall<number>("PlusServer", "Plus", { a: 1, b: 2 })
  */
 export function RPCCall<T = unknown>(self: Service, service: string, func: string, args?: unknown, opts?: CallOptions): Operation<RPCResult<T>> {
@@ -157,7 +168,41 @@ export function RPCCall<T = unknown>(self: Service, service: string, func: strin
   const ms = timeoutOf(self, opts, where);
   const here = self.runtime.local(service);
   if (here !== undefined) return localCall(self, here, func, args ?? null, ms) as Operation<RPCResult<T>>;
-  return call(self.peers.named(service), func, args ?? null, ms) as Operation<RPCResult<T>>;
+  const peer = self.peers.named(service);
+  if (peer.conn !== null || peer.endpoint !== null) return call(peer, func, args ?? null, ms) as Operation<RPCResult<T>>;
+  if (self.routes.known(service) !== undefined) return groupCall(self, service, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
+  return callByName(self, peer, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
+}
+
+/**
+ * What a name is, asked of the registry: a service's (its endpoint is set on `peer`), a group's
+ * (true), or neither (the RPCError to give).
+ */
+function* resolve(self: Service, peer: Peer, ms: number): Generator<Instruction, "service" | "group" | RPCError, unknown> {
+  const started = performance.now();
+  const registry = self.registry;
+  try {
+    const info = yield* lookingUp((left) => registry.lookup(peer.name, left), ms);
+    if (info !== null) {
+      peer.endpoint ??= { addr: info.addr, type: info.type };
+      return "service";
+    }
+    const left = Math.max(1, ms - (performance.now() - started));
+    const members = registry.cachedMembers(peer.name) ?? (yield* lookingUp((left) => registry.members(peer.name, left), left));
+    if (members.length > 0) return "group";
+    return new RPCError("unavailable", `no service named "${peer.name}" is registered, and no group of that name has members`);
+  } catch (error) {
+    return isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`);
+  }
+}
+
+/** A call to a name not yet known to be a service's or a group's. */
+function* callByName(self: Service, peer: Peer, func: string, args: unknown, ms: number, opts: CallOptions): Generator<Instruction, RPCResult, unknown> {
+  const started = performance.now();
+  const what = yield* resolve(self, peer, ms);
+  if (what instanceof RPCError) return [null, what];
+  const left = Math.max(1, ms - (performance.now() - started));
+  return what === "group" ? yield* groupCall(self, peer.name, func, args, left, opts) : yield* call(peer, func, args, left);
 }
 
 /**
@@ -168,14 +213,33 @@ export function RPCCall<T = unknown>(self: Service, service: string, func: strin
  * process is full, the sending task waits; after `rpcTimeout` it gets a "timeout" error and the
  * message is not sent.
  */
-export function SendMsg(self: Service, service: string, msg: unknown): Operation<RPCError | null> {
-  checkName(service, "luanet.SendMsg(service, msg)", "service");
+export function SendMsg(self: Service, service: string, msg: unknown, opts?: SendOptions): Operation<RPCError | null> {
+  const where = "luanet.SendMsg(service, msg, opts?)";
+  checkName(service, where, "service");
+  if (opts !== undefined) {
+    if (typeof opts !== "object" || opts === null) throw new TypeError(`${where}: opts must be an object, got ${describe(opts)}`);
+    checkGroupOptions(opts, where);
+  }
   const here = self.runtime.local(service);
   if (here !== undefined) return localSend(self, here, msg);
+  const peer = self.peers.named(service);
+  const send = (peer: Peer, started: number) => sendOn(self, peer, msg, started);
+  if (peer.conn !== null || peer.endpoint !== null) return send(peer, performance.now());
+  if (self.routes.known(service) !== undefined) return groupSend(self, service, msg, opts ?? NO_OPTIONS, send);
   return (function* () {
-    const config = self.config;
     const started = performance.now();
-    const conn = yield* connected(self.peers.named(service), config.rpcTimeout);
+    const what = yield* resolve(self, peer, self.config.rpcTimeout);
+    if (what instanceof RPCError) return what;
+    return what === "group" ? yield* groupSend(self, service, msg, opts ?? NO_OPTIONS, send) : yield* send(peer, started);
+  })();
+}
+
+/** A message to `peer` (connecting if need be), the wait counted from `started`. */
+function* sendOn(self: Service, peer: Peer, msg: unknown, started: number): Generator<Instruction, RPCError | null, unknown> {
+  const service = peer.name;
+  const config = self.config;
+  {
+    const conn = yield* connected(peer, Math.max(1, config.rpcTimeout - (performance.now() - started)));
     if (conn instanceof RPCError) return conn;
     const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
     if (body instanceof RPCError) return body;
@@ -188,7 +252,80 @@ export function SendMsg(self: Service, service: string, msg: unknown): Operation
     }
     conn.link.send(body);
     return null;
+  }
+}
+
+/**
+ * One message to every live member of `group`, all at once:
+ * `const { sent, failed, err } = yield* luanet.Broadcast(group, msg)`. `sent` names the members
+ * it was handed to, `failed` those it could not reach (`{ name, err }`); `err` is set when the
+ * registry could not list the members.
+ */
+export function Broadcast(self: Service, group: string, msg: unknown): Operation<BroadcastResult> {
+  checkName(group, "luanet.Broadcast(group, msg)", "group");
+  return broadcast(self, group, (name) => {
+    const here = self.runtime.local(name);
+    return here !== undefined ? localSend(self, here, msg) : sendOn(self, self.peers.named(name), msg, performance.now());
+  });
+}
+
+/**
+ * The live members of `group`, by name: `const [names, err] = yield* luanet.GetGroupMembers(group)`
+ * (an empty list if it has none; err unavailable or timeout when the registry cannot answer).
+ */
+export function GetGroupMembers(self: Service, group: string, opts?: CallOptions): Operation<RPCResult<string[]>> {
+  const where = "luanet.GetGroupMembers(group, opts?)";
+  checkName(group, where, "group");
+  const ms = timeoutOf(self, opts, where);
+  return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
+    const registry = self.registry;
+    try {
+      const members = registry.cachedMembers(group) ?? (yield* lookingUp((left) => registry.members(group, left), ms));
+      return [members.map((m) => m.name), null];
+    } catch (error) {
+      return [null, isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`)];
+    }
   })();
+}
+
+function checkGroup(self: Service, group: string, where: string): void {
+  const problem = badName(group);
+  if (problem !== null) throw new TypeError(`${where}: group: ${problem}, got ${describe(group)}`);
+  if (self.registered() === null) throw new TypeError(`${where}: call luanet.StartLocalService and luanet.Register2Name first: group membership is part of the registration`);
+  if (group === self.name) throw new TypeError(`${where}: a service cannot join a group with its own name ${JSON.stringify(group)}: a service and a group cannot share a name`);
+  if (self.stopping) throw new TypeError(`${where}: this service has stopped`);
+}
+
+/**
+ * Join the current service to `group` (after Register2Name; callable at the top level):
+ * `const err = yield* luanet.JoinGroup("Room")` once the registry holds it (err: name_taken if a
+ * service has that name, timeout). Without `yield*` a failure is fatal, as for Register2Name.
+ */
+export function JoinGroup(self: Service, group: string): Operation<LuanetError | null> {
+  checkGroup(self, group, "luanet.JoinGroup(group)");
+  const joined = self.membership.join(group);
+  self.startup.push(joined);
+  return started(self, `joining the group ${group}`, joined, (_, error) => error);
+}
+
+/**
+ * Take the current service out of `group`: callers stop choosing it once the registry holds the
+ * change (their watches hear of it at once); calls already sent finish.
+ * `const err = yield* luanet.LeaveGroup("Room")`; a failure nobody waits for is logged.
+ */
+export function LeaveGroup(self: Service, group: string): Operation<LuanetError | null> {
+  checkGroup(self, group, "luanet.LeaveGroup(group)");
+  const op = begun(self.membership.leave(group), (error) => self.log.warn(`luanet.LeaveGroup(${JSON.stringify(group)}) failed: ${error?.message ?? error}`));
+  return {
+    *[Symbol.iterator]() {
+      try {
+        yield* op;
+        return null;
+      } catch (error) {
+        return isInstance(error, LuanetError) ? error : new LuanetError("unavailable", String((error as Error)?.message ?? error));
+      }
+    },
+  };
 }
 
 /**

@@ -92,8 +92,9 @@ function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number): 
   return (yield* new Call(peer, func, args, ms, Math.max(1, ms - (performance.now() - started)))) as RPCResult;
 }
 
-/** One call: the operation a task `yield*`s and the session it waits on. */
-class Call extends Session implements Operation<RPCResult>, Iterator<Instruction, RPCResult, unknown> {
+/** One call: the operation a task `yield*`s and the session it waits on (`link` is set once
+ * the CALL went out). */
+export class Call extends Session implements Operation<RPCResult>, Iterator<Instruction, RPCResult, unknown> {
   private sent = false;
   /** What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4). */
   private readonly timeoutMs: number;

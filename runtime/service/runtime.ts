@@ -18,6 +18,7 @@ import { setAmbient } from "../scheduler/drive.js";
 import { awaitPromise, settleValue } from "../scheduler/promise.js";
 import { spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
+import { InFlight } from "./group.js";
 import { Links } from "./links.js";
 import { NameServiceConnection } from "./ns-link.js";
 import { ReplyCache } from "./reply-cache.js";
@@ -30,6 +31,8 @@ export type ScriptLoader = (file: string, instance: number) => Promise<ModuleNam
 export class Runtime implements RegistryHost {
   readonly links = new Links();
   readonly replies = new ReplyCache();
+  /** Calls in flight to each group member, over all the services of the process. */
+  readonly inFlight = new InFlight();
   readonly registries: RegistryChoice;
   /** The process's own service: the script's (or a built-in's, or a library user's). */
   readonly root: Service;

@@ -28,6 +28,8 @@ import { DEFAULTS, type Config } from "./config.js";
 import { Conn } from "./conn.js";
 import { Dispatcher } from "./dispatch.js";
 import { Mailbox } from "./mailbox.js";
+import { Routes } from "./group.js";
+import { Membership } from "./membership.js";
 import { PeerTable, transportFor } from "./peers.js";
 import { Presence, type DisconnectHandler } from "./presence.js";
 import type { Runtime } from "./runtime.js";
@@ -50,6 +52,9 @@ export class Service implements Registrant {
   readonly dispatcher: Dispatcher;
   readonly peers: PeerTable;
   readonly sessions: SessionTable;
+  readonly membership: Membership;
+  /** Its routes to the groups it calls. */
+  readonly routes = new Routes();
   log: Logger;
   /** The task that runs its script (null for the process's own service until it has one). */
   root: Task | null = null;
@@ -79,6 +84,7 @@ export class Service implements Registrant {
     this.dispatcher = new Dispatcher(this);
     this.peers = new PeerTable(this);
     this.sessions = new SessionTable(log);
+    this.membership = new Membership(this);
   }
 
   get name(): string {
@@ -116,8 +122,12 @@ export class Service implements Registrant {
   info(): ServiceInfo {
     return {
       name: this.name, type: this.type, addr: this.addr!, pid: process.pid, host: hostname(),
-      funcs: [...this.dispatcher.handlers.keys()], started: this.started,
+      funcs: [...this.dispatcher.handlers.keys()], started: this.started, groups: [...this.membership.groups],
     };
+  }
+
+  claimed(info: ServiceInfo): void {
+    this.membership.claimed(info.groups);
   }
 
   receive(conn: Conn, envelope: Envelope, cost: number): void {
@@ -192,6 +202,11 @@ export class Service implements Registrant {
       }));
       this.startup.push(this.registration);
     }
+    return this.registration;
+  }
+
+  /** Register2Name's work (null before it is called). */
+  registered(): Promise<void> | null {
     return this.registration;
   }
 

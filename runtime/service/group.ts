@@ -1,0 +1,294 @@
+/**
+ * Calls and messages to a group: many services behind one name (luanet.JoinGroup). Each call
+ * picks one live member (the registry's watch keeps the member list, registry/types.ts
+ * `members`), by the caller's strategy:
+ *
+ *   least-pending (default)  of two members chosen at random, the one with fewer calls this
+ *                            process has in flight to it (power of two choices): a slow member
+ *                            has more in flight, so it is chosen less;
+ *   round-robin              each member in turn (by name);
+ *   random                   uniformly;
+ *   key: "..."               rendezvous hashing: the member whose hash with the key is highest,
+ *                            so a key keeps its member while that member lives, and when one
+ *                            joins or leaves only the keys it wins or held move (about 1/n).
+ *
+ * `prefer: "process" | "host"` applies the same strategy to the members in this process (or on
+ * this host) when there are any, and to all members when there are none.
+ *
+ * Failover: a member that cannot be reached before anything was sent (no connection, refused, the
+ * link dropped before the CALL went out, its queue here full) is set aside for SUSPECT_MS and the
+ * call goes to another member within the same deadline; so does a call the member refused
+ * unrun (`overloaded`). A call that was sent is never sent again elsewhere unless the caller
+ * says it is safe: `idempotent: true`, and then `disconnected`, `timeout` and `shutting_down`
+ * are tried on another member too (each try but the last gets half of what is left of the
+ * deadline, so a member that hangs leaves time for another). Only the caller retries: a handler
+ * that calls on is a caller with its own deadline and options, never a second layer of retries.
+ * @internal
+ */
+import { hostname } from "node:os";
+import { describe, isInstance, RPCError } from "../errors.js";
+import type { ServiceInfo } from "../registry/types.js";
+import type { Instruction } from "../scheduler/instruction.js";
+import { Call, connected, lookingUp } from "./call.js";
+import { localCall, localSend } from "./local-call.js";
+import type { Peer } from "./peers.js";
+import type { Service } from "./service.js";
+import type { RPCResult } from "./sessions.js";
+
+export type Balance = "least-pending" | "round-robin" | "random";
+const BALANCES: readonly string[] = ["least-pending", "round-robin", "random"];
+
+/** How a call or message to a group picks its member (luanet.RPCCall's and SendMsg's opts). */
+export interface GroupOptions {
+  balance?: Balance;
+  /** Consistent choice: the same key goes to the same member while it lives. */
+  key?: string;
+  /** Among members in this process (or on this host) when there are any. */
+  prefer?: "process" | "host";
+  /** The call may run twice: retry `disconnected`, `timeout` and `shutting_down` on another member. */
+  idempotent?: boolean;
+}
+
+/** A member that could not be reached is passed over this long, while others are left. */
+const SUSPECT_MS = 1000;
+const HOST = hostname();
+
+/** Check the group fields of `opts` (a TypeError names what is wrong). */
+export function checkGroupOptions(opts: GroupOptions, where: string): void {
+  if (opts.balance !== undefined && !BALANCES.includes(opts.balance)) throw new TypeError(`${where}: opts.balance must be ${BALANCES.map((b) => JSON.stringify(b)).join(", ")}, got ${describe(opts.balance)}`);
+  if (opts.key !== undefined && typeof opts.key !== "string") throw new TypeError(`${where}: opts.key must be a string, got ${describe(opts.key)}`);
+  if (opts.prefer !== undefined && opts.prefer !== "process" && opts.prefer !== "host") throw new TypeError(`${where}: opts.prefer must be "process" or "host", got ${describe(opts.prefer)}`);
+  if (opts.idempotent !== undefined && typeof opts.idempotent !== "boolean") throw new TypeError(`${where}: opts.idempotent must be true or false, got ${describe(opts.idempotent)}`);
+}
+
+/** Calls this process has in flight to each member through its groups: what least-pending counts. */
+export class InFlight {
+  private readonly counts = new Map<string, number>();
+  of(name: string): number {
+    return this.counts.get(name) ?? 0;
+  }
+  add(name: string, delta: 1 | -1): void {
+    const n = (this.counts.get(name) ?? 0) + delta;
+    if (n === 0) this.counts.delete(name);
+    else this.counts.set(name, n);
+  }
+}
+
+/** One calling service's state for one group. */
+class Route {
+  next = 0;
+  /** Members that could not be reached, until when. */
+  readonly suspects = new Map<string, number>();
+}
+
+/** A service's routes to the groups it has called. */
+export class Routes {
+  private readonly routes = new Map<string, Route>();
+  /** The route to `group` if the name is known to be a group's. */
+  known(group: string): Route | undefined {
+    return this.routes.get(group);
+  }
+  route(group: string): Route {
+    let route = this.routes.get(group);
+    if (route === undefined) this.routes.set(group, (route = new Route()));
+    return route;
+  }
+  /** `group` has no members: its name may be a service's next time. */
+  forget(group: string): void {
+    this.routes.delete(group);
+  }
+}
+
+/** FNV-1a of `member`, a NUL and `key`, then murmur3's finalizer: a well-mixed 32-bit score. */
+function score(key: string, member: string): number {
+  let h = 0x811c9dc5;
+  const text = `${member}\0${key}`;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The member for `opts` among `members` (sorted by name), leaving out `tried`; null if none is left. */
+function pick(self: Service, route: Route, members: readonly ServiceInfo[], tried: Set<string> | null, opts: GroupOptions): ServiceInfo | null {
+  let candidates = members;
+  const now = performance.now();
+  if (tried !== null || route.suspects.size > 0) {
+    candidates = members.filter((m) => tried?.has(m.name) !== true);
+    const trusted = candidates.filter((m) => !((route.suspects.get(m.name) ?? 0) > now));
+    if (trusted.length > 0) candidates = trusted;
+    for (const [name, until] of route.suspects) if (until <= now) route.suspects.delete(name);
+  }
+  if (opts.prefer !== undefined) {
+    const near = candidates.filter(opts.prefer === "process" ? (m) => self.runtime.local(m.name) !== undefined : (m) => m.host === HOST);
+    if (near.length > 0) candidates = near;
+  }
+  const n = candidates.length;
+  if (n <= 1) return candidates[0] ?? null;
+  if (opts.key !== undefined) {
+    let best = candidates[0]!;
+    let bestScore = score(opts.key, best.name);
+    for (let i = 1; i < n; i++) {
+      const s = score(opts.key, candidates[i]!.name);
+      if (s > bestScore || (s === bestScore && candidates[i]!.name < best.name)) [best, bestScore] = [candidates[i]!, s];
+    }
+    return best;
+  }
+  switch (opts.balance) {
+    case "round-robin":
+      route.next = (route.next + 1) % 0x40000000;
+      return candidates[route.next % n]!;
+    case "random":
+      return candidates[Math.floor(Math.random() * n)]!;
+    default: {
+      const i = Math.floor(Math.random() * n);
+      let j = Math.floor(Math.random() * (n - 1));
+      if (j >= i) j++;
+      const a = candidates[i]!;
+      const b = candidates[j]!;
+      const load = self.runtime.inFlight;
+      return load.of(b.name) < load.of(a.name) ? b : a;
+    }
+  }
+}
+
+/** Whether a failed try may go to another member: see the top of this file. */
+function tryElsewhere(err: RPCError, sent: boolean, idempotent: boolean): boolean {
+  if (!sent) return err.code !== "too_large" && err.code !== "bad_value";
+  return err.code === "overloaded" || (idempotent && (err.code === "disconnected" || err.code === "timeout" || err.code === "shutting_down"));
+}
+
+const asRPCError = (error: unknown): RPCError => (isInstance(error, RPCError) ? error : new RPCError("unavailable", String((error as Error)?.message ?? error)));
+
+/** The members of `group` now: from the watch, else asked within `ms`. */
+function* membersOf(self: Service, group: string, ms: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
+  const registry = self.registry;
+  return registry.cachedMembers(group) ?? (yield* lookingUp((left) => registry.members(group, left), ms));
+}
+
+/** The peer for a remote member, its address taken from the registration (no look-up). */
+function peerOf(self: Service, member: ServiceInfo): Peer {
+  const peer = self.peers.named(member.name);
+  if (peer.conn === null && peer.endpoint === null) peer.endpoint = { addr: member.addr, type: member.type };
+  return peer;
+}
+
+const noMembers = (group: string) => new RPCError("unavailable", `the group "${group}" has no live members`);
+
+/** RPCCall to a group: one member's answer, with failover (see the top of this file). */
+export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions): Generator<Instruction, RPCResult, unknown> {
+  const deadline = performance.now() + ms;
+  const route = self.routes.route(group);
+  const idempotent = opts.idempotent === true;
+  let tried: Set<string> | null = null;
+  let last: RPCError | null = null;
+  for (;;) {
+    const left = deadline - performance.now();
+    if (left < 1) return [null, last ?? new RPCError("timeout", `no member of ${group} answered ${func} within ${ms} ms`)];
+    let members: readonly ServiceInfo[];
+    try {
+      members = yield* membersOf(self, group, left);
+    } catch (error) {
+      return [null, asRPCError(error)];
+    }
+    const member = pick(self, route, members, tried, opts);
+    if (member === null) {
+      if (members.length === 0) self.routes.forget(group);
+      return [null, last ?? noMembers(group)];
+    }
+    (tried ??= new Set()).add(member.name);
+    const others = members.length - tried.size;
+    const budget = idempotent && others > 0 ? left / 2 : left;
+    const load = self.runtime.inFlight;
+    load.add(member.name, 1);
+    let result: RPCResult;
+    let sent = true;
+    try {
+      const here = self.runtime.local(member.name);
+      if (here !== undefined) result = yield* localCall(self, here, func, args, budget);
+      else {
+        const peer = peerOf(self, member);
+        const conn = peer.conn ?? (yield* connected(peer, budget));
+        if (conn instanceof RPCError) [result, sent] = [[null, conn], false];
+        else {
+          const call = new Call(peer, func, args, ms, Math.max(1, budget - (left - (deadline - performance.now()))));
+          result = (yield* call) as RPCResult;
+          sent = call.link !== null;
+        }
+      }
+    } finally {
+      load.add(member.name, -1);
+    }
+    const err = result[1];
+    if (err === null || !tryElsewhere(err, sent, idempotent)) return result;
+    if (!sent) route.suspects.set(member.name, performance.now() + SUSPECT_MS);
+    last = err;
+  }
+}
+
+/** SendMsg to a group: to one member, the next one if it cannot be reached. */
+export function* groupSend(self: Service, group: string, msg: unknown, opts: GroupOptions, send: (peer: Peer, started: number) => Generator<Instruction, RPCError | null, unknown>): Generator<Instruction, RPCError | null, unknown> {
+  const started = performance.now();
+  const ms = self.config.rpcTimeout;
+  const route = self.routes.route(group);
+  let tried: Set<string> | null = null;
+  let last: RPCError | null = null;
+  for (;;) {
+    const left = ms - (performance.now() - started);
+    if (left < 1) return last ?? new RPCError("timeout", `no member of ${group} could take the message within ${ms} ms`);
+    let members: readonly ServiceInfo[];
+    try {
+      members = yield* membersOf(self, group, left);
+    } catch (error) {
+      return asRPCError(error);
+    }
+    const member = pick(self, route, members, tried, opts);
+    if (member === null) return last ?? noMembers(group);
+    (tried ??= new Set()).add(member.name);
+    const here = self.runtime.local(member.name);
+    if (here !== undefined) return yield* localSend(self, here, msg);
+    const peer = peerOf(self, member);
+    if (peer.conn === null) {
+      const conn = yield* connected(peer, left);
+      if (conn instanceof RPCError) {
+        route.suspects.set(member.name, performance.now() + SUSPECT_MS);
+        last = conn;
+        continue;
+      }
+    }
+    return yield* send(peer, started);
+  }
+}
+
+/** What Broadcast gives: the members it sent to, and those it could not reach, with why. */
+export interface BroadcastResult {
+  sent: string[];
+  failed: { name: string; err: RPCError }[];
+  /** Set when the members could not be listed at all (then `sent` and `failed` are empty). */
+  err: RPCError | null;
+}
+
+/** One message to every live member of `group`, all at once; `sendTo(name)` sends to one. */
+export function* broadcast(self: Service, group: string, sendTo: (name: string) => Generator<Instruction, RPCError | null, unknown>): Generator<Instruction, BroadcastResult, unknown> {
+  let members: readonly ServiceInfo[];
+  try {
+    members = yield* membersOf(self, group, self.config.rpcTimeout);
+  } catch (error) {
+    return { sent: [], failed: [], err: asRPCError(error) };
+  }
+  const outcomes = new Map<string, RPCError | null>();
+  const tasks = members.map((m) => self.spawn(`broadcast to ${m.name}`, function* () {
+    if (self.runtime.local(m.name) === undefined) peerOf(self, m);
+    outcomes.set(m.name, yield* sendTo(m.name));
+  }));
+  for (const task of tasks) yield* task;
+  const result: BroadcastResult = { sent: [], failed: [], err: null };
+  for (const m of members) {
+    const err = outcomes.get(m.name) ?? null;
+    if (err === null) result.sent.push(m.name);
+    else result.failed.push({ name: m.name, err });
+  }
+  return result;
+}
