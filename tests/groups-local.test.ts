@@ -72,3 +72,18 @@ describe("a group with members in the caller's process", () => {
     assert.deepEqual(counts, { Far1: 150, Far2: 150 });
   });
 });
+
+test("idempotent retries happen only at the original caller, never again in a handler (a hop)", async () => {
+  const ns = await startNameService();
+  try {
+    const r = await startLuanet([join(fixtures, "hops.ts")], { cwd: fixture({}), env: { LUANET_NS: ns.addr } }).exited(60_000);
+    assert.equal(r.code, 0, `hops.ts exited ${r.code ?? r.signal}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const line = r.stdout.split("\n").find((l) => l.includes('"check":"hops"'));
+    assert.ok(line !== undefined, r.stdout);
+    const { direct, relayed } = JSON.parse(line) as { direct: Record<string, number>; relayed: Record<string, number> };
+    assert.deepEqual(direct, { Fast: 6 }, "the caller's own calls that tried the slow worker were retried on the fast one");
+    assert.deepEqual(relayed, { Fast: 3, remote_error: 3 }, "the relay's calls to the slow worker timed out there, unretried");
+  } finally {
+    await ns.proc.stop();
+  }
+});

@@ -17,6 +17,7 @@ import { RPCError, thrown } from "../errors.js";
 import { runAs } from "../scheduler/context.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/promise.js";
 import { spawnNamed } from "../scheduler/spawn.js";
+import type { Task } from "../scheduler/task.js";
 import { NO_SECRET } from "../security/handshake.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { frame } from "./call.js";
@@ -72,8 +73,15 @@ export class Dispatcher {
   private queuedBytes = 0;
   private purging: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The tasks running its handlers (see `serving`). */
+  private readonly handlerTasks = new WeakSet<Task>();
 
   constructor(private readonly service: Service) {}
+
+  /** True if `task` runs a handler of this service: its calls are a hop, not the original caller's. */
+  serving(task: Task | null): boolean {
+    return task !== null && this.handlerTasks.has(task);
+  }
 
   /** A frame from `conn`. */
   receive(conn: Conn, envelope: Envelope, cost: number): void {
@@ -163,7 +171,7 @@ export class Dispatcher {
   private runHandler(origin: Origin, id: number, func: string, body: unknown): void {
     this.running++;
     const self = this;
-    spawnNamed(`rpc ${func}`, function* () {
+    const task = spawnNamed(`rpc ${func}`, function* () {
       let answered = false;
       try {
         const result = yield* settleValue(body);
@@ -181,6 +189,7 @@ export class Dispatcher {
         }
       }
     }, [], this.service);
+    this.handlerTasks.add(task);
   }
 
   private shuttingDown(origin: Origin, id: number): void {

@@ -21,14 +21,18 @@
  * unrun (`overloaded`). A call that was sent is never sent again elsewhere unless the caller
  * says it is safe: `idempotent: true`, and then `disconnected`, `timeout` and `shutting_down`
  * are tried on another member too (each try but the last gets half of what is left of the
- * deadline, so a member that hangs leaves time for another). Only the caller retries: a handler
- * that calls on is a caller with its own deadline and options, never a second layer of retries.
+ * deadline, so a member that hangs leaves time for another). Only the original caller retries a
+ * call that was sent: in a handler's task `idempotent` is ignored, so when A calls B and B's
+ * handler calls C, a lost call to C comes back to A as an error, and A alone decides whether to
+ * try another B: retries never multiply across hops. (Failing over before anything was sent can
+ * run nothing twice, so every hop does that.)
  * @internal
  */
 import { hostname } from "node:os";
 import { describe, isInstance, RPCError } from "../errors.js";
 import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
+import { current } from "../scheduler/drive.js";
 import { Call, connected, lookingUp } from "./call.js";
 import { localCall, localSend } from "./local-call.js";
 import type { Peer } from "./peers.js";
@@ -181,7 +185,7 @@ const noMembers = (group: string) => new RPCError("unavailable", `the group "${g
 export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions): Generator<Instruction, RPCResult, unknown> {
   const deadline = performance.now() + ms;
   const route = self.routes.route(group);
-  const idempotent = opts.idempotent === true;
+  const idempotent = opts.idempotent === true && !self.dispatcher.serving(current);
   let tried: Set<string> | null = null;
   let last: RPCError | null = null;
   for (;;) {
