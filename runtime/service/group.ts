@@ -191,11 +191,13 @@ export function* groupCall(self: Service, group: string, func: string, args: unk
   for (;;) {
     const left = deadline - performance.now();
     if (left < 1) return [null, last ?? new RPCError("timeout", `no member of ${group} answered ${func} within ${ms} ms`)];
-    let members: readonly ServiceInfo[];
-    try {
-      members = yield* membersOf(self, group, left);
-    } catch (error) {
-      return [null, asRPCError(error)];
+    let members = self.registry.cachedMembers(group); // the hot path: no generator
+    if (members === undefined) {
+      try {
+        members = yield* membersOf(self, group, left);
+      } catch (error) {
+        return [null, asRPCError(error)];
+      }
     }
     const member = pick(self, route, members, tried, opts);
     if (member === null) {
