@@ -214,10 +214,8 @@ export function* nameService(addr: NetAddr) {
     if (problem !== null) throw new LuanetError("bad_request", `Members({ group, known?, wait? }): group: ${problem}`);
     const g = group as string;
     const known = args!.known;
-    if (known === undefined || known === null) {
-      // A first look-up in the recovery window waits for the group's members to register again.
-      return answer(`group:${g}`, () => (groups.has(g) ? membersOf(g) : undefined), membersOf(g));
-    }
+    // No recovery wait here: GetInfo of the name does that (it answers null as soon as the group has a member).
+    if (known === undefined || known === null) return membersOf(g);
     const conn = ctx.conn;
     const count = conn === null ? 0 : watching.get(conn) ?? 0;
     const wait = typeof args!.wait === "number" && args!.wait > 0 ? Math.min(args!.wait, MAX_WATCH_MS) : 0;

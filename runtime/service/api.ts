@@ -202,7 +202,7 @@ function* callByName(self: Service, peer: Peer, func: string, args: unknown, ms:
   const what = yield* resolve(self, peer, ms);
   if (what instanceof RPCError) return [null, what];
   const left = Math.max(1, ms - (performance.now() - started));
-  return what === "group" ? yield* groupCall(self, peer.name, func, args, left, opts) : yield* call(peer, func, args, left);
+  return what === "group" ? yield* groupCall(self, peer.name, func, args, ms, opts, left) : yield* call(peer, func, args, ms, left);
 }
 
 /**

@@ -81,15 +81,16 @@ export function frame(build: () => Uint8Array, what: string, link: Carrier): Uin
  * session itself: it sends the CALL when the task first steps into it and is what the task waits
  * on. Otherwise a generator connects first, the time spent counting against the deadline.
  */
-export function call(peer: Peer, func: string, args: unknown, ms: number): Operation<RPCResult> {
-  return peer.conn !== null ? new Call(peer, func, args, ms) : connectThenCall(peer, func, args, ms);
+export function call(peer: Peer, func: string, args: unknown, ms: number, left = ms): Operation<RPCResult> {
+  return peer.conn !== null ? new Call(peer, func, args, ms, left) : connectThenCall(peer, func, args, ms, left);
 }
 
-function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number): Generator<Instruction, RPCResult, unknown> {
+/** `ms`: the deadline as asked for (what a timeout's message says); `left`: what remains of it. */
+function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number, left: number): Generator<Instruction, RPCResult, unknown> {
   const started = performance.now();
-  const conn = yield* connected(peer, ms);
+  const conn = yield* connected(peer, left);
   if (conn instanceof RPCError) return [null, conn];
-  return (yield* new Call(peer, func, args, ms, Math.max(1, ms - (performance.now() - started)))) as RPCResult;
+  return (yield* new Call(peer, func, args, ms, Math.max(1, left - (performance.now() - started)))) as RPCResult;
 }
 
 /** One call: the operation a task `yield*`s and the session it waits on (`link` is set once

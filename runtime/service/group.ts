@@ -182,8 +182,8 @@ function peerOf(self: Service, member: ServiceInfo): Peer {
 const noMembers = (group: string) => new RPCError("unavailable", `the group "${group}" has no live members`);
 
 /** RPCCall to a group: one member's answer, with failover (see the top of this file). */
-export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions): Generator<Instruction, RPCResult, unknown> {
-  const deadline = performance.now() + ms;
+export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions, left = ms): Generator<Instruction, RPCResult, unknown> {
+  const deadline = performance.now() + left;
   const route = self.routes.route(group);
   const idempotent = opts.idempotent === true && !self.dispatcher.serving(current);
   let tried: Set<string> | null = null;
