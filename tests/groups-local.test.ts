@@ -28,8 +28,8 @@ describe("a group with members in the caller's process", () => {
     checks = new Map(r.stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Check).map((c) => [c.check, c]));
   });
   after(async () => {
-    await remote?.stop();
-    await ns?.proc.stop();
+    await remote?.stop(5000);
+    await ns?.proc.stop(5000);
   });
   const check = (name: string): Check => {
     const found = checks.get(name);
@@ -84,6 +84,6 @@ test("idempotent retries happen only at the original caller, never again in a ha
     assert.deepEqual(direct, { Fast: 6 }, "the caller's own calls that tried the slow worker were retried on the fast one");
     assert.deepEqual(relayed, { Fast: 3, remote_error: 3 }, "the relay's calls to the slow worker timed out there, unretried");
   } finally {
-    await ns.proc.stop();
+    await ns.proc.stop(5000);
   }
 });

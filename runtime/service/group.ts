@@ -32,6 +32,8 @@ import { hostname } from "node:os";
 import { describe, isInstance, RPCError } from "../errors.js";
 import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
+import { awaitPromise } from "../scheduler/promise.js";
+import type { Link } from "../transport/types.js";
 import { current } from "../scheduler/drive.js";
 import { Call, connected, lookingUp } from "./call.js";
 import { localCall, localSend } from "./local-call.js";
@@ -268,6 +270,9 @@ export function* groupSend(self: Service, group: string, msg: unknown, opts: Gro
   }
 }
 
+/** Turns of the event loop Broadcast lets pass for connections found closed to be seen closed. */
+const CLOSE_TURNS = 4;
+
 /** What Broadcast gives: the members it sent to, and those it could not reach, with why. */
 export interface BroadcastResult {
   sent: string[];
@@ -285,14 +290,24 @@ export function* broadcast(self: Service, group: string, sendTo: (name: string) 
     return { sent: [], failed: [], err: asRPCError(error) };
   }
   const outcomes = new Map<string, RPCError | null>();
+  /** The connection each remote message went out on. */
+  const links = new Map<string, Link>();
   const tasks = members.map((m) => self.spawn(`broadcast to ${m.name}`, function* () {
-    if (self.runtime.local(m.name) === undefined) peerOf(self, m);
+    const remote = self.runtime.local(m.name) === undefined ? peerOf(self, m) : null;
     outcomes.set(m.name, yield* sendTo(m.name));
+    if (remote?.conn != null) links.set(m.name, remote.conn.link);
   }));
   for (const task of tasks) yield* task;
+  // Let the event loop read what already arrived: a member that died before we sent has closed
+  // its end (the end of file is waiting to be read), and is then named, not counted as sent.
+  // (Reading it, ending our side and closing take a few turns of the loop: CLOSE_TURNS.)
+  for (let turn = 0; turn < CLOSE_TURNS && [...links.values()].some((link) => !link.closed); turn++) {
+    yield* awaitPromise(new Promise((resolve) => setImmediate(resolve)));
+  }
   const result: BroadcastResult = { sent: [], failed: [], err: null };
   for (const m of members) {
-    const err = outcomes.get(m.name) ?? null;
+    let err = outcomes.get(m.name) ?? null;
+    if (err === null && links.get(m.name)?.closed === true) err = new RPCError("disconnected", `the connection to ${m.name} closed as the message was sent to it: it may not have arrived`);
     if (err === null) result.sent.push(m.name);
     else result.failed.push({ name: m.name, err });
   }
