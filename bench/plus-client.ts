@@ -1,7 +1,8 @@
 /**
  * The seed's Plus scenario for the benchmark: CALLERS tasks call PlusServer.Plus for SECONDS and
  * the script prints { rate, p50, p99 } as JSON. Run by bench/rpc.ts with LUANET_NS set. With a
- * third argument "log", every call also logs a line. PLUS_SERVICE names another server.
+ * third argument "log", every call also logs a line. PLUS_SERVICE names another server (or a
+ * group), or several, comma-separated, called in turn.
  */
 import type {} from "luanet/globals";
 
@@ -9,12 +10,15 @@ export default function* (callers: string, seconds: string, logEach?: string) {
   const logging = logEach === "log";
   const until = performance.now() + Number(seconds) * 1000;
   const latencies: number[] = [];
-  const server = process.env.PLUS_SERVICE ?? "PlusServer";
+  // Several names ("A,B,C"): each call goes to the next one in turn, balancing by hand.
+  const servers = (process.env.PLUS_SERVICE ?? "PlusServer").split(",");
+  let turn = 0;
   const tasks = [];
   for (let i = 0; i < Number(callers); i++) {
     tasks.push(Sche.Spawn(function* () {
       while (performance.now() < until) {
         const t0 = performance.now();
+        const server = servers.length === 1 ? servers[0]! : servers[turn++ % servers.length]!;
         const [sum, err] = yield* luanet.RPCCall<number>(server, "Plus", { a: 1, b: 2 });
         if (err !== null || sum !== 3) throw new Error(`Plus failed: ${err?.message ?? sum}`);
         latencies.push(performance.now() - t0);

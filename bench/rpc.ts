@@ -36,6 +36,19 @@ export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: 
   return env;
 }
 
+/**
+ * A name service with Plus servers for the groups benchmark: "PlusNamed" (no group), "PlusOne"
+ * alone in the group "PlusSolo", and PlusG1..3 in the group "PlusGroup". Returns the env a client needs.
+ */
+export async function groupCluster(): Promise<NodeJS.ProcessEnv> {
+  const [, port] = await startAndWait([luanet, "nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on 127\.0\.0\.1:(\d+)/);
+  const env = { LUANET_NS: `127.0.0.1:${port}`, LUANET_LOG_LEVEL: "info" };
+  const members: [string, string?][] = [["PlusNamed"], ["PlusOne", "PlusSolo"], ["PlusG1", "PlusGroup"], ["PlusG2", "PlusGroup"], ["PlusG3", "PlusGroup"]];
+  await Promise.all(members.map((args) => startAndWait([luanet, here("group-member.ts"), ...args.filter((a) => a !== undefined)], /registered with the name service/, env)));
+  await new Promise((resolve) => setTimeout(resolve, 500)); // the JoinGroups that follow registering
+  return { LUANET_NS: env.LUANET_NS, LUANET_LOG_LEVEL: "warn" };
+}
+
 export function luanetPlus(env: NodeJS.ProcessEnv, callers: number, seconds: number, options: string[] = [], extra: string[] = []): Promise<Figures> {
   return run([luanet, ...options, here("plus-client.ts"), String(callers), String(seconds), ...extra], env);
 }

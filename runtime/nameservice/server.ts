@@ -7,7 +7,7 @@
  *   Register({ ...info, token }) -> null       claim info.name; "name_taken" if another live
  *                                               holder (another token) has it, "bad_request"
  *                                               naming the field that is wrong
- *   GetInfo({ name })       -> info | null
+ *   GetInfo({ name, now? }) -> info | null       (now: true: no recovery-window wait)
  *   GetRemoteFunc({ func }) -> [name, ...]      live services that provide func
  *   List(null)              -> [info, ...]      every registration
  *   List({ after, limit })  -> [info, ...]      a page in name order (at most LIST_PAGE)
@@ -196,7 +196,11 @@ export function* nameService(addr: NetAddr) {
     return null;
   });
   // A group's name is no service's: null at once, in the recovery window too.
-  RegRPCFunction(self, "GetInfo", ({ name }: { name: string }) => answer(`name:${name}`, () => table.get(name)?.info ?? (groups.has(name) ? null : undefined), null));
+  // `now: true`: no waiting out the recovery window (JoinGroup's check; Register refuses a clash anyway).
+  RegRPCFunction(self, "GetInfo", ({ name, now }: { name: string; now?: unknown }) => {
+    const found = () => table.get(name)?.info ?? (groups.has(name) ? null : undefined);
+    return now === true ? found() ?? null : answer(`name:${name}`, found, null);
+  });
   RegRPCFunction(self, "GetRemoteFunc", ({ func }: { func: string }) => answer(`func:${func}`, () => (providers.has(func) ? [...providers.get(func)!] : undefined), []));
   // List(null): every registration. List({ after, limit }): a page, in name order, of at most
   // `limit` (at most LIST_PAGE) registrations named after `after`: what tools use, so the answer

@@ -34,8 +34,8 @@ const MAX_WATCHED = 256;
 interface Known {
   members: readonly ServiceInfo[];
   version: string;
-  /** Trusted while the watch answers (Infinity), or until this time (no watch). */
-  until: number;
+  /** Trusted: while the watch answers, or for UNWATCHED_MS after the answer (no watch). */
+  trusted: boolean;
 }
 
 export class NameServiceRegistry implements Registry {
@@ -65,8 +65,8 @@ export class NameServiceRegistry implements Registry {
     throw this.answered ? new RegistryAwayError(message) : new RPCError("unavailable", message);
   }
 
-  lookup(name: string, timeoutMs: number) {
-    return this.ask<ServiceInfo | null>("GetInfo", { name }, timeoutMs);
+  lookup(name: string, timeoutMs: number, now = false) {
+    return this.ask<ServiceInfo | null>("GetInfo", now ? { name, now } : { name }, timeoutMs);
   }
 
   providers(func: string, timeoutMs: number) {
@@ -75,7 +75,7 @@ export class NameServiceRegistry implements Registry {
 
   cachedMembers(group: string): readonly ServiceInfo[] | undefined {
     const known = this.groups.get(group);
-    return known !== undefined && known.until > performance.now() ? known.members : undefined;
+    return known?.trusted === true ? known.members : undefined;
   }
 
   *members(group: string, timeoutMs: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
@@ -83,8 +83,10 @@ export class NameServiceRegistry implements Registry {
     if (hit !== undefined) return hit;
     const answer = membersAnswer(yield* this.ask<unknown>("Members", { group }, timeoutMs), this.where);
     const watch = this.self !== null && this.host.hasServices() && !this.groups.has(group) && this.watched < MAX_WATCHED;
-    this.groups.set(group, { ...answer, until: watch ? Infinity : performance.now() + UNWATCHED_MS });
+    const known: Known = { ...answer, trusted: true };
+    this.groups.set(group, known);
     if (watch) this.watch(group, this.self!);
+    else setTimeout(() => (known.trusted = false), UNWATCHED_MS).unref(); // a timer, not a clock read per call
     return answer.members;
   }
 
@@ -108,11 +110,11 @@ export class NameServiceRegistry implements Registry {
             self.log.warn(String((error as Error).message));
           }
           if (answer === null) {
-            if (known !== undefined) known.until = 0;
+            if (known !== undefined) known.trusted = false;
             yield* Sleep(1000);
             continue;
           }
-          registry.groups.set(group, { ...answer, until: Infinity });
+          registry.groups.set(group, { ...answer, trusted: true });
         }
       } finally {
         registry.watched--;

@@ -38,8 +38,9 @@ export interface ServiceInfo {
 export interface Registry {
   /** For messages: "the name service at 127.0.0.1:8010", "etcd at 127.0.0.1:2379,...". */
   readonly where: string;
-  /** A live service's info, or null if no live service has that name. */
-  lookup(name: string, timeoutMs: number): Operation<ServiceInfo | null>;
+  /** A live service's info, or null if no live service has that name. `now`: answer from what
+   * the registry knows at once, even if it has just restarted and not all have registered again. */
+  lookup(name: string, timeoutMs: number, now?: boolean): Operation<ServiceInfo | null>;
   /** Names of the live services that provide `func`. */
   providers(func: string, timeoutMs: number): Operation<string[]>;
   /** Every live service. */

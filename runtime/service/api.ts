@@ -14,7 +14,7 @@ import { awaitPromise } from "../scheduler/promise.js";
 import { encode, Type } from "../wire/envelope.js";
 import { call, connected, frame, lookingUp } from "./call.js";
 import type { Handler } from "./dispatch.js";
-import { broadcast, checkGroupOptions, groupCall, groupSend, type BroadcastResult, type GroupOptions } from "./group.js";
+import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, type BroadcastResult, type GroupOptions } from "./group.js";
 import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
@@ -170,7 +170,8 @@ export function RPCCall<T = unknown>(self: Service, service: string, func: strin
   if (here !== undefined) return localCall(self, here, func, args ?? null, ms) as Operation<RPCResult<T>>;
   const peer = self.peers.named(service);
   if (peer.conn !== null || peer.endpoint !== null) return call(peer, func, args ?? null, ms) as Operation<RPCResult<T>>;
-  if (self.routes.known(service) !== undefined) return groupCall(self, service, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
+  const route = self.routes.known(service);
+  if (route !== undefined) return groupCallOp(self, route, service, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
   return callByName(self, peer, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
 }
 

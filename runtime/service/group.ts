@@ -31,7 +31,7 @@
 import { hostname } from "node:os";
 import { describe, isInstance, RPCError } from "../errors.js";
 import type { ServiceInfo } from "../registry/types.js";
-import type { Instruction } from "../scheduler/instruction.js";
+import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
 import type { Link } from "../transport/types.js";
 import { current } from "../scheduler/drive.js";
@@ -67,21 +67,23 @@ export function checkGroupOptions(opts: GroupOptions, where: string): void {
   if (opts.idempotent !== undefined && typeof opts.idempotent !== "boolean") throw new TypeError(`${where}: opts.idempotent must be true or false, got ${describe(opts.idempotent)}`);
 }
 
-/** Calls this process has in flight to each member through its groups: what least-pending counts. */
+/** Calls this process has in flight to each service, by name (sessions.ts and local-call.ts
+ * count them): what least-pending compares. */
 export class InFlight {
-  private readonly counts = new Map<string, number>();
+  /** One counter per member name seen (a few per group): kept, so a call costs no allocation. */
+  private readonly counts = new Map<string, { n: number }>();
   of(name: string): number {
-    return this.counts.get(name) ?? 0;
+    return this.counts.get(name)?.n ?? 0;
   }
-  add(name: string, delta: 1 | -1): void {
-    const n = (this.counts.get(name) ?? 0) + delta;
-    if (n === 0) this.counts.delete(name);
-    else this.counts.set(name, n);
+  counter(name: string): { n: number } {
+    let counter = this.counts.get(name);
+    if (counter === undefined) this.counts.set(name, (counter = { n: 0 }));
+    return counter;
   }
 }
 
 /** One calling service's state for one group. */
-class Route {
+export class Route {
   next = 0;
   /** Members that could not be reached, until when. */
   readonly suspects = new Map<string, number>();
@@ -184,16 +186,61 @@ function peerOf(self: Service, member: ServiceInfo): Peer {
 const noMembers = (group: string) => new RPCError("unavailable", `the group "${group}" has no live members`);
 
 /** RPCCall to a group: one member's answer, with failover (see the top of this file). */
-export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions, left = ms): Generator<Instruction, RPCResult, unknown> {
+/**
+ * RPCCall to a group. On the hot path (members known from the watch, a remote member chosen
+ * whose connection is open and has room, the call not idempotent) the operation is the call
+ * itself, with nothing around it; a failure that may go to another member continues in
+ * `groupCall`. Anything else is `groupCall` from the start.
+ */
+export function groupCallOp(self: Service, route: Route, group: string, func: string, args: unknown, ms: number, opts: GroupOptions): Operation<RPCResult> {
+  const members = opts.idempotent === true ? undefined : self.registry.cachedMembers(group);
+  if (members === undefined) return groupCall(self, group, func, args, ms, opts);
+  const member = pick(self, route, members, null, opts);
+  if (member === null || self.runtime.local(member.name) !== undefined) return groupCall(self, group, func, args, ms, opts, ms, member);
+  const peer = peerOf(self, member);
+  const conn = peer.conn;
+  const config = self.config;
+  // Room for the call (Call would refuse it unsent otherwise: that must fail over, so it goes the long way).
+  if (conn === null || peer.pending >= config.maxPendingCalls || conn.link.buffered + config.maxFrameBytes > config.maxSendBytes) {
+    return groupCall(self, group, func, args, ms, opts, ms, member);
+  }
+  return new MemberCall(self, group, member, peer, func, args, ms, opts);
+}
+
+/** A call to one member that, if it fails in a way another member may take, goes on as groupCall. */
+class MemberCall extends Call {
+  private rest: Generator<Instruction, RPCResult, unknown> | null = null;
+  constructor(private readonly self: Service, private readonly group: string, private readonly member: ServiceInfo, peer: Peer, func: string, private readonly callArgs: unknown, private readonly ms: number, private readonly opts: GroupOptions) {
+    super(peer, func, callArgs, ms);
+  }
+  override next(value?: unknown): IteratorResult<Instruction, RPCResult> {
+    if (this.rest !== null) return this.rest.next(value);
+    const step = super.next(value);
+    if (!step.done) return step;
+    const err = step.value[1];
+    const sent = this.link !== null;
+    if (err === null || !tryElsewhere(err, sent, false)) return step;
+    const route = this.self.routes.route(this.group);
+    if (!sent) route.suspects.set(this.member.name, performance.now() + SUSPECT_MS);
+    const left = this.expires === 0 ? this.ms : this.expires - performance.now(); // unsent: no time went by
+    this.rest = groupCall(this.self, this.group, this.func, this.callArgs, this.ms, this.opts, left, null, new Set([this.member.name]), err);
+    return this.rest.next();
+  }
+  override return(value?: unknown): IteratorResult<Instruction, RPCResult> {
+    return this.rest !== null ? this.rest.return(value as RPCResult) : super.return(value);
+  }
+}
+
+/** RPCCall to a group, the general way: see the top of this file. `first`: a member already
+ * picked for the first try; `tried` and `last`: tries made already, and the last one's error. */
+export function* groupCall(self: Service, group: string, func: string, args: unknown, ms: number, opts: GroupOptions, left = ms, first: ServiceInfo | null = null, tried: Set<string> | null = null, last: RPCError | null = null): Generator<Instruction, RPCResult, unknown> {
   const deadline = performance.now() + left;
   const route = self.routes.route(group);
   const idempotent = opts.idempotent === true && !self.dispatcher.serving(current);
-  let tried: Set<string> | null = null;
-  let last: RPCError | null = null;
   for (;;) {
-    const left = deadline - performance.now();
+    if (tried !== null) left = deadline - performance.now();
     if (left < 1) return [null, last ?? new RPCError("timeout", `no member of ${group} answered ${func} within ${ms} ms`)];
-    let members = self.registry.cachedMembers(group); // the hot path: no generator
+    let members = self.registry.cachedMembers(group);
     if (members === undefined) {
       try {
         members = yield* membersOf(self, group, left);
@@ -201,37 +248,41 @@ export function* groupCall(self: Service, group: string, func: string, args: unk
         return [null, asRPCError(error)];
       }
     }
-    const member = pick(self, route, members, tried, opts);
+    const member = first ?? pick(self, route, members, tried, opts);
+    first = null;
     if (member === null) {
       if (members.length === 0) self.routes.forget(group);
       return [null, last ?? noMembers(group)];
     }
-    (tried ??= new Set()).add(member.name);
-    const others = members.length - tried.size;
+    const others = members.length - (tried === null ? 1 : tried.size + 1);
     const budget = idempotent && others > 0 ? left / 2 : left;
-    const load = self.runtime.inFlight;
-    load.add(member.name, 1);
     let result: RPCResult;
     let sent = true;
-    try {
+    {
       const here = self.runtime.local(member.name);
       if (here !== undefined) result = yield* localCall(self, here, func, args, budget);
       else {
         const peer = peerOf(self, member);
-        const conn = peer.conn ?? (yield* connected(peer, budget));
-        if (conn instanceof RPCError) [result, sent] = [[null, conn], false];
-        else {
-          const call = new Call(peer, func, args, ms, Math.max(1, budget - (left - (deadline - performance.now()))));
+        let conn = peer.conn;
+        let callMs = budget;
+        if (conn === null) {
+          const started = performance.now();
+          const opened = yield* connected(peer, budget);
+          if (opened instanceof RPCError) [result, sent] = [[null, opened], false];
+          else conn = opened;
+          callMs = Math.max(1, budget - (performance.now() - started));
+        }
+        if (conn !== null) {
+          const call = new Call(peer, func, args, ms, callMs);
           result = (yield* call) as RPCResult;
           sent = call.link !== null;
         }
       }
-    } finally {
-      load.add(member.name, -1);
     }
-    const err = result[1];
-    if (err === null || !tryElsewhere(err, sent, idempotent)) return result;
+    const err = result![1];
+    if (err === null || !tryElsewhere(err, sent, idempotent)) return result!;
     if (!sent) route.suspects.set(member.name, performance.now() + SUSPECT_MS);
+    (tried ??= new Set()).add(member.name);
     last = err;
   }
 }

@@ -61,6 +61,7 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
   }
   enter(task: Task): void {
     this.task = task;
+    this.callee.runtime.inFlight.counter(this.callee.name).n++;
     const args = copied(this.args, maxFrame(this.caller, this.callee), `the call to ${this.callee.name}.${this.func}`);
     if (args instanceof RPCError) return void resume(task, this, [null, args]);
     this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf());
@@ -81,6 +82,7 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
   override exit(): void {
     this.task = null;
     this.gone = true;
+    this.callee.runtime.inFlight.counter(this.callee.name).n--;
   }
 }
 

@@ -38,7 +38,7 @@ export class Membership {
       const deadline = performance.now() + ms;
       yield* awaitPromise(service.registered()!);
       if (!membership.groups.has(group)) {
-        const holder = yield* lookingUp((left) => service.registry.lookup(group, left), ms);
+        const holder = yield* lookingUp((left) => service.registry.lookup(group, left, true), ms);
         if (holder !== null) throw new LuanetError("name_taken", `${service.name} cannot join the group "${group}": it is the name of the service at pid ${holder.pid} on ${holder.host}; a service and a group cannot share a name`);
         membership.groups.add(group);
         service.republish();

@@ -30,10 +30,14 @@ export class Peer {
   conn: Conn | null = null;
   /** Calls to this peer waiting for replies (see maxPendingCalls). */
   pending = 0;
+  /** Calls the whole process has in flight to this name (group.ts least-pending counts them). */
+  readonly load: { n: number };
   private connecting: Promise<Conn> | null = null;
 
   /** `fixed`: the address is given (the name service), not looked up by name. */
-  constructor(readonly service: Service, readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {}
+  constructor(readonly service: Service, readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {
+    this.load = service.runtime.inFlight.counter(name);
+  }
 
   get sessions(): SessionTable {
     return this.service.sessions;

@@ -92,7 +92,8 @@ export class Session extends Instruction {
   task: Task | null = null;
   /** The link the CALL went out on: the only one whose replies settle it. */
   link: Link | null = null;
-  private expires = 0;
+  /** performance.now() when the call's deadline passes (0 until it is sent). */
+  protected expires = 0;
   /** The CALL frame to send again on `link` while no reply comes (lossy links only). */
   private resend: Uint8Array | null = null;
   /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
@@ -112,6 +113,7 @@ export class Session extends Instruction {
   enter(task: Task): void {
     this.task = task;
     this.peer.pending++;
+    this.peer.load.n++;
     this.peer.sessions.add(this);
     this.expires = performance.now() + this.left;
     setTimer(task, this.resend === null ? this.left : Math.min(RESEND_MS, this.left));
@@ -128,6 +130,7 @@ export class Session extends Instruction {
   override exit(): void {
     this.task = null;
     this.peer.pending--;
+    this.peer.load.n--;
     this.peer.sessions.remove(this);
   }
 }
