@@ -8,6 +8,7 @@ import { isNetAddr, SOCK_DGRAM, SOCK_STREAM, type NetAddr, type SocketType } fro
 import { describe, isInstance, LuanetError, RPCError } from "../errors.js";
 import { badName } from "../names.js";
 import { registryFor } from "../registry/select.js";
+import type { Registry } from "../registry/types.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
@@ -138,6 +139,11 @@ export type SendOptions = Omit<GroupOptions, "idempotent">;
 
 const NO_OPTIONS: CallOptions = Object.freeze({});
 
+/** What a registry's failure to answer is to the caller: its RPCError, or `unavailable`. */
+function registryError(registry: Registry, error: unknown): RPCError {
+  return isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`);
+}
+
 function checkName(value: unknown, where: string, what: string): asserts value is string {
   if (typeof value !== "string" || value.length === 0) throw new TypeError(`${where}: ${what} must be a non-empty string, got ${describe(value)}`);
 }
@@ -176,8 +182,8 @@ export function RPCCall<T = unknown>(self: Service, service: string, func: strin
 }
 
 /**
- * What a name is, asked of the registry: a service's (its endpoint is set on `peer`), a group's
- * (true), or neither (the RPCError to give).
+ * What a name is, asked of the registry: a service's (its endpoint is set on `peer`), a group's,
+ * or neither (the RPCError to give).
  */
 function* resolve(self: Service, peer: Peer, ms: number): Generator<Instruction, "service" | "group" | RPCError, unknown> {
   const started = performance.now();
@@ -193,7 +199,7 @@ function* resolve(self: Service, peer: Peer, ms: number): Generator<Instruction,
     if (members.length > 0) return "group";
     return new RPCError("unavailable", `no service named "${peer.name}" is registered, and no group of that name has members`);
   } catch (error) {
-    return isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`);
+    return registryError(registry, error);
   }
 }
 
@@ -239,21 +245,19 @@ export function SendMsg(self: Service, service: string, msg: unknown, opts?: Sen
 function* sendOn(self: Service, peer: Peer, msg: unknown, started: number): Generator<Instruction, RPCError | null, unknown> {
   const service = peer.name;
   const config = self.config;
-  {
-    const conn = yield* connected(peer, Math.max(1, config.rpcTimeout - (performance.now() - started)));
-    if (conn instanceof RPCError) return conn;
-    const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
-    if (body instanceof RPCError) return body;
-    if (conn.link.buffered > config.sendHighWater) {
-      const left = Math.max(1, config.rpcTimeout - (performance.now() - started));
-      if ((yield* awaitWithin(conn.link.drained(), left, `SendMsg(${service})`)) === TIMED_OUT) {
-        return new RPCError("timeout", `${service} has not read what was already sent to it for ${config.rpcTimeout} ms (over ${config.sendHighWater} bytes queued); the message was not sent`);
-      }
-      if (conn.link.closed) return new RPCError("disconnected", `the connection to ${service} dropped while the message waited to be sent`);
+  const conn = yield* connected(peer, Math.max(1, config.rpcTimeout - (performance.now() - started)));
+  if (conn instanceof RPCError) return conn;
+  const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
+  if (body instanceof RPCError) return body;
+  if (conn.link.buffered > config.sendHighWater) {
+    const left = Math.max(1, config.rpcTimeout - (performance.now() - started));
+    if ((yield* awaitWithin(conn.link.drained(), left, `SendMsg(${service})`)) === TIMED_OUT) {
+      return new RPCError("timeout", `${service} has not read what was already sent to it for ${config.rpcTimeout} ms (over ${config.sendHighWater} bytes queued); the message was not sent`);
     }
-    conn.link.send(body);
-    return null;
+    if (conn.link.closed) return new RPCError("disconnected", `the connection to ${service} dropped while the message waited to be sent`);
   }
+  conn.link.send(body);
+  return null;
 }
 
 /**
@@ -284,7 +288,7 @@ export function GetGroupMembers(self: Service, group: string, opts?: CallOptions
       const members = registry.cachedMembers(group) ?? (yield* lookingUp((left) => registry.members(group, left), ms));
       return [members.map((m) => m.name), null];
     } catch (error) {
-      return [null, isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`)];
+      return [null, registryError(registry, error)];
     }
   })();
 }
@@ -343,7 +347,7 @@ export function GetRemoteFuncProvider(self: Service, func: string, opts?: CallOp
     try {
       return [yield* lookingUp((left) => registry.providers(func, left), ms), null];
     } catch (error) {
-      return [null, isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`)];
+      return [null, registryError(registry, error)];
     }
   })();
 }
