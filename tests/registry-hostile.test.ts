@@ -114,6 +114,42 @@ const rssKiB = (pid: number) => Math.round(rssOf(pid) / 1024);
 // --- the name service ------------------------------------------------------------------------
 
 describe("a name at the name service", { concurrency: true }, () => {
+  test("groups from a raw client: Members checks its argument, watches by long poll (64 per connection at most), and a group and a service never share a name", async () => {
+    const ns = await startNameService({ env: { LUANET_NS_RECOVERY_MS: "0" } });
+    const reg = (name: string, groups: unknown, port: number) => ({ name, type: "stream", addr: { family: "inet", ip: "127.0.0.1", port }, pid: 1, host: "h", funcs: [], started: 1, groups, token: `token-of-${name}-0123456789` });
+    const a = await RawClient.open(ns.port);
+    const b = await RawClient.open(ns.port);
+    const watcher = await RawClient.open(ns.port);
+    try {
+      await assert.rejects(a.result("Members", { group: "" }), /^Error: bad_request: Members\(\{ group, known\?, wait\? \}\): group: a name must not be empty/);
+      await assert.rejects(a.result("Members", null), /bad_request/);
+      await assert.rejects(a.result("Register", reg("A", "Room", 1)), /bad_request: Register\(info\): groups must be an array of group names/);
+      await assert.rejects(a.result("Register", reg("A", ["A"], 1)), /bad_request: .*cannot be a member of a group with its own name/);
+      const empty = await a.result("Members", { group: "Room" }) as { version: string; members: unknown[] };
+      assert.deepEqual(empty.members, []);
+      // A watch on the empty group answers when A joins it.
+      const watch = watcher.result("Members", { group: "Room", known: empty.version, wait: 10_000 });
+      assert.equal(await a.result("Register", reg("A", ["Room", "Room"], 1)), null);
+      const woke = await watch as { version: string; members: { name: string; groups: string[] }[] };
+      assert.notEqual(woke.version, empty.version);
+      assert.deepEqual(woke.members.map((m) => [m.name, m.groups]), [["A", ["Room"]]], "listed once, its duplicate group once");
+      // The namespace, both ways.
+      await assert.rejects(b.result("Register", reg("Room", [], 2)), /name_taken: the name "Room" is a group's/);
+      await assert.rejects(b.result("Register", reg("B", ["A"], 2)), /name_taken: B cannot join the group "A": the name "A" is held by pid 1/);
+      assert.equal(await a.result("GetInfo", { name: "Room" }), null);
+      // 64 watches wait on one connection; the 65th answers at once, unchanged.
+      const waits = Array.from({ length: 64 }, () => watcher.result("Members", { group: "Room", known: woke.version, wait: 20_000 }));
+      const extra = await watcher.result("Members", { group: "Room", known: woke.version, wait: 20_000 }) as { version: string };
+      assert.equal(extra.version, woke.version);
+      // A leaves (its connection closes): every watch answers, with no members.
+      await a.close();
+      for (const w of await Promise.all(waits)) assert.deepEqual((w as { members: unknown[] }).members, []);
+    } finally {
+      await b.close();
+      await watcher.close();
+    }
+  });
+
   test("the token is never published; a thief re-registering with all it can read is refused", async () => {
     const ns = await startNameService();
     const real = await startService(ns, victim("Victim"));

@@ -221,10 +221,12 @@ export function* nameService(addr: NetAddr) {
     // No recovery wait here: GetInfo of the name does that (it answers null as soon as the group has a member).
     if (known === undefined || known === null) return membersOf(g);
     const conn = ctx.conn;
-    const count = conn === null ? 0 : watching.get(conn) ?? 0;
     const wait = typeof args!.wait === "number" && args!.wait > 0 ? Math.min(args!.wait, MAX_WATCH_MS) : 0;
-    if (versionOf(g) !== known || wait === 0 || conn === null || count >= WATCHES_PER_CONN) return membersOf(g);
+    if (versionOf(g) !== known || wait === 0 || conn === null) return membersOf(g);
     return (function* (): Generator<Instruction, ReturnType<typeof membersOf>, unknown> {
+      // Counted when the handler's task runs (calls that arrive together start in order).
+      const count = watching.get(conn) ?? 0;
+      if (count >= WATCHES_PER_CONN) return membersOf(g);
       const me = Running()!;
       const key = `group:${g}`;
       const set = waiting.get(key) ?? new Set<Task>();
