@@ -209,7 +209,7 @@ describe("luanet on etcd", { concurrency: 3 }, () => {
     const r = await caller.exited(30_000);
     assert.equal(r.code, 0, r.stderr);
     const out = lastJson(r.stdout);
-    assert.equal(out.last, `unavailable: no service named "Doomed" is registered`);
+    assert.equal(out.last, `unavailable: no service named "Doomed" is registered, and no group of that name has members`);
     assert.ok(out.ms < ttl * 1000 + 2000, `the caller's look-ups found the dead service for ${out.ms} ms (lease ${ttl} s)`);
     assert.deepEqual(out.before, ["Doomed"]);
     assert.deepEqual(out.after, []);
