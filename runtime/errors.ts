@@ -30,8 +30,8 @@ export const ErrorCode = {
   /** The args, message or result hold a value the protocol cannot carry (a function, a symbol, an Error...): here or the callee's ERROR frame. Retry: no. */
   bad_value: "bad_value",
 
-  // --- starting and registering (StartLocalService, Register2Name) ---
-  /** Register2Name: another live process holds the name (the name service's ERROR frame, or etcd's key). Retry: only once the holder has gone. */
+  // --- starting and registering (StartLocalService, Register2Name, JoinGroup) ---
+  /** Register2Name: another live process holds the name, or the name is a group's (services have joined it); JoinGroup: a live service has the group's name. A service and a group share one namespace (the name service's ERROR frame, or etcd's keys, read here). Retry: only once the holder has gone (the group's last member has left). */
   name_taken: "name_taken",
   /** Register2Name: a field of the registration is wrong (a bad name, too many functions...), found here or by the name service (ERROR frame). Retry: no. */
   bad_request: "bad_request",

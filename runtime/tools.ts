@@ -46,11 +46,25 @@ export function* ls() {
   const rows = services
     .sort((a, b) => a.name.localeCompare(b.name))
     .map((s) => [s.name, formatAddr(s.addr), transport(s), s.funcs.join(",") || "-", String(s.pid), uptime(now - s.started)].map((text) => cell(text, LS_CELL_WIDTH)));
-  const header = ["NAME", "ADDRESS", "TRANSPORT", "FUNCTIONS", "PID", "UPTIME"];
+  let out = table(["NAME", "ADDRESS", "TRANSPORT", "FUNCTIONS", "PID", "UPTIME"], rows);
+  // Groups (luanet.JoinGroup) get a table of their own, only when there are any: one row per
+  // group, its members by name. A service's row is unchanged, so scripts that read it still can.
+  const groups = new Map<string, string[]>();
+  // (A name service older than groups lists no `groups`: its services are in none.)
+  for (const s of services) for (const g of Array.isArray(s.groups) ? s.groups.map(String) : []) groups.set(g, [...groups.get(g) ?? [], s.name]);
+  if (groups.size > 0) {
+    const groupRows = [...groups].sort(([a], [b]) => a.localeCompare(b)).map(([g, names]) => [g, String(names.length), names.join(",")].map((text) => cell(text, LS_CELL_WIDTH)));
+    out += "\n" + table(["GROUP", "SIZE", "MEMBERS"], groupRows);
+  }
+  process.stdout.write(out);
+}
+
+/** Rows under a header, each column as wide as its widest cell, two spaces apart. */
+function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
   let out = "";
   for (const row of [header, ...rows]) out += row.map((text, i) => text.padEnd(widths[i]!)).join("  ").trimEnd() + "\n";
-  process.stdout.write(out);
+  return out;
 }
 
 function transport(s: ServiceInfo): string {
