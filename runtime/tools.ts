@@ -97,15 +97,18 @@ export function* callTool(service: string, func: string, json: string | undefine
 export function* sendTool(service: string, json: string) {
   const msg = parseJson(json, "the message");
   if (msg === BAD_JSON) return;
-  const err = yield* SendMsg(runtime.root, service, msg);
+  // To a group, the message and the call behind it go to the same member: one key for both.
+  const err = yield* SendMsg(runtime.root, service, msg, SAME_MEMBER);
   if (err !== null) return fail(err.code, err.message);
   // SendMsg returns once the message is handed to the connection; a tool that exits then cannot
   // tell a refusal (the peer wants a secret this process lacks) from delivery. A call behind it on
   // the same connection settles that: frames are read in order, so any answer, "no such
   // function" included, means the message was read.
-  const [, confirm] = yield* RPCCall(runtime.root, service, CONFIRM, null);
+  const [, confirm] = yield* RPCCall(runtime.root, service, CONFIRM, null, SAME_MEMBER);
   if (confirm !== null && confirm.code !== "no_such_function") return fail(confirm.code, `the message may not have arrived: ${confirm.message}`);
 }
+
+const SAME_MEMBER = Object.freeze({ key: "luanet send" });
 
 /** A function no service has: calling it only confirms that what was sent before it was read. */
 const CONFIRM = "luanet send: confirm";

@@ -145,9 +145,11 @@ function pick(self: Service, route: Route, members: readonly ServiceInfo[], trie
     return best;
   }
   switch (opts.balance) {
-    case "round-robin":
+    case "round-robin": {
+      const i = route.next % n;
       route.next = (route.next + 1) % 0x40000000;
-      return candidates[route.next % n]!;
+      return candidates[i]!;
+    }
     case "random":
       return candidates[Math.floor(Math.random() * n)]!;
     default: {
