@@ -187,7 +187,6 @@ function peerOf(self: Service, member: ServiceInfo): Peer {
 
 const noMembers = (group: string) => new RPCError("unavailable", `the group "${group}" has no live members`);
 
-/** RPCCall to a group: one member's answer, with failover (see the top of this file). */
 /**
  * RPCCall to a group. On the hot path (members known from the watch, a remote member chosen
  * whose connection is open and has room, the call not idempotent) the operation is the call
