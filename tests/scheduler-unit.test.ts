@@ -19,7 +19,7 @@ import { Sleep, Yield } from "../runtime/scheduler/sleep.ts";
 import { Running, Spawn, spawnNamed } from "../runtime/scheduler/spawn.ts";
 import { suspend } from "../runtime/scheduler/suspension.ts";
 import type { Task } from "../runtime/scheduler/task.ts";
-import { clearTimer, setTimer } from "../runtime/scheduler/timers.ts";
+import { clearTimer, setTimer, timerLists } from "../runtime/scheduler/timers.ts";
 
 /** Reject if `p` has not settled within `ms`. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -696,4 +696,19 @@ describe("failure reporting", () => {
       setFailureReporter(previous);
     }
   });
+});
+
+test("timers with fractional durations share the whole-ms lists: 10,000 deadlines of 5000 - x ms make a list or two, not 10,000", async () => {
+  const before = timerLists();
+  const sleeper = Spawn(function* () {
+    for (let i = 0; i < 10_000; i++) yield* Block(5000 - Math.random() * 0.9);
+  });
+  Spawn(function* () {
+    for (let i = 0; i < 10_000; i++) {
+      yield* Yield();
+      WakeUp(sleeper);
+    }
+  });
+  await within(allDone(), 10_000, "10,000 switches");
+  assert.ok(timerLists() - before <= 2, `${timerLists() - before} timer lists were made`);
 });

@@ -38,6 +38,9 @@ const state = {
 
 /** Wake `task` after `ms` milliseconds (see `expire` in resume.ts), unless cleared first. */
 export function setTimer(task: Task, ms: number): void {
+  // Lists are keyed by duration: whole ms (timers fire on whole ms anyway, and rounding up never
+  // fires early), or every fraction a deadline's arithmetic gives would make a list of its own.
+  ms = Math.ceil(ms);
   if (task._timer !== null) clearTimer(task);
   const now = performance.now();
   let list = state.lists.get(ms);
@@ -53,6 +56,9 @@ export function setTimer(task: Task, ms: number): void {
   state.count++;
   if (node.expiry < state.armedAt) arm(node.expiry, now);
 }
+
+/** How many timer lists there are (one per duration in use): for tests. @internal */
+export const timerLists = (): number => state.lists.size;
 
 /** Remove the task's timer. Empty lists are dropped at the next firing, not here, so a duration
  * used over and over keeps its list; with no timer left, the Node timer is cleared at once. */

@@ -122,8 +122,8 @@ function score(key: string, member: string): number {
 /** The member for `opts` among `members` (sorted by name), leaving out `tried`; null if none is left. */
 function pick(self: Service, route: Route, members: readonly ServiceInfo[], tried: Set<string> | null, opts: GroupOptions): ServiceInfo | null {
   let candidates = members;
-  const now = performance.now();
   if (tried !== null || route.suspects.size > 0) {
+    const now = performance.now(); // only then: the clock is a cost on the hot path
     candidates = members.filter((m) => tried?.has(m.name) !== true);
     const trusted = candidates.filter((m) => !((route.suspects.get(m.name) ?? 0) > now));
     if (trusted.length > 0) candidates = trusted;
