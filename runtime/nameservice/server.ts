@@ -145,6 +145,19 @@ export function* nameService(addr: NetAddr) {
   /** Members watches waiting, per connection. */
   const watching = new Map<Conn, number>();
   const recovering = () => performance.now() - startedAt < RECOVERY_MS;
+  /** In a handler's task: wait, woken by `arrived(key)`, while `still()` and until `until`. */
+  function* waitFor(key: string, still: () => boolean, until: number): Generator<Instruction, void, unknown> {
+    const me = Running()!;
+    const set = waiting.get(key) ?? new Set<Task>();
+    waiting.set(key, set.add(me));
+    try {
+      let left: number;
+      while (still() && (left = until - performance.now()) > 0) yield* Block(left);
+    } finally {
+      set.delete(me);
+      if (set.size === 0) waiting.delete(key);
+    }
+  }
   /**
    * A look-up's answer: what `found()` gives, else `none`; but while the recovery window is open
    * and it gives nothing, an operation (run in the handler's own task) that waits for `key` to
@@ -154,16 +167,7 @@ export function* nameService(addr: NetAddr) {
     const now = found();
     if (now !== undefined || !recovering()) return now ?? none;
     return (function* (): Generator<Instruction, T, unknown> {
-      const me = Running()!;
-      const set = waiting.get(key) ?? new Set<Task>();
-      waiting.set(key, set.add(me));
-      try {
-        let left: number;
-        while (found() === undefined && (left = RECOVERY_MS - (performance.now() - startedAt)) > 0) yield* Block(left);
-      } finally {
-        set.delete(me);
-        if (set.size === 0) waiting.delete(key);
-      }
+      yield* waitFor(key, () => found() === undefined, startedAt + RECOVERY_MS);
       return found() ?? none;
     })();
   };
@@ -227,18 +231,10 @@ export function* nameService(addr: NetAddr) {
       // Counted when the handler's task runs (calls that arrive together start in order).
       const count = watching.get(conn) ?? 0;
       if (count >= WATCHES_PER_CONN) return membersOf(g);
-      const me = Running()!;
-      const key = `group:${g}`;
-      const set = waiting.get(key) ?? new Set<Task>();
-      waiting.set(key, set.add(me));
       watching.set(conn, count + 1);
       try {
-        const until = performance.now() + wait;
-        let left: number;
-        while (versionOf(g) === known && !conn.link.closed && (left = until - performance.now()) > 0) yield* Block(left);
+        yield* waitFor(`group:${g}`, () => versionOf(g) === known && !conn.link.closed, performance.now() + wait);
       } finally {
-        set.delete(me);
-        if (set.size === 0) waiting.delete(key);
         const n = watching.get(conn)! - 1;
         if (n === 0) watching.delete(conn);
         else watching.set(conn, n);

@@ -15,7 +15,7 @@ import { awaitPromise } from "../scheduler/promise.js";
 import { encode, Type } from "../wire/envelope.js";
 import { call, connected, frame, lookingUp } from "./call.js";
 import type { Handler } from "./dispatch.js";
-import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, type BroadcastResult, type GroupOptions } from "./group.js";
+import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, membersOf, type BroadcastResult, type GroupOptions } from "./group.js";
 import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
@@ -144,6 +144,15 @@ function registryError(registry: Registry, error: unknown): RPCError {
   return isInstance(error, RPCError) ? error : new RPCError("unavailable", `${registry.where} did not answer: ${String((error as Error)?.message ?? error)}`);
 }
 
+/** A question to `self`'s registry in the `[value, err]` shape. */
+function* asked<T>(self: Service, question: () => Operation<T>): Generator<Instruction, RPCResult<T>, unknown> {
+  try {
+    return [yield* question(), null];
+  } catch (error) {
+    return [null, registryError(self.registry, error)];
+  }
+}
+
 function checkName(value: unknown, where: string, what: string): asserts value is string {
   if (typeof value !== "string" || value.length === 0) throw new TypeError(`${where}: ${what} must be a non-empty string, got ${describe(value)}`);
 }
@@ -195,7 +204,7 @@ function* resolve(self: Service, peer: Peer, ms: number): Generator<Instruction,
       return "service";
     }
     const left = Math.max(1, ms - (performance.now() - started));
-    const members = registry.cachedMembers(peer.name) ?? (yield* lookingUp((left) => registry.members(peer.name, left), left));
+    const members = yield* membersOf(self, peer.name, left);
     if (members.length > 0) return "group";
     return new RPCError("unavailable", `no service named "${peer.name}" is registered, and no group of that name has members`);
   } catch (error) {
@@ -282,15 +291,9 @@ export function GetGroupMembers(self: Service, group: string, opts?: CallOptions
   const where = "luanet.GetGroupMembers(group, opts?)";
   checkName(group, where, "group");
   const ms = timeoutOf(self, opts, where);
-  return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
-    const registry = self.registry;
-    try {
-      const members = registry.cachedMembers(group) ?? (yield* lookingUp((left) => registry.members(group, left), ms));
-      return [members.map((m) => m.name), null];
-    } catch (error) {
-      return [null, registryError(registry, error)];
-    }
-  })();
+  return asked(self, function* () {
+    return (yield* membersOf(self, group, ms)).map((m) => m.name);
+  });
 }
 
 function checkGroup(self: Service, group: string, where: string): void {
@@ -342,14 +345,7 @@ export function GetRemoteFuncProvider(self: Service, func: string, opts?: CallOp
   const where = "luanet.GetRemoteFuncProvider(func, opts?)";
   checkName(func, where, "func");
   const ms = timeoutOf(self, opts, where);
-  return (function* (): Generator<Instruction, RPCResult<string[]>, unknown> {
-    const registry = self.registry;
-    try {
-      return [yield* lookingUp((left) => registry.providers(func, left), ms), null];
-    } catch (error) {
-      return [null, registryError(registry, error)];
-    }
-  })();
+  return asked(self, () => lookingUp((left) => self.registry.providers(func, left), ms));
 }
 
 /**

@@ -173,7 +173,7 @@ function tryElsewhere(err: RPCError, sent: boolean, idempotent: boolean): boolea
 const asRPCError = (error: unknown): RPCError => (isInstance(error, RPCError) ? error : new RPCError("unavailable", String((error as Error)?.message ?? error)));
 
 /** The members of `group` now: from the watch, else asked within `ms`. */
-function* membersOf(self: Service, group: string, ms: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
+export function* membersOf(self: Service, group: string, ms: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
   const registry = self.registry;
   return registry.cachedMembers(group) ?? (yield* lookingUp((left) => registry.members(group, left), ms));
 }
