@@ -15,11 +15,14 @@ import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
-import { parseRegistry, type RegistrySpec } from "./registry/select.js";
+import { describeSpec, parseRegistry, type RegistrySpec } from "./registry/select.js";
 import { runtime } from "./process.js";
 import type { Instruction } from "./scheduler/instruction.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, sendTool, type CallFlags } from "./tools.js";
+import { act, parseScale, ps, type ClusterToolFlags } from "./cluster/tools.js";
+import { runServices } from "./cluster/run-services.js";
+import { up } from "./cluster/up.js";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -173,6 +176,28 @@ Examples:
     startBuiltin(`luanet ${name}`, main, true);
   };
 
+  withLogOptions(program.command("up"))
+    .description("run the services of a cluster file on this host, restart them when they crash, stop them in order on Ctrl-C")
+    .argument("[file]", "the cluster file (default: luanet.cluster.json, .ts, .mts, .js or .mjs here)")
+    .addOption(registryOption())
+    .addOption(new Option("--host <name>", "this host's name in the cluster (one supervisor per host name)").env("LUANET_HOST"))
+    .addOption(new Option("--listen <addr>", "where the supervisor listens for the tools (default 127.0.0.1, any port)").argParser(addrArg))
+    .action((file: string | undefined, options: RegistryFlags & LogFlags & SecurityFlags & { host?: string; listen?: NetAddr }) => {
+      applyLogOptions(options);
+      setLogSource("up");
+      applySecurity(options);
+      const registry = options.registry ? { spec: options.registry, text: describeSpec(options.registry) } : undefined;
+      startBuiltin("luanet up", () => up(file, { host: options.host, listen: options.listen, registry }), false);
+    });
+
+  program.command("run-services", { hidden: true })
+    .description("(started by luanet up) run the services of LUANET_PROCESS_SERVICES in one process")
+    .action(() => {
+      applyLogOptions({ logLevel: (process.env.LUANET_LOG_LEVEL as Level | undefined) ?? "info", logDir: process.env.LUANET_LOG_DIR ?? "logs", logFile: true, quiet: process.env.LUANET_QUIET !== undefined });
+      applySecurity({});
+      startBuiltin("luanet run-services", runServices, false);
+    });
+
   toolCommand("ls")
     .description("list the services registered with the name service (or etcd)")
     .action((options: RegistryFlags & LogFlags & SecurityFlags) => runTool("ls", options, ls));
@@ -189,6 +214,28 @@ Examples:
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
     .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => runTool("send", options, () => sendTool(service, json)));
+
+  /** A tool that acts through the supervisors (cluster/tools.ts). */
+  const clusterCommand = (name: string) => toolCommand(name)
+    .option("--host <name>", "only the supervisor of this host")
+    .option("--timeout <ms>", "how long each supervisor may take", timeoutArg);
+  type ClusterFlags = RegistryFlags & LogFlags & SecurityFlags & ClusterToolFlags;
+
+  clusterCommand("ps")
+    .description("list every service of the clusters the supervisors (luanet up) run: pid, host, status, restarts, uptime, CPU, memory")
+    .action((options: ClusterFlags) => runTool("ps", options, () => ps(options)));
+  for (const [name, func, text] of [
+    ["restart", "Restart", "restart a service, or a group's or entry's services one at a time, each drained, the next once the new one is registered"],
+    ["stop", "Stop", "drain and stop a service (or a group's, an entry's services); it stays down until luanet start"],
+    ["start", "Start", "start a stopped service again (or one left down after crashing)"],
+  ] as const) {
+    clusterCommand(name).description(text).argument("<target>", "a service, group, cluster file entry or process name")
+      .action((target: string, options: ClusterFlags) => runTool(name, options, () => act(func, { target }, options)));
+  }
+  clusterCommand("scale")
+    .description("run COUNT instances of a cluster file entry: Room=5")
+    .argument("<service=count>", "the entry and how many instances", argParser(parseScale))
+    .action((scale: { service: string; count: number }, options: ClusterFlags) => runTool("scale", options, () => act("Scale", scale, options)));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,

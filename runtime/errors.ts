@@ -57,6 +57,8 @@ export const ErrorCode = {
   // --- the tools (luanet ls, call, send) ---
   /** `luanet call` or `luanet send`: the arguments or the message are not JSON (exit 2). Retry: no. */
   bad_json: "bad_json",
+  /** `luanet restart`, `stop`, `start` or `scale`: no supervisor (luanet up) runs a service, group or entry of that name. Retry: no. */
+  not_found: "not_found",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

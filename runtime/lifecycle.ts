@@ -13,6 +13,9 @@ type Hook = () => void | Promise<void>;
 const hooks: Hook[] = [];
 const startHooks: (() => void)[] = [];
 let exiting = false;
+let signalled = false;
+/** A program that stops in its own way on SIGINT and SIGTERM (see takeSignals). */
+let onStopSignal: ((code: number) => void) | null = null;
 
 /** Tasks named in the "still running" warning (at most 200 characters each); the rest are counted. */
 const STUCK_LISTED = 5;
@@ -88,12 +91,21 @@ function exitWhenDrained(code: number): void {
   }
 }
 
+/** Let `handler` deal with the first SIGINT or SIGTERM instead of the shutdown (`luanet up` stops
+ * its services in order first); `code` is what the shutdown would exit with. A second signal
+ * still exits at once. */
+export function takeSignals(handler: (code: number) => void): void {
+  onStopSignal = handler;
+}
+
 /** Signals and uncaught errors: installed once by the start module. */
 export function installProcessHandlers(): void {
   const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-    if (exiting) process.exit(code);
+    if (exiting || signalled) process.exit(code);
+    signalled = true;
     log.debug(`${signal}: shutting down`);
-    shutdown(code);
+    if (onStopSignal !== null) onStopSignal(code);
+    else shutdown(code);
   };
   process.on("SIGINT", onSignal("SIGINT", 130));
   process.on("SIGTERM", onSignal("SIGTERM", 143));
@@ -101,6 +113,9 @@ export function installProcessHandlers(): void {
   // blocked run their finally blocks and connections close gracefully.
   process.on("beforeExit", () => shutdown(typeof process.exitCode === "number" ? process.exitCode : 0));
   process.on("SIGPIPE", () => {}); // a peer that went away is an error on its socket, not a process kill
+  // Nor is a reader of stdout or stderr that went away (the `luanet up` that started this process
+  // was killed): console output is lost, the log file and the service carry on.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
   process.on("uncaughtException", (error) => {
     log.error("uncaught exception", { error });
     shutdown(1);

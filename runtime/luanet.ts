@@ -12,6 +12,7 @@ import {
 } from "./service/api.js";
 import { configure, type Config } from "./service/config.js";
 import type { Handler } from "./service/dispatch.js";
+import type { Instance } from "./service/instance.js";
 import type { Message } from "./service/mailbox.js";
 import type { DisconnectHandler } from "./service/presence.js";
 import type { Runtime } from "./service/runtime.js";
@@ -32,6 +33,9 @@ export interface Luanet {
   readonly args: readonly string[];
   /** The current service's name (StartLocalService), or null. */
   readonly name: string | null;
+  /** Who the current service is when `luanet up` started it from a cluster file:
+   * `{ name: "Room-2", index: 2, group: "Room" }`; null when started by hand. */
+  readonly instance: Instance | null;
   /** True once the current service has begun to stop (StopService), or the whole process to
    * shut down (luanet.Exit, SIGINT, SIGTERM, nothing left to run). */
   readonly stopping: boolean;
@@ -119,6 +123,9 @@ export function luanetFor(runtime: Runtime): Luanet {
     },
     get name() {
       return runtime.currentOrNull()?.named ?? null;
+    },
+    get instance() {
+      return runtime.currentOrNull()?.instance ?? runtime.root.instance;
     },
     get stopping() {
       return runtime.currentOrNull()?.stopping ?? stopping();

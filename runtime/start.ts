@@ -5,6 +5,7 @@
  * script's arguments. An error escaping the root task ends the process with exit code 1.
  * @internal
  */
+import { announceReady } from "./cluster/ready.js";
 import { isInstance } from "./errors.js";
 import { installGlobals } from "./globals.js";
 import { installProcessHandlers, shutdown } from "./lifecycle.js";
@@ -24,6 +25,9 @@ export function start(file: string, args: readonly string[]): Task {
   process.argv = [process.argv[0]!, file, ...args];
   return runRoot(file, function* () {
     const exports = yield* runtime.loadAs(root, file, 1);
+    // Started by `luanet up`: ready once the start-up steps the module body began are done.
+    const self = runtime.root;
+    if (process.env.LUANET_READY_FD !== undefined) void Promise.allSettled(self.startup).then(() => announceReady(self.named === null ? [] : [self.named]));
     const main = typeof exports === "function" ? exports : exports?.default;
     if (typeof main !== "function") return undefined;
     return yield* settleValue(main(...args));

@@ -25,7 +25,7 @@ function parseJson(text: string | undefined, what: string): unknown {
 
 /** Print the error the way every tool does, and make the exit code 1. What a peer sent (a
  * message, a remote stack) is escaped line by line: it cannot drive the terminal. */
-function fail(code: string, message: string): void {
+export function fail(code: string, message: string): void {
   process.stderr.write(`luanet: ${printable(code)}: ${message.split("\n").map((line) => printable(line)).join("\n")}\n`);
   process.exitCode = 1;
 }
@@ -60,7 +60,7 @@ export function* ls() {
 }
 
 /** Rows under a header, each column as wide as its widest cell, two spaces apart. */
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => rows.reduce((w, r) => Math.max(w, r[i]!.length), h.length));
   let out = "";
   for (const row of [header, ...rows]) out += row.map((text, i) => text.padEnd(widths[i]!)).join("  ").trimEnd() + "\n";
@@ -72,7 +72,7 @@ function transport(s: ServiceInfo): string {
   return (s.type === "dgram" ? "udp" : "tcp") + (s.addr.family === "inet6" ? "6" : "");
 }
 
-function uptime(ms: number): string {
+export function uptime(ms: number): string {
   const s = Math.floor(ms / 1000);
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }

@@ -36,6 +36,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { formatAddr, SOCK_STREAM, type NetAddr } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
+import { hostName } from "../host.js";
+import { version } from "../package-info.js";
 import { log } from "../log.js";
 import { badName } from "../names.js";
 import { LIST_PAGE, nameIsGroup, nameTaken, type ServiceInfo } from "../registry/types.js";
@@ -201,6 +203,9 @@ export function* nameService(addr: NetAddr) {
   });
   // A group's name is no service's: null at once, in the recovery window too.
   // `now: true`: no waiting out the recovery window (JoinGroup's check; Register refuses a clash anyway).
+  // Who runs this name service: `luanet up` adopts one it started before it was restarted.
+  const started = Date.now();
+  RegRPCFunction(self, "Status", () => ({ pid: process.pid, host: hostName(), started, version }));
   RegRPCFunction(self, "GetInfo", ({ name, now }: { name: string; now?: unknown }) => {
     const found = () => table.get(name)?.info ?? (groups.has(name) ? null : undefined);
     return now === true ? found() ?? null : answer(`name:${name}`, found, null);

@@ -32,6 +32,7 @@
 import type { Lease } from "etcd3";
 import { formatAddr } from "../../stdlib/net.js";
 import { LuanetError, RPCError } from "../errors.js";
+import { hostName, pidAlive } from "../host.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
@@ -93,6 +94,7 @@ export class EtcdRegistrar implements Registration, Claimer {
     const claimed = yield* awaitPromise(bounded(this.registry.client, spec, `registering ${this.self.name}`, (c) => claim(c, lease, info, this.mine, this.registry.warned)));
     if ("refused" in claimed) return claimed.refused;
     if (claimed.holder !== null) return nameTaken(claimed.holder);
+    if (claimed.stale !== undefined) this.self.log.info(`${this.self.name} took its name over from pid ${claimed.stale.pid} of this host, which no longer runs`);
     if (claimed.replaced !== null) this.self.log.warn(`${this.self.name}'s key in etcd was changed by another writer (${claimed.replaced}); claimed it back`);
     return null;
   }
@@ -144,7 +146,16 @@ interface Mine {
 
 /** The name is ours now (`replaced` says what we overwrote that was not ours), or `holder`'s,
  * or refused for another reason (a group's name). */
-type Claimed = { holder: null; replaced: string | null } | { holder: ServiceInfo } | { refused: LuanetError };
+type Claimed = { holder: null; replaced: string | null; stale?: ServiceInfo } | { holder: ServiceInfo } | { refused: LuanetError };
+
+/**
+ * A registration left by a process of this host that no longer runs (killed with -9: its lease
+ * lasts a few seconds more). Its restart, by `luanet up` or by hand, may take the name at once
+ * instead of being refused until the lease ends. Only this host can tell: the PID is checked here.
+ */
+function isDeadHere(found: ServiceInfo): boolean {
+  return found.host === hostName() && found.pid !== process.pid && !pidAlive(found.pid);
+}
 
 /** Claim `info.name` on `lease`, with its function index (see the top of this file). */
 async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, warned: Set<string>): Promise<Claimed> {
@@ -158,9 +169,9 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, war
     ...info.groups.map((g) => lease.put(keys.member(g, info.name)).value(info.name)),
     ...left.map((g) => c.kv.delete().key(keys.member(g, info.name))),
   ];
-  const done = (created: string, replaced: string | null): Claimed => {
+  const done = (created: string, replaced: string | null, stale?: ServiceInfo): Claimed => {
     Object.assign(mine, { created, value, lease: leaseId, groups: [...info.groups] });
-    return { holder: null, replaced };
+    return stale === undefined ? { holder: null, replaced } : { holder: null, replaced, stale };
   };
   if (mine.created === null && (await c.kv.getAll().prefix(keys.group(info.name)).limit(1).keys()).length > 0) return { refused: nameIsGroup(info.name) };
   for (const group of info.groups.filter((g) => !mine.groups.includes(g))) {
@@ -181,11 +192,13 @@ async function claim(c: Client, lease: Lease, info: ServiceInfo, mine: Mine, war
     const text = kv.value.toString();
     const ours = kv.create_revision === mine.created;
     const found = parseInfo(text, info.name, warned);
-    if (!ours && found !== null) return { holder: found };
+    const stale = !ours && found !== null && isDeadHere(found);
+    if (!ours && found !== null && !stale) return { holder: found };
     // Ours (rewritten since, or on an older lease of ours), or not a luanet value at all: take it
     // over, unless it changed in between.
     const taken = await c.kv.if(key, "Mod", "==", kv.mod_revision).then(...puts()).commit();
     if (!taken.succeeded) continue;
+    if (stale) return done(kv.create_revision, null, found!);
     const foreign = !ours || text !== mine.value || kv.lease !== mine.lease;
     return done(kv.create_revision, foreign ? describeValue(found, kv.lease) : null);
   }

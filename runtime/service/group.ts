@@ -28,8 +28,8 @@
  * run nothing twice, so every hop does that.)
  * @internal
  */
-import { hostname } from "node:os";
 import { describe, isInstance, RPCError } from "../errors.js";
+import { hostName } from "../host.js";
 import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
@@ -57,7 +57,7 @@ export interface GroupOptions {
 
 /** A member that could not be reached is passed over this long, while others are left. */
 const SUSPECT_MS = 1000;
-const HOST = hostname();
+const HOST = hostName();
 
 /** Check the group fields of `opts` (a TypeError names what is wrong). */
 export function checkGroupOptions(opts: GroupOptions, where: string): void {

@@ -22,6 +22,7 @@ import { InFlight } from "./group.js";
 import { Links } from "./links.js";
 import { NameServiceConnection } from "./ns-link.js";
 import { ReplyCache } from "./reply-cache.js";
+import { instanceFromEnv, type Instance } from "./instance.js";
 import { Service } from "./service.js";
 
 type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
@@ -42,6 +43,9 @@ export class Runtime implements RegistryHost {
   /** Scripts load one at a time: while one's module body runs, it is the current service's. */
   private loading: Promise<unknown> = Promise.resolve();
   private readonly instances = new Map<string, number>();
+  /** A service that fails ends the process (exit 1), rather than stopping alone: set for the
+   * processes `luanet up` runs several services in, so the supervisor restarts them. */
+  failFast = false;
   /** NewService's failure for a service whose start has not finished. */
   private readonly starting = new Map<Service, (error: unknown) => void>();
 
@@ -49,6 +53,8 @@ export class Runtime implements RegistryHost {
     this.registries = new RegistryChoice(this, env);
     this.root = new Service(this, null, [], null);
     this.services.add(this.root);
+    const instance = instanceFromEnv(env);
+    if (instance !== null) this.root.startedAs(instance);
   }
 
   /**
@@ -121,10 +127,11 @@ export class Runtime implements RegistryHost {
    * its module body has run and the start-up steps it began (StartLocalService, Register2Name)
    * are done; rejects with its error (the service is stopped then).
    */
-  newService(parent: Service, script: string, args: readonly string[]): Promise<string | null> {
+  newService(parent: Service, script: string, args: readonly string[], startedAs: Instance | null = null): Promise<string | null> {
     const file = resolve(parent.script === null ? process.cwd() : dirname(parent.script), script);
     if (!existsSync(file)) return Promise.reject(new LuanetError("script_load", `luanet.NewService: no such script ${file} (${describe(script)}, relative to ${parent.script === null ? "the working folder" : `the folder of ${parent.script}`})`));
     const child = new Service(this, file, Object.freeze([...args]), parent);
+    if (startedAs !== null) child.startedAs(startedAs);
     this.services.add(child);
     const instance = (this.instances.get(file) ?? 0) + 1;
     this.instances.set(file, instance);
@@ -160,7 +167,8 @@ export class Runtime implements RegistryHost {
     if (fail !== undefined) fail(error); // NewService reports it, and stops the service
     else {
       service.log.error(`${service} failed`, { error: error instanceof Error ? error : new Error(thrown(error).message) });
-      void this.stopService(service, "its script failed");
+      if (this.failFast) shutdown(1);
+      else void this.stopService(service, "its script failed");
     }
     return true;
   }
@@ -170,7 +178,7 @@ export class Runtime implements RegistryHost {
   startFailed(service: Service, what: string, error: Error): void {
     if (service.stopping) return; // it stopped meanwhile (and said why): this is only the echo
     service.log.error(`${what} failed: ${error.message}`);
-    if (service === this.root) shutdown(1);
+    if (service === this.root || this.failFast) shutdown(1);
     else void this.stopService(service, `${what} failed`);
   }
 

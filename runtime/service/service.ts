@@ -7,10 +7,10 @@
  * @internal
  */
 import { randomBytes } from "node:crypto";
-import { hostname } from "node:os";
 import { basename, extname } from "node:path";
 import { formatAddr, SOCK_STREAM, type NetAddr, type SocketType } from "../../stdlib/net.js";
 import { LuanetError } from "../errors.js";
+import { hostName } from "../host.js";
 import { graceMs, stopping } from "../lifecycle.js";
 import { log as processLog, loggerFor, loggerOf, setLogSource, type Logger } from "../log.js";
 import { describeSpec, type RegistrySpec } from "../registry/select.js";
@@ -27,6 +27,7 @@ import type { Envelope } from "../wire/envelope.js";
 import { DEFAULTS, type Config } from "./config.js";
 import { Conn } from "./conn.js";
 import { Dispatcher } from "./dispatch.js";
+import type { Instance } from "./instance.js";
 import { Mailbox } from "./mailbox.js";
 import { Routes } from "./group.js";
 import { Membership } from "./membership.js";
@@ -72,6 +73,8 @@ export class Service implements Registrant {
   private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
   /** Start-up failures logged already (registering fails with the listener's error: once). */
   readonly reported = new WeakSet<Error>();
+  /** Who it is in a cluster file (`luanet.instance`), or null when started by hand. */
+  private _instance: Instance | null = null;
 
   constructor(readonly runtime: Runtime, public script: string | null, public args: readonly string[], parent: Service | null) {
     this.config = { ...(parent?.config ?? DEFAULTS) };
@@ -100,6 +103,17 @@ export class Service implements Registrant {
     return this.stopped || stopping();
   }
 
+  get instance(): Instance | null {
+    return this._instance;
+  }
+
+  /** It was started from a cluster file as `instance`: its group is in its first registration,
+   * as if it had called JoinGroup. */
+  startedAs(instance: Instance): void {
+    this._instance = instance;
+    if (instance.group !== null) this.membership.groups.add(instance.group);
+  }
+
   get rpcTimeout(): number {
     return this.config.rpcTimeout;
   }
@@ -121,7 +135,7 @@ export class Service implements Registrant {
 
   info(): ServiceInfo {
     return {
-      name: this.name, type: this.type, addr: this.addr!, pid: process.pid, host: hostname(),
+      name: this.name, type: this.type, addr: this.addr!, pid: process.pid, host: hostName(),
       funcs: [...this.dispatcher.handlers.keys()], started: this.started, groups: [...this.membership.groups],
     };
   }
@@ -189,7 +203,8 @@ export class Service implements Registrant {
     if (registries.overrules(spec)) {
       // At info level once, by the process's own service: a bootstrap's 40 rooms would say it 40 times.
       const note = `registering in ${this.registry.where} (chosen on the command line or in the environment), not at ${describeSpec(spec)} as the script says`;
-      if (this.isRoot) this.log.info(note);
+      // Started by luanet up (an instance), the cluster's registry is the point: not worth a line.
+      if (this.isRoot && this._instance === null) this.log.info(note);
       else this.log.debug(note);
     } else if (this.registration === null && (this.asked === null || describeSpec(this.asked) !== describeSpec(spec))) {
       this.asked = spec;
