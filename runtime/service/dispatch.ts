@@ -105,7 +105,8 @@ export class Dispatcher {
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
    * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
   call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
-    if (this.stopped) return this.shuttingDown(origin, id);
+    // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
+    if (this.stopped) return this.draining ? this.refuseDraining(origin, id) : this.shuttingDown(origin, id);
     if (origin instanceof Conn && !origin.link.reliable) {
       const recent = (origin.recent ??= new Map());
       if (recent.has(id)) {
