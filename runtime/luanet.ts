@@ -32,8 +32,8 @@ export interface Luanet {
   readonly args: readonly string[];
   /** The current service's name (StartLocalService), or null. */
   readonly name: string | null;
-  /** True once the current service has begun to stop (StopService), or the whole process to
-   * shut down (luanet.Exit, SIGINT, SIGTERM, nothing left to run). */
+  /** True once the current service has begun to stop (StopService) or to drain, or the whole
+   * process to drain (SIGINT, SIGTERM) or shut down (luanet.Exit, nothing left to run). */
   readonly stopping: boolean;
   /** The logger of the current service: `luanet.log.info("listening", { port })`. */
   readonly log: Logger;
