@@ -6,6 +6,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { launch, lastJson, startNameService, startService } from "./helpers/cluster.ts";
+import { etcdMissing, startEtcd } from "./helpers/etcd.ts";
+import { fixture, startLuanet } from "./helpers/proc.ts";
+import { join } from "node:path";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -164,4 +167,41 @@ test("a process with no service (a script that only calls) still exits at once o
   assert.match(exit.stdout, /^halted, stopping true$/m);
   assert.ok(tookMs < 1000, `exited ${Math.round(tookMs)} ms after SIGTERM`);
   await ns.proc.stop(5000);
+});
+
+test("on etcd: SIGTERM with a call in flight: the service revokes its lease, the caller's watch sees it go, yet the call in flight succeeds (the caller keeps a connection that still answers)", { skip: etcdMissing }, async () => {
+  const etcd = await startEtcd(1);
+  try {
+    // Not cluster.ts's launch: its LUANET_NS would overrule the script's etcd address.
+    const run = (name: string, source: string) => {
+      const dir = fixture({ [name]: `import type {} from "luanet/globals";\nimport * as net from "luanet/net";\n${source}` });
+      return startLuanet([join(dir, name)], { cwd: dir, env: { ETCD_URL: etcd.url } });
+    };
+    const svc = run("slow.ts", `
+      luanet.RegRPCFunction("Slow", function* () { console.log("slow started"); yield* Sche.Sleep(1500); return "done"; });
+      luanet.StartLocalService("EtcdSlow", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(process.env.ETCD_URL!);
+    `);
+    await svc.waitFor(/registered in etcd at /, 15_000, "stderr");
+    const caller = run("caller.ts", `
+      luanet.StartLocalService("EtcdCaller", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      luanet.Register2Name(process.env.ETCD_URL!);
+      export default function* () {
+        const [ret, err] = yield* luanet.RPCCall("EtcdSlow", "Slow", null, { timeout: 10_000 });
+        yield* Sche.Sleep(1000); // it has exited by now
+        const [, again] = yield* luanet.RPCCall("EtcdSlow", "Slow", null, { timeout: 2000 });
+        console.log(JSON.stringify({ slow: [ret, err?.code ?? null], again: again?.code ?? null }));
+        luanet.Exit(0);
+      }
+    `);
+    await svc.waitFor(/^slow started$/m, 15_000);
+    svc.child.kill("SIGTERM");
+    const exit = await svc.exited(8000);
+    assert.equal(exit.code, 143, exit.stderr);
+    const out = await caller.exited(15_000);
+    // Once it is gone from etcd, the name resolves to nothing.
+    assert.deepEqual(lastJson(out.stdout), { slow: ["done", null], again: "unavailable" }, out.stderr);
+  } finally {
+    await etcd.stop();
+  }
 });

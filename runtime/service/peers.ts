@@ -138,7 +138,17 @@ export class PeerTable {
     const seen = conn.lastSeen;
     conn.link.send(PING_BODY);
     setTimeout(() => {
-      if (!conn.link.closed && conn.lastSeen === seen) lost();
+      if (conn.link.closed) return;
+      if (conn.lastSeen === seen) return lost();
+      // It answers: close once its calls are answered, so no new call goes to a service that left
+      // (the link sweep closes it meanwhile if it goes silent for peerTimeout).
+      const check = setInterval(() => {
+        if (conn.link.closed) clearInterval(check);
+        else if (peer!.conn !== conn || peer!.pending === 0) {
+          clearInterval(check);
+          lost();
+        }
+      }, GONE_PROBE_MS / 10).unref();
     }, GONE_PROBE_MS).unref();
   }
 }
