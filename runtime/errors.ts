@@ -27,6 +27,8 @@ export const ErrorCode = {
   overloaded: "overloaded",
   /** The callee is shutting down: the call was queued or arrived after shutdown began, or its handler was halted unfinished (ERROR frame). Retry: yes, once it or another provider is up. */
   shutting_down: "shutting_down",
+  /** The callee is leaving (told to stop, it is draining: it left the registry and finishes the calls it was running); it did not run this call (ERROR frame). A group call is retried on another member at once. Retry: yes, elsewhere (look the name up again). */
+  draining: "draining",
   /** The args, message or result hold a value the protocol cannot carry (a function, a symbol, an Error...): here or the callee's ERROR frame. Retry: no. */
   bad_value: "bad_value",
 

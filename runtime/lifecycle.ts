@@ -1,8 +1,11 @@
 /**
  * Process lifetime. A luanet process ends like a Node one: when no task can run again and nothing
- * holds the event loop (no listener, no timer). SIGINT and SIGTERM end it gracefully: every task
- * is halted so its `finally` blocks run, then the shutdown hooks (listeners, logs) run, then the
- * process exits with 130 or 143. A second signal exits at once.
+ * holds the event loop (no listener, no timer). SIGINT and SIGTERM end it gracefully, in two
+ * steps: first the drain (the drain hooks, run concurrently: each service leaves the registry and
+ * finishes the calls it is running, service.ts `drain`), then the shutdown: every task is halted
+ * so its `finally` blocks run, then the shutdown hooks (listeners, logs) run, then the process
+ * exits with 130 or 143. A second signal exits at once. `luanet.Exit()` and nothing left to run
+ * (`beforeExit`) shut down at once, with no drain.
  * @internal
  */
 import { log, logThrown } from "./log.js";
@@ -12,10 +15,15 @@ import { allDone, liveTasks } from "./scheduler/live.js";
 type Hook = () => void | Promise<void>;
 const hooks: Hook[] = [];
 const startHooks: (() => void)[] = [];
+/** Drain hooks, each with the longest it may take (ms). */
+const drainHooks: { hook: () => Promise<void>; limitMs: () => number }[] = [];
 let exiting = false;
-let signalled = false;
+let draining = false;
 /** A program that stops in its own way on SIGINT and SIGTERM (see takeSignals). */
 let onStopSignal: ((code: number) => void) | null = null;
+
+/** What the drain waits beyond its hooks' longest limit before it shuts down regardless. */
+const DRAIN_MARGIN_MS = 1000;
 
 /** Tasks named in the "still running" warning (at most 200 characters each); the rest are counted. */
 const STUCK_LISTED = 5;
@@ -37,9 +45,50 @@ export function onShutdownStart(hook: () => void): void {
   startHooks.push(hook);
 }
 
-/** True once shutdown has begun (`luanet.stopping`). */
+/**
+ * Run `hook` when a signal asks the process to stop, before the shutdown: hooks run concurrently,
+ * and the shutdown follows once all have settled, or `limitMs()` (the longest limit of all
+ * hooks, read when the drain begins) plus a second has passed, whichever is first.
+ */
+export function onDrain(hook: () => Promise<void>, limitMs: () => number): () => void {
+  const entry = { hook, limitMs };
+  drainHooks.push(entry);
+  return () => {
+    const i = drainHooks.indexOf(entry);
+    if (i >= 0) drainHooks.splice(i, 1);
+  };
+}
+
+/** True once the drain or the shutdown has begun (`luanet.stopping`). */
 export function stopping(): boolean {
-  return exiting;
+  return exiting || draining;
+}
+
+/** Drain (see the top of this file), then `shutdown(code)`. */
+export function drainThenShutdown(code: number): void {
+  if (exiting || draining) return;
+  draining = true;
+  const entries = drainHooks.splice(0);
+  const limit = Math.max(0, ...entries.map((e) => e.limitMs())) + DRAIN_MARGIN_MS;
+  let timer: NodeJS.Timeout | undefined;
+  // Not unref'd: the drain holds the process open (else beforeExit would end it at once, with 0).
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      log.warn(`drain: still not done after ${limit} ms; shutting down`);
+      resolve();
+    }, limit);
+  });
+  const all = Promise.all(entries.map(async ({ hook }) => {
+    try {
+      await hook();
+    } catch (error) {
+      log.error("drain hook failed", { error });
+    }
+  }));
+  void Promise.race([all, bound]).then(() => {
+    clearTimeout(timer);
+    shutdown(code);
+  });
 }
 
 /** Stop new work, halt every task, run the hooks, exit with `code`. */
@@ -101,11 +150,11 @@ export function takeSignals(handler: (code: number) => void): void {
 /** Signals and uncaught errors: installed once by the start module. */
 export function installProcessHandlers(): void {
   const onSignal = (signal: NodeJS.Signals, code: number) => () => {
-    if (exiting || signalled) process.exit(code);
-    signalled = true;
-    log.debug(`${signal}: shutting down`);
-    if (onStopSignal !== null) onStopSignal(code);
-    else shutdown(code);
+    if (exiting || draining) process.exit(code);
+    log.debug(`${signal}: draining, then shutting down`);
+    if (onStopSignal === null) return drainThenShutdown(code);
+    draining = true;
+    onStopSignal(code);
   };
   process.on("SIGINT", onSignal("SIGINT", 130));
   process.on("SIGTERM", onSignal("SIGTERM", 143));

@@ -36,8 +36,8 @@ export interface Luanet {
   /** Who the current service is when `luanet up` started it from a cluster file:
    * `{ name: "Room-2", index: 2, group: "Room" }`; null when started by hand. */
   readonly instance: Instance | null;
-  /** True once the current service has begun to stop (StopService), or the whole process to
-   * shut down (luanet.Exit, SIGINT, SIGTERM, nothing left to run). */
+  /** True once the current service has begun to stop (StopService) or to drain, or the whole
+   * process to drain (SIGINT, SIGTERM) or shut down (luanet.Exit, nothing left to run). */
   readonly stopping: boolean;
   /** The logger of the current service: `luanet.log.info("listening", { port })`. */
   readonly log: Logger;

@@ -5,7 +5,7 @@
  * their own; nothing else holds process state.
  * @internal
  */
-import { graceMs, onShutdown, onShutdownStart } from "./lifecycle.js";
+import { graceMs, onDrain, onShutdown, onShutdownStart } from "./lifecycle.js";
 import { luanetFor } from "./luanet.js";
 import { Runtime } from "./service/runtime.js";
 
@@ -14,6 +14,8 @@ export const runtime = new Runtime((file, instance) => import("./loader.js").the
 
 export const luanet = luanetFor(runtime);
 
+// Told to stop (SIGTERM, SIGINT): every service drains first (leaves the registry, finishes its calls).
+onDrain(() => runtime.drain(), () => runtime.drainLimit());
 // Shutdown begins: no handler starts, queued calls are answered. Then, after the tasks are halted,
 // sockets get the same grace as tasks' finally blocks to hand a slow receiver what is queued.
 onShutdownStart(() => runtime.beginShutdown());

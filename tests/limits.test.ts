@@ -349,7 +349,7 @@ test("10,000 connections that send HELLO and nothing more do not lock out a new 
   for (const s of sockets) s.destroy();
 });
 
-test("SIGTERM with 300 queued calls: no queued handler starts, every caller gets shutting_down, the process exits well within its grace, and its log stays short", async () => {
+test("SIGTERM with 300 queued calls: no queued handler starts, the 299 queued callers get draining (their calls never ran), the running one shutting_down once the drain grace ends, the process exits well within its shutdown grace, and its log stays short", async () => {
   const ns = await startNameService();
   const { svc } = await target(ns, `
     luanet.Configure({ maxConcurrentHandlers: 1 });
@@ -359,7 +359,7 @@ test("SIGTERM with 300 queued calls: no queued handler starts, every caller gets
       if (++arrived === 300) console.log("300 calls arrived");
       return (function* () { console.log("handler " + ++n + " started"); yield* Sche.Sleep(60_000); return "done"; })();
     });
-  `, { LUANET_SHUTDOWN_GRACE_MS: "30000" });
+  `, { LUANET_SHUTDOWN_GRACE_MS: "30000", LUANET_DRAIN_MS: "500" });
   const callers = launch(ns, `
     export default function* () {
       const codes: Record<string, number> = {};
@@ -381,7 +381,7 @@ test("SIGTERM with 300 queued calls: no queued handler starts, every caller gets
   assert.equal(exit.code, 143, exit.stderr);
   assert.doesNotMatch(exit.stdout, /handler 2 started/);
   const out = await callers.exited(10_000);
-  assert.deepEqual(lastJson(out.stdout), { shutting_down: 300 }, out.stderr);
+  assert.deepEqual(lastJson(out.stdout), { draining: 299, shutting_down: 1 }, out.stderr);
   assert.ok(exit.stderr.length - logBefore < 2000, `the shutdown wrote ${exit.stderr.length - logBefore} bytes of log:\n${exit.stderr.slice(logBefore)}`);
 });
 

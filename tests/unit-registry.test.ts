@@ -43,6 +43,9 @@ class FakeNameService implements NameServiceLink {
   onLost(fn: () => void): void {
     this.lost.push(fn);
   }
+  close(): void {
+    this.conn = null;
+  }
   /** The connection dropped and another one opened. */
   reconnect(): void {
     this.conn = {};

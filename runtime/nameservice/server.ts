@@ -7,6 +7,8 @@
  *   Register({ ...info, token }) -> null       claim info.name; "name_taken" if another live
  *                                               holder (another token) has it, "bad_request"
  *                                               naming the field that is wrong
+ *   Unregister(null)        -> null            drop the registration this connection holds
+ *                                               (none: nothing to do); the connection stays open
  *   GetInfo({ name, now? }) -> info | null       (now: true: no recovery-window wait)
  *   GetRemoteFunc({ func }) -> [name, ...]      live services that provide func
  *   List(null)              -> [info, ...]      every registration
@@ -201,6 +203,18 @@ export function* nameService(addr: NetAddr) {
     }
     return null;
   });
+  // A service that leaves (drains) drops its registration, keeping the connection for its own calls.
+  RegRPCFunction(self, "Unregister", (_args: unknown, ctx: CallContext) => {
+    if (ctx.conn === null) throw new LuanetError("bad_request", "Unregister(null): a registration is dropped over the connection that holds it");
+    const name = held.get(ctx.conn);
+    if (name === undefined) return null;
+    held.delete(ctx.conn);
+    if (table.get(name)?.conn === ctx.conn) {
+      put(name, undefined);
+      log.info(`unregistered ${name}: it left`);
+    }
+    return null;
+  });
   // A group's name is no service's: null at once, in the recovery window too.
   // `now: true`: no waiting out the recovery window (JoinGroup's check; Register refuses a clash anyway).
   // Who runs this name service: `luanet up` adopts one it started before it was restarted.
@@ -257,6 +271,9 @@ export function* nameService(addr: NetAddr) {
     log.info(`unregistered ${name}: its connection closed`);
   });
 
+  // Its clients need it until they have left (drained) themselves; its handlers are watches that
+  // wait up to MAX_WATCH_MS: told to stop, it shuts down at once.
+  self.drainsFirst = false;
   // Every Members watch is a handler waiting: room for many (WATCHES_PER_CONN bounds each connection's).
   configure(self.config, { maxConcurrentHandlers: 100_000 });
   const [, err] = yield* StartLocalService(self, "nameservice", SOCK_STREAM, addr);

@@ -26,7 +26,8 @@
  *
  * The retry loop is registrar.ts's: while etcd cannot be reached it retries with backoff (100 ms
  * doubling to 2 s), logging once; a refusal on the first claim ends the registrar (Register2Name
- * fails). When the service stops the lease is revoked, so the registration disappears at once.
+ * fails). When the service stops, or leaves (a drain: `leave`), the lease is revoked, so the
+ * registration disappears at once.
  * @internal
  */
 import type { Lease } from "etcd3";
@@ -34,6 +35,7 @@ import { formatAddr } from "../../stdlib/net.js";
 import { LuanetError, RPCError } from "../errors.js";
 import { hostName, pidAlive } from "../host.js";
 import { Block, WakeUp } from "../scheduler/block.js";
+import { halt } from "../scheduler/halt.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
 import type { Task } from "../scheduler/task.js";
@@ -56,6 +58,10 @@ export class EtcdRegistrar implements Registration, Claimer {
   readonly lostWhere: string;
   readonly retryMaxMs = 2000;
   readonly reclaimMs = this.ttl * 1000;
+  /** Called once the registrar has ended and revoked its lease (or failed to: `revokeError`). */
+  private ended: () => void = () => {};
+  private readonly gone = new Promise<void>((resolve) => (this.ended = resolve));
+  private revokeError: unknown = null;
 
   constructor(private readonly registry: EtcdRegistry, private readonly self: Registrant, onFirst: (error: LuanetError | null) => void) {
     this.registeredWhere = this.lostWhere = `in ${registry.where}`;
@@ -68,8 +74,25 @@ export class EtcdRegistrar implements Registration, Claimer {
         const lease = registrar.lease;
         registrar.lease = null;
         // Leaving: drop the registration now rather than when the lease runs out.
-        if (lease !== null) yield* awaitPromise(bounded(registry.client, registry.spec, "revoking the lease", () => lease.revoke()).catch(() => {}));
+        if (lease !== null) yield* awaitPromise(bounded(registry.client, registry.spec, "revoking the lease", () => lease.revoke()).catch((error: unknown) => void (registrar.revokeError = error)));
+        registrar.ended();
       }
+    });
+  }
+
+  /** Leave (a drain): end the registrar, whose lease is revoked on the way out; resolves once etcd
+   * has confirmed the revoke (every key of the registration is gone with it). */
+  leave(timeoutMs: number): Promise<void> {
+    halt(this.task);
+    const what = `${this.self.name} leaving ${this.registry.where}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new RPCError("timeout", `${what}: no confirmation within ${timeoutMs} ms (its lease runs out within ${this.ttl} s anyway)`)), timeoutMs);
+      void this.gone.then(() => {
+        clearTimeout(timer);
+        const error = this.revokeError;
+        if (error === null) resolve();
+        else reject(new RPCError("unavailable", `${what}: revoking its lease failed: ${(error as Error)?.message ?? String(error)}`));
+      });
     });
   }
 

@@ -4,12 +4,15 @@
  * registration per connection). Its registrar (registrar.ts) claims the name with Register,
  * which carries the service's token, the secret that lets it, and only it, register its name
  * again; then holds it with a heartbeat every second, re-registers at once when the connection
- * drops, and republishes functions registered later.
+ * drops, and republishes functions registered later. Leaving (a drain) stops the registrar and
+ * asks Unregister, over the same connection, which stays open for the service's own calls (a
+ * name service older than Unregister: the connection is closed, which drops the registration).
  * @internal
  */
 import { formatAddr, type NetAddr } from "../../stdlib/net.js";
 import { describe, LuanetError, RegistryAwayError, RPCError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
+import { halt } from "../scheduler/halt.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import type { Task } from "../scheduler/task.js";
 import { keepRegistered, type Claimer } from "./registrar.js";
@@ -169,10 +172,35 @@ export class NameServiceRegistry implements Registry {
     };
     task = self.spawn("registrar", () => keepRegistered(self, claimer, registered));
     link.onLost(wake); // re-register at once rather than at the next heartbeat
+    const where = this.where;
     return {
       republish() {
         republish = true;
         wake();
+      },
+      leave(timeoutMs) {
+        // Halted first: no claim follows the Unregister (a Register already sent goes before it, on
+        // the same connection, so it is undone too).
+        if (task !== null) halt(task);
+        return new Promise<void>((resolve, reject) => {
+          let settled = false;
+          self.spawn(`leaving ${where}`, function* () {
+            try {
+              const [, err] = yield* link.call("Unregister", null, timeoutMs);
+              if (err !== null && err.code === "no_such_function") {
+                // An older name service: the registration lives as long as its connection.
+                link.close(`${self.name} left ${where}`);
+              } else if (err !== null) throw err;
+              settled = true;
+              resolve();
+            } catch (error) {
+              settled = true;
+              reject(error);
+            } finally {
+              if (!settled) reject(new RPCError("shutting_down", `${self.name} stopped before it had left ${where}`));
+            }
+          });
+        });
       },
     };
   }

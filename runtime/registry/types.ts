@@ -82,6 +82,14 @@ export interface Registrant {
 export interface Registration {
   /** The function list grew: publish it now. */
   republish(): void;
+  /**
+   * Leave for good (a drain): stop keeping the registration and remove it from the registry, so
+   * the name resolves to nothing and the groups lose the member (their watchers hear of it at
+   * once). Resolves once the registry confirms; rejects with an RPCError if it does not within
+   * `timeoutMs` (the registration then ends as it would have anyway: with the connection, or
+   * when the lease runs out).
+   */
+  leave(timeoutMs: number): Promise<void>;
 }
 
 /** The service layer, as a registry needs it: implemented by the service layer's Runtime. */
@@ -104,6 +112,8 @@ export interface NameServiceLink {
   heartbeat(): void;
   /** Call `fn` whenever the connection closes. */
   onLost(fn: () => void): void;
+  /** Close the open connection, if one is (the next call opens another). */
+  close(why: string): void;
 }
 
 /** Most registrations in one page of the name service's List({ after, limit }): 100 of at most

@@ -52,6 +52,19 @@ export interface Config {
   /** A frame that has started to arrive must be complete within this long (ms), or its
    * connection is closed. */
   frameTimeout: number;
+  /** When the process is told to stop (SIGTERM, SIGINT), how long (ms) the service waits, once it
+   * has left the registry, for the handlers it is running to finish; those still running then are
+   * halted (their callers get `shutting_down`). `LUANET_DRAIN_MS` sets the default. */
+  drainGrace: number;
+}
+
+/** The default drain grace: `LUANET_DRAIN_MS` (a positive integer) if set, else 10 s. */
+function drainDefault(env: NodeJS.ProcessEnv): number {
+  const text = env.LUANET_DRAIN_MS;
+  if (text === undefined || text === "") return 10_000;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms <= 0) throw new TypeError(`LUANET_DRAIN_MS must be a positive integer (ms), got ${describe(text)}`);
+  return ms;
 }
 
 /** The limits a service starts with (a service started by NewService starts with its starter's). */
@@ -73,6 +86,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   mailboxBytes: 4 * 1024 * 1024,
   partialFrameBytes: 128 * 1024 * 1024,
   frameTimeout: 30_000,
+  drainGrace: drainDefault(process.env),
 });
 
 /** Check `changes` (luanet.Configure's argument) and apply them to `config`. */

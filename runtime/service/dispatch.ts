@@ -5,9 +5,11 @@
  * returns a promise) gets a task of its own, at most `maxConcurrentHandlers` at a time, with a
  * queue behind them bounded in calls and in bytes. A queued call whose caller has given up (the
  * deadline its CALL carried has passed) is dropped unanswered. Every other call gets exactly one
- * reply; a handler's error is the caller's error. Once the service stops no handler starts:
- * queued calls, and calls that arrive, are answered `shutting_down`, as are handlers halted
- * unfinished. On links that lose frames (UDP) callers resend; a duplicate of a call is answered
+ * reply; a handler's error is the caller's error. While the service drains (it was told to stop
+ * and has left the registry) the handlers running go on, but no other starts: queued calls, and
+ * calls that arrive, are answered `draining` (they never ran: a group caller tries another
+ * member). Once the service stops no handler starts: queued calls, and calls that arrive, are
+ * answered `shutting_down`, as are handlers halted unfinished. On links that lose frames (UDP) callers resend; a duplicate of a call is answered
  * from a cache of recent replies (bounded in count per link and in bytes over all links,
  * reply-cache.ts), or ignored while its handler still runs or once its reply is forgotten, so
  * each call runs at most once.
@@ -73,6 +75,9 @@ export class Dispatcher {
   private queuedBytes = 0;
   private purging: NodeJS.Timeout | null = null;
   private stopped = false;
+  private draining = false;
+  /** Told when no handler runs any more (see `idle`). */
+  private idleWaiters: (() => void)[] = [];
   /** The tasks running its handlers (see `serving`). */
   private readonly handlerTasks = new WeakSet<Task>();
 
@@ -100,7 +105,8 @@ export class Dispatcher {
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
    * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
   call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
-    if (this.stopped) return this.shuttingDown(origin, id);
+    // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
+    if (this.stopped) return this.draining ? this.refuseDraining(origin, id) : this.shuttingDown(origin, id);
     if (origin instanceof Conn && !origin.link.reliable) {
       const recent = (origin.recent ??= new Map());
       if (recent.has(id)) {
@@ -111,6 +117,7 @@ export class Dispatcher {
       recent.set(id, null);
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
+    if (this.draining) return this.refuseDraining(origin, id);
     const handler = this.handlers.get(func);
     if (handler === undefined) {
       return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${func}"`);
@@ -183,10 +190,11 @@ export class Dispatcher {
       } finally {
         self.running--;
         if (!answered) self.shuttingDown(origin, id); // halted: only a stop halts a handler's task
-        if (!self.stopped) {
+        if (!self.stopped && !self.draining) {
           const next = self.nextQueued();
           if (next !== undefined) self.runHandler(next.origin, next.id, next.func, next.body);
         }
+        if (self.running === 0) for (const done of self.idleWaiters.splice(0)) done();
       }
     }, [], this.service);
     this.handlerTasks.add(task);
@@ -194,6 +202,28 @@ export class Dispatcher {
 
   private shuttingDown(origin: Origin, id: number): void {
     this.replyError(origin, id, "shutting_down", `${this.service.named ?? "this process"} is shutting down`);
+  }
+
+  private refuseDraining(origin: Origin, id: number): void {
+    this.replyError(origin, id, "draining", `${this.service.named ?? "this process"} is leaving (draining): it did not run the call; try another provider`);
+  }
+
+  /** The service drains: the handlers running go on, no other starts; every queued call, and
+   * every call that arrives from now on, is answered `draining`. */
+  drain(): void {
+    this.draining = true;
+    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id);
+  }
+
+  /** Handlers running now. */
+  get runningHandlers(): number {
+    return this.running;
+  }
+
+  /** Resolves once no handler runs (at once if none does). */
+  idle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** The service stops: no handler starts any more, and every queued call is answered. */

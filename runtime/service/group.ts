@@ -25,7 +25,9 @@
  * call that was sent: in a handler's task `idempotent` is ignored, so when A calls B and B's
  * handler calls C, a lost call to C comes back to A as an error, and A alone decides whether to
  * try another B: retries never multiply across hops. (Failing over before anything was sent can
- * run nothing twice, so every hop does that.)
+ * run nothing twice, so every hop does that.) A member that is leaving answers `draining` to a call
+ * it did not run: that call goes to another member too (it is passed over for SUSPECT_MS, until
+ * the watch drops it).
  * @internal
  */
 import { describe, isInstance, RPCError } from "../errors.js";
@@ -167,7 +169,7 @@ function pick(self: Service, route: Route, members: readonly ServiceInfo[], trie
 /** Whether a failed try may go to another member: see the top of this file. */
 function tryElsewhere(err: RPCError, sent: boolean, idempotent: boolean): boolean {
   if (!sent) return err.code !== "too_large" && err.code !== "bad_value";
-  return err.code === "overloaded" || (idempotent && (err.code === "disconnected" || err.code === "timeout" || err.code === "shutting_down"));
+  return err.code === "overloaded" || err.code === "draining" || (idempotent && (err.code === "disconnected" || err.code === "timeout" || err.code === "shutting_down"));
 }
 
 const asRPCError = (error: unknown): RPCError => (isInstance(error, RPCError) ? error : new RPCError("unavailable", String((error as Error)?.message ?? error)));
@@ -222,7 +224,7 @@ class MemberCall extends Call {
     const sent = this.link !== null;
     if (err === null || !tryElsewhere(err, sent, false)) return step;
     const route = this.self.routes.route(this.group);
-    if (!sent) route.suspects.set(this.member.name, performance.now() + SUSPECT_MS);
+    if (!sent || err.code === "draining") route.suspects.set(this.member.name, performance.now() + SUSPECT_MS);
     const left = this.expires === 0 ? this.ms : this.expires - performance.now(); // unsent: no time went by
     this.rest = groupCall(this.self, this.group, this.func, this.callArgs, this.ms, this.opts, left, null, new Set([this.member.name]), err);
     return this.rest.next();
@@ -282,7 +284,7 @@ export function* groupCall(self: Service, group: string, func: string, args: unk
     }
     const err = result![1];
     if (err === null || !tryElsewhere(err, sent, idempotent)) return result!;
-    if (!sent) route.suspects.set(member.name, performance.now() + SUSPECT_MS);
+    if (!sent || err.code === "draining") route.suspects.set(member.name, performance.now() + SUSPECT_MS);
     (tried ??= new Set()).add(member.name);
     last = err;
   }

@@ -36,4 +36,8 @@ export class NameServiceConnection implements NameServiceLink {
   onLost(fn: () => void): void {
     this.lost.push(fn);
   }
+
+  close(why: string): void {
+    this.peer.conn?.link.close(new Error(why));
+  }
 }

@@ -12,6 +12,7 @@ import { UDP_FRAME_LIMIT, udpTransport } from "../transport/udp.js";
 import type { Transport } from "../transport/types.js";
 import { encode, PROTOCOL_VERSION, Type } from "../wire/envelope.js";
 import { Conn } from "./conn.js";
+import { PING_BODY } from "./links.js";
 import { PeerLostError } from "./presence.js";
 import type { Service } from "./service.js";
 import type { SessionTable } from "./sessions.js";
@@ -25,6 +26,9 @@ export interface Endpoint {
 export function transportFor(type: SocketType): Transport {
   return type === "dgram" ? udpTransport : streamTransport;
 }
+
+/** How long a peer the registry says is gone, with calls waiting, has to answer a PING. */
+const GONE_PROBE_MS = 1000;
 
 export class Peer {
   conn: Conn | null = null;
@@ -121,10 +125,30 @@ export class PeerTable {
   /**
    * The registry says `name` is gone (its registration ended): close the connection to it, so
    * calls waiting on it fail now as `disconnected` rather than at their deadline (a host that
-   * went silent sends no reset), and the next call looks the name up again.
+   * went silent sends no reset), and the next call looks the name up again. With calls waiting,
+   * it is first asked whether it is still there (a PING): one that left on purpose (a drain)
+   * answers, and keeps the connection while it finishes them (it closes it when it exits).
    */
   nameGone(name: string, why: string): void {
-    const conn = this.peers.get(name)?.conn;
-    if (conn != null && !conn.link.closed) conn.link.close(new PeerLostError("gone from the registry", why));
+    const peer = this.peers.get(name);
+    const conn = peer?.conn;
+    if (conn == null || conn.link.closed) return;
+    const lost = () => conn.link.close(new PeerLostError("gone from the registry", why));
+    if (peer!.pending === 0) return lost();
+    const seen = conn.lastSeen;
+    conn.link.send(PING_BODY);
+    setTimeout(() => {
+      if (conn.link.closed) return;
+      if (conn.lastSeen === seen) return lost();
+      // It answers: close once its calls are answered, so no new call goes to a service that left
+      // (the link sweep closes it meanwhile if it goes silent for peerTimeout).
+      const check = setInterval(() => {
+        if (conn.link.closed) clearInterval(check);
+        else if (peer!.conn !== conn || peer!.pending === 0) {
+          clearInterval(check);
+          lost();
+        }
+      }, GONE_PROBE_MS / 10).unref();
+    }, GONE_PROBE_MS).unref();
   }
 }

@@ -189,6 +189,16 @@ export class Runtime implements RegistryHost {
     return service.stop(why);
   }
 
+  /** The process was told to stop: drain every service at once (Service.drain). */
+  async drain(): Promise<void> {
+    await Promise.all([...this.services].map((service) => service.drain()));
+  }
+
+  /** The longest `drain` may take (ms). */
+  drainLimit(): number {
+    return Math.max(0, ...[...this.services].map((service) => service.drainLimit));
+  }
+
   /** Process shutdown has begun: no service starts a handler any more. */
   beginShutdown(): void {
     for (const service of this.services) service.beginShutdown();

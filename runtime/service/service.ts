@@ -70,6 +70,11 @@ export class Service implements Registrant {
   private registration: Promise<void> | null = null;
   private kept: Registration | null = null;
   private stopped = false;
+  /** Its drain, once begun. */
+  private drained: Promise<void> | null = null;
+  /** False for a service its callers need until they have left themselves (the name service):
+   * told to stop, it skips the drain and shuts down at once. */
+  drainsFirst = true;
   private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
   /** Start-up failures logged already (registering fails with the listener's error: once). */
   readonly reported = new WeakSet<Error>();
@@ -98,9 +103,9 @@ export class Service implements Registrant {
     return this._name;
   }
 
-  /** True once it (or the whole process) has begun to stop. */
+  /** True once it (or the whole process) has begun to stop, or to drain. */
   get stopping(): boolean {
-    return this.stopped || stopping();
+    return this.stopped || this.drained !== null || stopping();
   }
 
   get instance(): Instance | null {
@@ -249,6 +254,51 @@ export class Service implements Registrant {
     while (liveTasks().some((task) => task.context === this) && performance.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
     await this.runtime.links.closeAll(graceMs, (conn) => conn.service === this);
     await this.closeListener();
+  }
+
+  /**
+   * Leave, then finish what it runs, before a stop (SIGTERM, SIGINT; later a supervisor's stop of
+   * one service): (1) leave the registry, waiting (at most rpcTimeout) for it to confirm, so the
+   * name resolves to nothing and its groups lose it (callers watching them hear of it at once);
+   * calls that arrive meanwhile still run; (2) refuse every call that arrives or is queued with
+   * `draining` (it never ran: a group caller tries another member), while the handlers running
+   * go on; (3) wait until none runs, at most `drainGrace`. Its tasks keep running throughout: its
+   * GetMsg loops, outgoing calls and messages work, messages still reach its mailbox. The stop
+   * comes after, from the caller (the process's shutdown). The same promise every time.
+   */
+  drain(): Promise<void> {
+    return (this.drained ??= this.drainNow());
+  }
+
+  private async drainNow(): Promise<void> {
+    if (this.stopped || !this.drainsFirst) return;
+    const kept = this.kept;
+    if (kept !== null) {
+      const where = this.registry.where;
+      this.log.info(`${this} draining: leaving ${where}`);
+      try {
+        await kept.leave(this.rpcTimeout);
+      } catch (error) {
+        this.log.warn(`${this} could not leave ${where} (${(error as Error).message}); draining all the same`);
+      }
+    }
+    this.dispatcher.drain();
+    const running = this.dispatcher.runningHandlers;
+    if (running === 0) return;
+    const grace = this.config.drainGrace;
+    this.log.info(`${this} draining: waiting for ${running} call(s) to finish (at most ${grace} ms)`);
+    let timer: NodeJS.Timeout | undefined;
+    const expired = await Promise.race([
+      this.dispatcher.idle().then(() => false),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), grace))),
+    ]);
+    clearTimeout(timer);
+    if (expired) this.log.warn(`${this}: ${this.dispatcher.runningHandlers} call(s) still running at the end of the drain grace (${grace} ms, luanet.Configure({ drainGrace }) or LUANET_DRAIN_MS): they are halted, their callers get shutting_down`);
+  }
+
+  /** The longest its drain may take (ms): leaving the registry, then the grace. */
+  get drainLimit(): number {
+    return this.drainsFirst ? this.rpcTimeout + this.config.drainGrace : 0;
   }
 
   /** Process shutdown begins: answer queued calls, start no handler (the shutdown halts its tasks). */
