@@ -111,7 +111,7 @@ export class Dispatcher {
       recent.set(id, null);
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
-    const handler = this.handlers.get(func);
+    const handler = this.handlers.get(func) ?? this.service.reloads.reserved(func);
     if (handler === undefined) {
       return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${func}"`);
     }
