@@ -3,7 +3,7 @@
  *
  *   luanet [--ns ADDR | --registry ADDR] <script> [args...]   run a service script
  *   luanet nameservice [--listen ADDR]      run the name service
- *   luanet ls | call | send                 talk to a running cluster
+ *   luanet ls | call | send | reload        talk to a running cluster
  * @internal
  */
 import { existsSync, statSync } from "node:fs";
@@ -19,7 +19,7 @@ import { describeSpec, parseRegistry, type RegistrySpec } from "./registry/selec
 import { runtime } from "./process.js";
 import type { Instruction } from "./scheduler/instruction.js";
 import { start, startBuiltin } from "./start.js";
-import { callTool, ls, sendTool, type CallFlags } from "./tools.js";
+import { callTool, ls, reloadTool, sendTool, type CallFlags } from "./tools.js";
 import { act, parseScale, ps, type ClusterToolFlags } from "./cluster/tools.js";
 import { runServices } from "./cluster/run-services.js";
 import { up } from "./cluster/up.js";
@@ -141,7 +141,8 @@ Examples:
   luanet nameservice --listen 127.0.0.1:8010
   luanet --registry etcd://127.0.0.1:2379 samples/plus/server.ts
   luanet ls
-  luanet call PlusServer Plus '{"a":1,"b":2}'`)
+  luanet call PlusServer Plus '{"a":1,"b":2}'
+  luanet reload Room`)
     .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
@@ -236,6 +237,11 @@ Examples:
     .description("run COUNT instances of a cluster file entry: Room=5")
     .argument("<service=count>", "the entry and how many instances", argParser(parseScale))
     .action((scale: { service: string; count: number }, options: ClusterFlags) => runTool("scale", options, () => act("Scale", scale, options)));
+  toolCommand("reload")
+    .description("hot reload a service's script, or each member of a group in turn, into the running process")
+    .argument("<target>", "a service or a group")
+    .option("--timeout <ms>", "each reload's deadline", timeoutArg)
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & { timeout?: number }) => runTool("reload", options, () => reloadTool(target, options)));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,

@@ -23,7 +23,7 @@ export const ErrorCode = {
   remote_error: "remote_error",
   /** The call, message or result is over the maximum frame size (here, or the callee's ERROR frame for a result). Retry: no. */
   too_large: "too_large",
-  /** Too much is waiting already: this process's calls or bytes queued to the peer, or the callee's handler queue (ERROR frame). Retry: yes, after backing off. */
+  /** Too much is waiting already: this process's calls or bytes queued to the peer, or the callee's handler queue (ERROR frame); `luanet.reload`: a reload of that service runs already. Retry: yes, after backing off. */
   overloaded: "overloaded",
   /** The callee is shutting down: the call was queued or arrived after shutdown began, or its handler was halted unfinished (ERROR frame). Retry: yes, once it or another provider is up. */
   shutting_down: "shutting_down",
@@ -45,7 +45,7 @@ export const ErrorCode = {
   // --- the process ---
   /** A task was halted before it finished: joining it (`yield* task`) throws this. Retry: no. */
   halted: "halted",
-  /** The script, or a module it imports, has a syntax error: `luanet` prints it and exits 1. Retry: no. */
+  /** The script, or a module it imports, has a syntax error (`luanet` prints it and exits 1), or threw at top level (on a hot reload, `luanet.reload`'s ERROR frame: the old code keeps serving). Retry: no. */
   script_load: "script_load",
   /** A security setting is unusable (the secret file is unreadable or under 16 bytes, TLS lacks a file): the process stops at start. Retry: no. */
   bad_config: "bad_config",

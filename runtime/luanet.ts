@@ -39,6 +39,9 @@ export interface Luanet {
   /** True once the current service has begun to stop (StopService) or to drain, or the whole
    * process to drain (SIGINT, SIGTERM) or shut down (luanet.Exit, nothing left to run). */
   readonly stopping: boolean;
+  /** True while the current service's script is being hot reloaded (`luanet reload`): its
+   * module body runs again, so `if (!luanet.reloading) Sche.Spawn(loop)` starts a loop once. */
+  readonly reloading: boolean;
   /** The logger of the current service: `luanet.log.info("listening", { port })`. */
   readonly log: Logger;
   /**
@@ -106,6 +109,13 @@ export interface Luanet {
    * every connection and listener, then exit with `code`. Unlike `process.exit`, nothing
    * already sent is lost. */
   Exit(code?: number): void;
+  /**
+   * State that outlives a hot reload: the value kept under `key` for the current service, made by
+   * `init()` the first time (two services of one script have their own). The old code and the
+   * code a reload loads get the same object.
+   * @example const stats = luanet.State("stats", () => ({ calls: 0 }))
+   */
+  State<T>(key: string, init: () => T): T;
   /** Change the current service's limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
   Configure(changes: Partial<Config>): Config;
 }
@@ -129,6 +139,9 @@ export function luanetFor(runtime: Runtime): Luanet {
     },
     get stopping() {
       return runtime.currentOrNull()?.stopping ?? stopping();
+    },
+    get reloading() {
+      return runtime.currentOrNull()?.reloads.reloading ?? false;
     },
     get log() {
       return runtime.currentOrNull()?.log ?? log;
@@ -163,6 +176,7 @@ export function luanetFor(runtime: Runtime): Luanet {
       if (!Number.isInteger(code) || code < 0 || code > 255) throw new TypeError(`luanet.Exit(code): code must be an integer from 0 to 255, got ${describe(code)}`);
       shutdown(code);
     },
+    State: (key, init) => self("State").state.get(key, init),
     Configure: (changes) => configure(self("Configure").config, changes),
   };
 }

@@ -10,7 +10,11 @@ import { luanetFor } from "./luanet.js";
 import { Runtime } from "./service/runtime.js";
 
 /** The loader (and tsx with it) is loaded only when a script is: a library user never pays for it. */
-export const runtime = new Runtime((file, instance) => import("./loader.js").then((loader) => loader.loadScript(file, instance)));
+export const runtime = new Runtime(
+  (file, instance) => import("./loader.js").then((loader) => loader.loadScript(file, instance)),
+  process.env,
+  (file, tag, known) => import("./loader.js").then((loader) => loader.reloadScript(file, tag, known)),
+);
 
 export const luanet = luanetFor(runtime);
 

@@ -1,5 +1,5 @@
 /**
- * `luanet ls`, `luanet call` and `luanet send`: small clients of a running cluster. They run no
+ * `luanet ls`, `luanet call`, `luanet send` and `luanet reload`: small clients of a running cluster. They run no
  * service of their own, so replies come back on the connections they open.
  * @internal
  */
@@ -8,7 +8,8 @@ import { cell, printable, printableJson } from "./printable.js";
 import { ErrorCode } from "./errors.js";
 import { runtime } from "./process.js";
 import type { ServiceInfo } from "./registry/types.js";
-import { RPCCall, SendMsg } from "./service/api.js";
+import { GetGroupMembers, RPCCall, SendMsg } from "./service/api.js";
+import { RELOAD_FUNCTION, type ReloadResult } from "./service/reload.js";
 
 const BAD_JSON = Symbol("bad JSON");
 
@@ -112,3 +113,26 @@ const SAME_MEMBER = Object.freeze({ key: "luanet send" });
 
 /** A function no service has: calling it only confirms that what was sent before it was read. */
 const CONFIRM = "luanet send: confirm";
+
+/**
+ * `luanet reload <service|group>`: hot reload a service, or a group's members one at a time (the
+ * next once the one before has answered), through the reserved function `luanet.reload`. One
+ * line per member; a failure (the new code's error, with its file and line) stops there, the
+ * members after it keep their code, and the exit code is 1.
+ */
+export function* reloadTool(target: string, flags: { timeout?: number }) {
+  const opts = flags.timeout === undefined ? undefined : { timeout: flags.timeout };
+  const [members, err] = yield* GetGroupMembers(runtime.root, target, opts);
+  if (err !== null) return fail(err.code, err.message);
+  const names = members.length > 0 ? members.sort() : [target];
+  for (const [i, name] of names.entries()) {
+    const [ret, err] = yield* RPCCall<ReloadResult>(runtime.root, name, RELOAD_FUNCTION, null, opts);
+    if (err !== null) {
+      fail(err.code, `${name}: ${err.message}`);
+      const rest = names.slice(i + 1);
+      if (rest.length > 0) process.stderr.write(`luanet: not reloaded: ${rest.map((n) => printable(n)).join(", ")} (${printable(name)} failed)\n`);
+      return;
+    }
+    process.stdout.write(`${printable(name)}: reloaded, generation ${ret.generation}, ${ret.files.length} files, ${ret.ms} ms\n`);
+  }
+}

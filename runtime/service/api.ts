@@ -19,6 +19,7 @@ import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, member
 import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
+import { RESERVED_PREFIX } from "./reload.js";
 import type { Service } from "./service.js";
 import type { RPCResult } from "./sessions.js";
 
@@ -85,6 +86,10 @@ export function StartLocalService(self: Service, name: string, type: SocketType,
   if (type !== SOCK_STREAM && type !== SOCK_DGRAM) throw new TypeError(`${where}: type must be SOCK_STREAM or SOCK_DGRAM, got ${describe(type)}`);
   if (!isNetAddr(addr)) throw new TypeError(`${where}: addr must come from net.netaddr_ipv4, netaddr_ipv6 or netaddr_local, got ${describe(addr)}`);
   if (onDisconnected !== undefined && typeof onDisconnected !== "function") throw new TypeError(`${where}: onDisconnected must be a function, got ${describe(onDisconnected)}`);
+  if (self.reloads.reloading && self.named === name && self.type === type && self.listening !== null) {
+    // A hot reload's body starts the service it runs already: the same listener (reload.ts).
+    return started(self, `starting ${name}`, self.listening, (value, error) => (error === null ? [value!, null] : [null, error]));
+  }
   if (self.named !== null) throw new TypeError(`${where}: this script already runs the service "${self.named}"; start another with luanet.NewService(script)`);
   if (self.stopping) throw new TypeError(`${where}: this service has stopped`);
   if (type === SOCK_DGRAM && addr.family === "local") {
@@ -102,7 +107,8 @@ export function StartLocalService(self: Service, name: string, type: SocketType,
  * or "127.0.0.1:8010") or etcd ("etcd://host:port[,host:port...]"). `--registry` or
  * LUANET_REGISTRY, when given, choose the registry instead, so a script runs on etcd unchanged.
  * While the registry is unreachable it keeps retrying; if it loses the registration (a restart),
- * the service registers again by itself. A name held by another live service is refused:
+ * the service registers again by itself (and a hot reload's body calling it again gets the same
+ * registration). A name held by another live service is refused:
  * `const err = yield* luanet.Register2Name(...)` gives the error (name_taken, bad_request, or the
  * listener's own); called without `yield*`, a failure is fatal (see `started`).
  * @example luanet.Register2Name(net.netaddr_ipv4("127.0.0.1", 8010))
@@ -116,13 +122,17 @@ export function Register2Name(self: Service, nameaddr: NetAddr | string): Operat
 /**
  * Offer `fn` as the RPC function `name`. `fn(args, ctx)` may be a plain function (its return value
  * is the result) or a generator function (it runs in a task of its own and may block); a thrown
- * error becomes the caller's `remote_error`.
+ * error becomes the caller's `remote_error`. Names beginning `luanet.` are luanet's own
+ * (`luanet.reload`). During a hot reload the functions are staged, and swapped in together once
+ * the new module body has run (reload.ts).
  * @example luanet.RegRPCFunction("Plus", ({ a, b }) => a + b)
  */
 export function RegRPCFunction(self: Service, name: string, fn: Handler): void {
   const problem = badName(name);
   if (problem !== null) throw new TypeError(`luanet.RegRPCFunction(name, fn): name: ${problem}, got ${describe(name)}`);
+  if (name.startsWith(RESERVED_PREFIX)) throw new TypeError(`luanet.RegRPCFunction(name, fn): names beginning "${RESERVED_PREFIX}" are reserved for luanet's own functions (luanet.reload), got ${describe(name)}`);
   if (typeof fn !== "function") throw new TypeError(`luanet.RegRPCFunction(name, fn): fn must be a function, got ${describe(fn)}`);
+  if (self.reloads.stage(name, fn)) return;
   const handlers = self.dispatcher.handlers;
   const isNew = !handlers.has(name);
   handlers.set(name, fn);
@@ -312,7 +322,7 @@ function checkGroup(self: Service, group: string, where: string): void {
 export function JoinGroup(self: Service, group: string): Operation<LuanetError | null> {
   checkGroup(self, group, "luanet.JoinGroup(group)");
   const joined = self.membership.join(group);
-  self.startup.push(joined);
+  if (!self.reloads.reloading) self.startup.push(joined); // a reload's body joins a group it is in: nothing starts
   return started(self, `joining the group ${group}`, joined, (_, error) => error);
 }
 

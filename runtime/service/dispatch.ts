@@ -118,7 +118,7 @@ export class Dispatcher {
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
     if (this.draining) return this.refuseDraining(origin, id);
-    const handler = this.handlers.get(func);
+    const handler = this.handlers.get(func) ?? this.service.reloads.reserved(func);
     if (handler === undefined) {
       return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${func}"`);
     }

@@ -16,11 +16,12 @@ import type { Instruction } from "../scheduler/instruction.js";
 import { currentContext } from "../scheduler/context.js";
 import { setAmbient } from "../scheduler/drive.js";
 import { awaitPromise, settleValue } from "../scheduler/promise.js";
-import { spawnNamed } from "../scheduler/spawn.js";
+import { Running, spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
 import { InFlight } from "./group.js";
 import { Links } from "./links.js";
 import { NameServiceConnection } from "./ns-link.js";
+import type { ReloadResult } from "./reload.js";
 import { ReplyCache } from "./reply-cache.js";
 import { instanceFromEnv, type Instance } from "./instance.js";
 import { Service } from "./service.js";
@@ -28,6 +29,10 @@ import { Service } from "./service.js";
 type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
 /** Load `file` and run its module body; `instance` > 1: evaluate it anew (its own module state). */
 export type ScriptLoader = (file: string, instance: number) => Promise<ModuleNamespace>;
+/** Load `file` anew for a hot reload, as loader.ts reloadScript (`tag`: never used before). */
+export type ScriptReloader = (file: string, tag: number, known: Set<string>) => Promise<{ exports: ModuleNamespace; files: string[] }>;
+
+const noReloads: ScriptReloader = () => Promise.reject(new LuanetError("script_load", "this process loads no scripts, so it reloads none"));
 
 export class Runtime implements RegistryHost {
   readonly links = new Links();
@@ -48,8 +53,10 @@ export class Runtime implements RegistryHost {
   failFast = false;
   /** NewService's failure for a service whose start has not finished. */
   private readonly starting = new Map<Service, (error: unknown) => void>();
+  /** Reloads so far, over all services: each one's ES modules get a tag of their own. */
+  private reloadTags = 0;
 
-  constructor(private readonly load: ScriptLoader, env: NodeJS.ProcessEnv = process.env) {
+  constructor(private readonly load: ScriptLoader, env: NodeJS.ProcessEnv = process.env, private readonly reloader: ScriptReloader = noReloads) {
     this.registries = new RegistryChoice(this, env);
     this.root = new Service(this, null, [], null);
     this.services.add(this.root);
@@ -104,7 +111,24 @@ export class Runtime implements RegistryHost {
   // --- scripts --------------------------------------------------------------------------------
 
   /** Load `file` as `task`'s script: its module body runs inside `task` (as its service). */
-  *loadAs(task: Task, file: string, instance: number): Generator<Instruction, ModuleNamespace, unknown> {
+  loadAs(task: Task, file: string, instance: number): Generator<Instruction, ModuleNamespace, unknown> {
+    return this.inLoad(task, () => this.load(file, instance));
+  }
+
+  /**
+   * Hot reload `service` in the calling task (one of the service's: the reserved function
+   * `luanet.reload` runs there): its script's module body runs anew, as in loadAs (see reload.ts).
+   * A failure (ScriptLoadError, naming the file and line) changes nothing.
+   */
+  *reload(service: Service): Generator<Instruction, ReloadResult, unknown> {
+    const file = service.script;
+    if (file === null) throw new LuanetError("script_load", `${service} runs no script, so there is nothing to reload`);
+    const task = Running()!;
+    return yield* service.reloads.run((known) => this.inLoad(task, () => this.reloader(file, ++this.reloadTags, known)));
+  }
+
+  /** Run `load` (a script's module body) inside `task`, one load at a time. */
+  private *inLoad<T>(task: Task, load: () => Promise<T>): Generator<Instruction, T, unknown> {
     const before = this.loading;
     let done!: () => void;
     this.loading = new Promise<void>((resolve) => (done = resolve));
@@ -112,7 +136,7 @@ export class Runtime implements RegistryHost {
       yield* awaitPromise(before);
       setAmbient(task); // the module body runs while the task waits for the load, but inside it
       try {
-        return yield* awaitPromise(this.load(file, instance));
+        return yield* awaitPromise(load());
       } finally {
         setAmbient(null);
       }

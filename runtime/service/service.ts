@@ -33,8 +33,10 @@ import { Routes } from "./group.js";
 import { Membership } from "./membership.js";
 import { PeerTable, transportFor } from "./peers.js";
 import { Presence, type DisconnectHandler } from "./presence.js";
+import { Reloads } from "./reload.js";
 import type { Runtime } from "./runtime.js";
 import { SessionTable } from "./sessions.js";
+import { ServiceState } from "./state.js";
 
 const isLoopback = (addr: NetAddr): boolean =>
   addr.family === "local" || (addr.family === "inet" ? addr.ip.startsWith("127.") : addr.ip === "::1" || addr.ip === "::ffff:127.0.0.1");
@@ -56,6 +58,10 @@ export class Service implements Registrant {
   readonly membership: Membership;
   /** Its routes to the groups it calls. */
   readonly routes = new Routes();
+  /** luanet.State: what outlives a hot reload. */
+  readonly state = new ServiceState();
+  /** Its hot reloads (reload.ts). */
+  readonly reloads: Reloads;
   log: Logger;
   /** The task that runs its script (null for the process's own service until it has one). */
   root: Task | null = null;
@@ -93,6 +99,7 @@ export class Service implements Registrant {
     this.peers = new PeerTable(this);
     this.sessions = new SessionTable(log);
     this.membership = new Membership(this);
+    this.reloads = new Reloads(this);
   }
 
   get name(): string {
