@@ -123,6 +123,8 @@ function timeoutArg(value: string): number {
 }
 
 export function main(argv: readonly string[]): void {
+  // Which unit of a `luanet up` this process is (cluster/scan.ts): its own, not what it starts.
+  delete process.env.LUANET_UNIT;
   const program = new Command("luanet")
     .description("Run a luanet service script: a cooperative task world with the luanet and Sche globals.")
     .version(version, "-V, --version", "print the luanet version")
@@ -183,12 +185,13 @@ Examples:
     .addOption(registryOption())
     .addOption(new Option("--host <name>", "this host's name in the cluster (one supervisor per host name)").env("LUANET_HOST"))
     .addOption(new Option("--listen <addr>", "where the supervisor listens for the tools (default 127.0.0.1, any port)").argParser(addrArg))
-    .action((file: string | undefined, options: RegistryFlags & LogFlags & SecurityFlags & { host?: string; listen?: NetAddr }) => {
+    .option("--watch", "reload a service into its running process when its script or a file it imports changes")
+    .action((file: string | undefined, options: RegistryFlags & LogFlags & SecurityFlags & { host?: string; listen?: NetAddr; watch?: boolean }) => {
       applyLogOptions(options);
       setLogSource("up");
       applySecurity(options);
       const registry = options.registry ? { spec: options.registry, text: describeSpec(options.registry) } : undefined;
-      startBuiltin("luanet up", () => up(file, { host: options.host, listen: options.listen, registry }), false);
+      startBuiltin("luanet up", () => up(file, { host: options.host, listen: options.listen, registry, watch: options.watch }), false);
     });
 
   program.command("run-services", { hidden: true })

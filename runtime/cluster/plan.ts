@@ -28,7 +28,7 @@ export function plan(file: ClusterFile, counts: ReadonlyMap<string, number>, con
   const shared = new Map<string, { stage: number; members: { entry: ServiceEntry; member: Member }[] }>();
   file.services.forEach((entry, stage) => {
     const names = instanceNames(entry, counts.get(entry.key) ?? entry.instances ?? 1);
-    const members = names.map((name, i) => ({ entry, member: { name, key: entry.key, instance: { name, index: i + 1, group: entry.group } } }));
+    const members = names.map((name, i) => ({ entry, member: { name, key: entry.key, script: entry.script, instance: { name, index: i + 1, group: entry.group } } }));
     if (entry.process === null) {
       for (const { member } of members) units.push(single(entry, member, stage, cwd, context));
       return;

@@ -12,7 +12,8 @@ import { MAX_INSTANCES, type ClusterFile } from "./file.js";
 import type { LogStream } from "./log-stream.js";
 import { plan, type PlanContext, type Planned } from "./plan.js";
 import { ProcStats, type Usage } from "./proc-stats.js";
-import { Unit, type Status } from "./unit.js";
+import type { Found } from "./scan.js";
+import { Unit, type Member, type Status } from "./unit.js";
 
 /** A supervisor's service name is this and its host's name. */
 export const SUPERVISOR_PREFIX = "luanet.supervisor@";
@@ -89,19 +90,26 @@ export class Supervisor {
   /** Adopt the units whose services `registered` (the registry's list) shows alive on this host,
    * so a new supervisor takes over from one that died instead of starting duplicates. Instances
    * of a scalable entry beyond its count (it was scaled up) are adopted too. */
-  adopt(registered: readonly ServiceInfo[]): Done {
+  adopt(registered: readonly ServiceInfo[], running: ReadonlyMap<string, Found>): Done {
     const here = new Map(registered.filter((s) => s.host === this.host && pidAlive(s.pid)).map((s) => [s.name, s]));
     for (const entry of this.file.services) {
       if (entry.instances === null || entry.process !== null) continue;
       let n = this.counts.get(entry.key)!;
-      while (n < MAX_INSTANCES && here.has(`${entry.key}-${n + 1}`)) n++;
+      while (n < MAX_INSTANCES && (here.has(`${entry.key}-${n + 1}`) || running.has(`${entry.key}-${n + 1}`))) n++;
       if (n !== this.counts.get(entry.key)) {
         this.counts.set(entry.key, n);
         this.units = this.planned().map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));
       }
     }
     const done: Done = [];
-    for (const unit of this.units) {
+    for (const unit of this.all()) {
+      if (unit.alive) continue;
+      const seen = running.get(unit.id);
+      if (seen !== undefined) {
+        unit.adopt(seen.pid, seen.since);
+        done.push(`${unit.id}: adopted (pid ${seen.pid}; its output goes to its log file, not here)`);
+        continue;
+      }
       const found = unit.spec.members.map((m) => here.get(m.name));
       const pid = found[0]?.pid;
       if (pid === undefined || found.some((s) => s?.pid !== pid)) continue;
@@ -132,7 +140,11 @@ export class Supervisor {
     this.stopping = true;
     clearInterval(this.sampler);
     return this.serial(async () => {
-      for (const unit of [...this.units].reverse()) await unit.stop();
+      for (const unit of [...this.units].reverse()) {
+        if (!unit.alive) continue;
+        await unit.stop();
+        this.stream.line("up", `${unit.id}: stopped`);
+      }
       await beforeNameService();
       await this.nameservice?.stop();
     });
@@ -141,6 +153,11 @@ export class Supervisor {
   /** The units `target` names: a unit, a service, an entry of the file, or a group. */
   private find(target: string): Unit[] {
     return this.all().filter((u) => u.id === target || u.spec.members.some((m) => m.name === target || m.key === target || m.instance?.group === target));
+  }
+
+  /** The services of its units (not the name service). */
+  members(): Member[] {
+    return this.units.flatMap((u) => u.spec.members);
   }
 
   /** True if `target` names something this supervisor runs. */

@@ -24,6 +24,8 @@ export interface Member {
   readonly name: string;
   /** Its cluster file entry ("Room" for Room-2; "nameservice" for the name service). */
   readonly key: string;
+  /** Its script (null for the name service). */
+  readonly script: string | null;
   readonly instance: Instance | null;
 }
 
@@ -83,7 +85,7 @@ export class Unit {
     this.why = null;
     const child = spawn(process.execPath, this.spec.argv as string[], {
       cwd: this.spec.cwd,
-      env: { ...process.env, ...this.spec.env, ...(this.spec.ready === "pipe" ? { LUANET_READY_FD: "3" } : {}) },
+      env: { ...process.env, ...this.spec.env, LUANET_UNIT: this.id, ...(this.spec.ready === "pipe" ? { LUANET_READY_FD: "3" } : {}) },
       stdio: ["ignore", "pipe", "pipe", this.spec.ready === "pipe" ? "pipe" : "ignore"],
       detached: true,
     });

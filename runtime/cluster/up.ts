@@ -21,13 +21,20 @@ import { packageRoot } from "../package-info.js";
 import { printable } from "../printable.js";
 import { runtime } from "../process.js";
 import type { RegistrySpec } from "../registry/select.js";
+import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
-import { Register2Name, RegRPCFunction, StartLocalService } from "../service/api.js";
+import { Register2Name, RegRPCFunction, RPCCall, StartLocalService } from "../service/api.js";
+import { RELOAD_FUNCTION } from "../service/reload.js";
 import { findClusterFile, readClusterFile, type ClusterFile } from "./file.js";
 import { LogStream } from "./log-stream.js";
 import { Supervisor, SUPERVISOR_PREFIX, type Done } from "./supervisor.js";
+import { scanUnits } from "./scan.js";
 import { Unit } from "./unit.js";
+import { ReloadOnChange, type Reloaded } from "./watch.js";
+
+/** How long a reload --watch asks for may take. */
+const RELOAD_TIMEOUT_MS = 30_000;
 
 export interface UpFlags {
   /** The supervisor's host name (LUANET_HOST): one supervisor per host name. */
@@ -36,6 +43,8 @@ export interface UpFlags {
   listen?: NetAddr;
   /** A registry given on the command line, over the file's. */
   registry?: { spec: RegistrySpec; text: string };
+  /** Reload a service when its script or a file it imports changes (watch.ts). */
+  watch?: boolean;
 }
 
 /** How long a stopped service has to drain and exit before SIGKILL: its drain grace, the
@@ -64,9 +73,11 @@ export function* up(given: string | undefined, flags: UpFlags): Generator<Instru
   const nameservice = spec.kind === "nameservice" ? nameServiceUnit(spec.addr, context, stream) : null;
   const supervisor = new Supervisor(file, host, context, stream, stopTimeoutMs(), nameservice);
   let stopping = false;
+  let watcher: ReloadOnChange | null = null;
   takeSignals(() => {
     stopping = true;
     stream.line("up", "stopping every service (Ctrl-C again to exit at once)");
+    watcher?.close();
     void supervisor.stopAll(() => runtime.stopService(runtime.root, "luanet up is stopping")).then(() => {
       stream.line("up", "stopped");
       shutdown(0);
@@ -86,16 +97,20 @@ export function* up(given: string | undefined, flags: UpFlags): Generator<Instru
     const why = registerError.code === "name_taken" ? `another luanet up runs on the host "${host}" (${registerError.message}); one supervisor per host: stop it, or give this one another --host` : registerError.message;
     return void supervisor.stopAll().then(() => fail(why));
   }
-  offer(supervisor, file, host);
+  if (flags.watch === true) watcher = new ReloadOnChange(stream, reloadService);
+  offer(supervisor, file, host, watcher);
 
+  let registered: ServiceInfo[] = [];
   try {
-    for (const line of supervisor.adopt(yield* self.registry.list(self.config.rpcTimeout))) stream.line("up", line);
+    registered = yield* self.registry.list(self.config.rpcTimeout);
   } catch (error) {
-    stream.line("up", `cannot list the registry to adopt services already running (${(error as Error).message}); starting them all`);
+    stream.line("up", `cannot list the registry to adopt the services already running (${(error as Error).message}); adopting only those this host shows`);
   }
+  for (const line of supervisor.adopt(registered, scanUnits(host, registryText))) stream.line("up", line);
   const done: Done = yield* awaitPromise(supervisor.startAll());
   for (const line of done) stream.line("up", line);
   if (stopping) return;
+  watcher?.track(supervisor.members());
   const rows = supervisor.ps();
   stream.line("up", `${rows.filter((r) => r.pid !== null).length} of ${rows.length} services running, ${Math.round(performance.now() - began)} ms; ` +
     `${name} at ${formatAddr(self.addr!)} (luanet ps, restart, scale, stop, start)`);
@@ -103,7 +118,7 @@ export function* up(given: string | undefined, flags: UpFlags): Generator<Instru
 
 /** The functions the tools call (tools.ts). A target no unit of this supervisor matches answers
  * `{ matched: false }`, so a tool can ask every supervisor of a cluster. */
-function offer(supervisor: Supervisor, file: ClusterFile, host: string): void {
+function offer(supervisor: Supervisor, file: ClusterFile, host: string, watcher: ReloadOnChange | null): void {
   const self = runtime.root;
   const target = (args: unknown): string => {
     const t = (args as { target?: unknown } | null)?.target;
@@ -122,14 +137,26 @@ function offer(supervisor: Supervisor, file: ClusterFile, host: string): void {
     const { service, count } = (args ?? {}) as { service?: unknown; count?: unknown };
     if (typeof service !== "string" || !file.services.some((s) => s.key === service)) return { matched: false, done: [] };
     if (typeof count !== "number") throw new LuanetError("bad_request", `the count must be a number, got ${describe(count)}`);
-    return { matched: true, done: yield* awaitPromise(supervisor.scale(service, count)) };
+    const done = yield* awaitPromise(supervisor.scale(service, count));
+    watcher?.track(supervisor.members());
+    return { matched: true, done };
+  });
+}
+
+/** Ask `service` to reload its code (its reserved luanet.reload): what it answers, or its error. */
+function reloadService(service: string): Promise<Reloaded | Error> {
+  return new Promise((resolve) => {
+    runtime.root.spawn(`reloading ${service}`, function* () {
+      const [ret, err] = yield* RPCCall<Reloaded>(runtime.root, service, RELOAD_FUNCTION, null, { timeout: RELOAD_TIMEOUT_MS });
+      resolve(err ?? ret);
+    });
   });
 }
 
 /** The name service `luanet up` runs when nothing answers at the file's address. */
 function nameServiceUnit(addr: NetAddr, context: { cli: string; env: Record<string, string> }, stream: LogStream): Unit {
   const spec = {
-    id: "nameservice", members: [{ name: "nameservice", key: "nameservice", instance: null }],
+    id: "nameservice", members: [{ name: "nameservice", key: "nameservice", script: null, instance: null }],
     argv: [context.cli, "nameservice", "--listen", formatAddr(addr)], env: context.env, cwd: process.cwd(),
     ready: async (signal: AbortSignal) => {
       while (!signal.aborted) {

@@ -76,6 +76,8 @@ export class Dispatcher {
   private purging: NodeJS.Timeout | null = null;
   private stopped = false;
   private draining = false;
+  /** performance.now() of the last call that arrived while draining (the drain waits for callers to fall quiet). */
+  lastCall = -Infinity;
   /** Told when no handler runs any more (see `idle`). */
   private idleWaiters: (() => void)[] = [];
   /** The tasks running its handlers (see `serving`). */
@@ -105,6 +107,7 @@ export class Dispatcher {
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
    * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
   call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
+    if (this.draining) this.lastCall = performance.now();
     // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
     if (this.stopped) return this.draining ? this.refuseDraining(origin, id) : this.shuttingDown(origin, id);
     if (origin instanceof Conn && !origin.link.reliable) {
@@ -212,6 +215,7 @@ export class Dispatcher {
    * every call that arrives from now on, is answered `draining`. */
   drain(): void {
     this.draining = true;
+    this.lastCall = performance.now(); // callers unaware yet may be sending: the drain lingers at least QUIET_MS
     for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id);
   }
 

@@ -38,6 +38,11 @@ import type { Runtime } from "./runtime.js";
 import { SessionTable } from "./sessions.js";
 import { ServiceState } from "./state.js";
 
+/** The drain's last step: calls keep being answered `draining` until none has come for QUIET_MS,
+ * at most LINGER_MS (see drainNow). */
+const QUIET_MS = 250;
+const LINGER_MS = 2000;
+
 const isLoopback = (addr: NetAddr): boolean =>
   addr.family === "local" || (addr.family === "inet" ? addr.ip.startsWith("127.") : addr.ip === "::1" || addr.ip === "::ffff:127.0.0.1");
 
@@ -269,7 +274,8 @@ export class Service implements Registrant {
    * name resolves to nothing and its groups lose it (callers watching them hear of it at once);
    * calls that arrive meanwhile still run; (2) refuse every call that arrives or is queued with
    * `draining` (it never ran: a group caller tries another member), while the handlers running
-   * go on; (3) wait until none runs, at most `drainGrace`. Its tasks keep running throughout: its
+   * go on; (3) wait until none runs, at most `drainGrace`; (4) linger while calls still arrive
+   * (below). Its tasks keep running throughout: its
    * GetMsg loops, outgoing calls and messages work, messages still reach its mailbox. The stop
    * comes after, from the caller (the process's shutdown). The same promise every time.
    */
@@ -290,9 +296,20 @@ export class Service implements Registrant {
       }
     }
     this.dispatcher.drain();
+    const grace = this.config.drainGrace;
+    const lingerUntil = performance.now() + Math.min(LINGER_MS, grace);
+    await this.finishRunning(grace);
+    // (4) Callers that chose this service just before they heard it left may still be sending:
+    // go on answering `draining` (they try another member) until none has sent a call for
+    // QUIET_MS, at most LINGER_MS, so that no call meets a connection closing under it.
+    for (let quiet; (quiet = performance.now() - this.dispatcher.lastCall) < QUIET_MS && performance.now() < lingerUntil;) {
+      await new Promise((resolve) => setTimeout(resolve, QUIET_MS - quiet));
+    }
+  }
+
+  private async finishRunning(grace: number): Promise<void> {
     const running = this.dispatcher.runningHandlers;
     if (running === 0) return;
-    const grace = this.config.drainGrace;
     this.log.info(`${this} draining: waiting for ${running} call(s) to finish (at most ${grace} ms)`);
     let timer: NodeJS.Timeout | undefined;
     const expired = await Promise.race([
