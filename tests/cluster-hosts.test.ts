@@ -89,6 +89,15 @@ function psRows(stdout: string): PsLine[] {
   }).sort((a, b) => a.name.localeCompare(b.name));
 }
 
+/** The services table of `luanet ls` (the groups table after it left out): name -> address, pid. */
+function lsRows(stdout: string): Map<string, { addr: string; pid: number }> {
+  const [, ...lines] = stdout.split("\n\n")[0]!.trim().split("\n");
+  return new Map(lines.map((line) => {
+    const [name, addr, , , pid] = line.split(/\s+/);
+    return [name!, { addr: addr!, pid: Number(pid) }];
+  }));
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0); // the namespaces share the test's PID namespace
@@ -116,9 +125,11 @@ describe("a cluster on two hosts, one supervisor each, sharing etcd", () => {
       luanetOn(host, ["up", join(dir, "luanet.cluster.json"), "--registry", etcd.url, "--host", host.name, "--listen", `${host.ip}:0`], { cwd: dir });
     const sup1 = up(h1!, hostFiles(h1!, "RoomA", "Caller"));
     const sup2 = up(h2!, hostFiles(h2!, "RoomB", "Lobby"));
+    const upMs: Record<string, number> = {};
     for (const [sup, host] of [[sup1, h1!], [sup2, h2!]] as const) {
-      const m = await sup.waitFor(/(\d+) of (\d+) services running, \d+ ms; luanet\.supervisor@(\S+) at (\S+):\d+/, STARTUP_MS);
-      assert.deepEqual(m.slice(1, 5), ["3", "3", host.name, host.ip], `${host.name}'s supervisor runs its 3 services and listens on ${host.ip}`);
+      const m = await sup.waitFor(/(\d+) of (\d+) services running, (\d+) ms; luanet\.supervisor@(\S+) at (\S+):\d+/, STARTUP_MS);
+      assert.deepEqual([m[1], m[2], m[4], m[5]], ["3", "3", host.name, host.ip], `${host.name}'s supervisor runs its 3 services and listens on ${host.ip}`);
+      upMs[host.name] = Number(m[3]);
     }
 
     // Each host's caller reaches the other host's, and the group's members on both hosts:
@@ -157,6 +168,19 @@ describe("a cluster on two hosts, one supervisor each, sharing etcd", () => {
       assert.deepEqual(psRows(exit.stdout), expected, `luanet ps on ${host.name}:\n${exit.stdout}`);
     }
     for (const w of expected) assert.ok(alive(w.pid), `${w.name} (pid ${w.pid}) runs`);
+    const only1 = await tool(h2!, ["ps", "--host", "h1"]);
+    assert.deepEqual(psRows(only1.stdout), expected.filter((w) => w.host === "h1"), `luanet ps --host h1 on h2:\n${only1.stdout}`);
+
+    // In etcd, each service (and each supervisor) is at its own host's address.
+    const listed = await tool(h2!, ["ls"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const registered = lsRows(listed.stdout);
+    const supervisors = [[`luanet.supervisor@h1`, h1!, sup1.child.pid!], [`luanet.supervisor@h2`, h2!, sup2.child.pid!]] as const;
+    assert.deepEqual([...registered.keys()].sort(), [...expected.map((w) => w.name), ...supervisors.map(([n]) => n)].sort(), listed.stdout);
+    for (const [name, host, pid] of [...expected.map((w) => [w.name, w.host === "h1" ? h1! : h2!, w.pid] as const), ...supervisors]) {
+      assert.match(registered.get(name)!.addr, new RegExp(`^${host.ip.replaceAll(".", "\\.")}:\\d+$`), `${name} listens on ${host.name}'s address:\n${listed.stdout}`);
+      assert.equal(registered.get(name)!.pid, pid, `${name}'s registered pid:\n${listed.stdout}`);
+    }
 
     // SIGTERM to both supervisors, by PID: each drains and stops its own services, and exits 0.
     const began = Date.now();
@@ -171,10 +195,9 @@ describe("a cluster on two hosts, one supervisor each, sharing etcd", () => {
     for (const w of expected) assert.ok(!alive(w.pid), `${w.name} (pid ${w.pid}) is gone once its supervisor has exited`);
     const left = await tool(h1!, ["ls"]);
     assert.equal(left.code, 0, left.stderr);
-    const names = left.stdout.trim().split("\n").slice(1).map((l) => l.split(/\s+/)[0]).filter(Boolean);
-    assert.deepEqual(names, [], `nothing of either host is left in etcd:\n${left.stdout}`);
+    assert.deepEqual([...lsRows(left.stdout).keys()], [], `nothing of either host is left in etcd:\n${left.stdout}`);
 
-    console.log(JSON.stringify({ stopBothMs: stopMs, pids: Object.fromEntries(expected.map((w) => [w.name, w.pid])) }));
+    console.log(JSON.stringify({ upMs, stopBothMs: stopMs, pids: Object.fromEntries(expected.map((w) => [w.name, w.pid])) }));
     await etcd.proc.stop(5000);
   });
 });

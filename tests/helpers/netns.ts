@@ -6,6 +6,7 @@
  * tests run in, so interface names never collide; only the namespace names are global, and they
  * carry this process's pid and a random tag, as the subnet does, so parallel runs stay apart.
  * `cut(host)` pulls the host's cable (its switch port goes down), `restore(host)` plugs it back.
+ * `etcdOn(host)` runs an etcd on a host's address, a registry every host reaches over the switch.
  * Everything is deleted when the test file ends, failed or not. Needs root (CAP_SYS_ADMIN) and
  * `ip`; `netnsUnsupported()` says why not, for skipping.
  */
