@@ -6,15 +6,17 @@
  * tests run in, so interface names never collide; only the namespace names are global, and they
  * carry this process's pid and a random tag, as the subnet does, so parallel runs stay apart.
  * `cut(host)` pulls the host's cable (its switch port goes down), `restore(host)` plugs it back.
+ * `etcdOn(host)` runs an etcd on a host's address, a registry every host reaches over the switch.
  * Everything is deleted when the test file ends, failed or not. Needs root (CAP_SYS_ADMIN) and
  * `ip`; `netnsUnsupported()` says why not, for skipping.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { randomBytes, randomInt } from "node:crypto";
 import { join } from "node:path";
 import { after } from "node:test";
 import { prelude } from "./cluster.ts";
-import { fixture, luanetBin, startProcess, type Running } from "./proc.ts";
+import { etcdBin, etcdMissing } from "./etcd.ts";
+import { fixture, luanetBin, startProcess, tempDir, type Running } from "./proc.ts";
 
 const tag = `lnt${process.pid}${randomBytes(2).toString("hex")}`;
 
@@ -146,4 +148,48 @@ export function launchOn(host: Host, ns: string, source: string, options: { name
   const name = options.name ?? "service.ts";
   const dir = fixture({ [name]: prelude + source });
   return luanetOn(host, [join(dir, name)], { cwd: dir, env: { LUANET_NS: ns, ...options.env } });
+}
+
+/** etcd's default ports: free in a host's own namespace, where nothing else listens. */
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
+
+export interface EtcdOnHost {
+  proc: Running;
+  /** The registry address luanet takes: "etcd://<host ip>:2379". */
+  url: string;
+}
+
+/**
+ * A one-member etcd on `host`, listening on the host's address, so the other simulated hosts
+ * reach it over the switch (an etcd on 127.0.0.1 in the test's namespace is out of their
+ * reach). Resolves once it answers /health with a leader, asked from inside `host` (bounded);
+ * killed by PID when the file ends, its data in a temp folder removed then.
+ */
+export async function etcdOn(host: Host, ms = 20_000): Promise<EtcdOnHost> {
+  if (etcdBin === null) throw new Error(etcdMissing as string);
+  const client = `http://${host.ip}:${ETCD_CLIENT_PORT}`;
+  const peer = `http://${host.ip}:${ETCD_PEER_PORT}`;
+  const proc = startProcess("ip", ["netns", "exec", host.netns, etcdBin,
+    "--name", "m0", "--data-dir", join(tempDir(), "etcd"),
+    "--listen-client-urls", client, "--advertise-client-urls", client,
+    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `m0=${peer}`,
+    "--log-level", "warn", "--logger", "zap",
+  ], { label: `etcd on ${host.name}` });
+  const deadline = Date.now() + ms;
+  while (!(await healthyFrom(host, client))) {
+    if (!proc.running) throw new Error(`etcd on ${host.name} exited\n${proc.describe()}`);
+    if (Date.now() > deadline) throw new Error(`etcd on ${host.name} was not healthy within ${ms} ms\n${proc.describe()}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return { proc, url: `etcd://${host.ip}:${ETCD_CLIENT_PORT}` };
+}
+
+/** Whether etcd at `endpoint` answers /health "true", asked by a node run in `host` (bounded). */
+function healthyFrom(host: Host, endpoint: string): Promise<boolean> {
+  const ask = `fetch(${JSON.stringify(endpoint + "/health")}, { signal: AbortSignal.timeout(1000) })` +
+    `.then((r) => r.json()).then((h) => process.exit(h.health === "true" ? 0 : 1), () => process.exit(1))`;
+  return new Promise((resolve) => {
+    execFile("ip", ["netns", "exec", host.netns, process.execPath, "-e", ask], { timeout: 5000 }, (error) => resolve(error === null));
+  });
 }
