@@ -124,6 +124,7 @@ function timeoutArg(value: string): number {
 
 export function main(argv: readonly string[]): void {
   // Which unit of a `luanet up` this process is (cluster/scan.ts): its own, not what it starts.
+  const unit = process.env.LUANET_UNIT;
   delete process.env.LUANET_UNIT;
   const program = new Command("luanet")
     .description("Run a luanet service script: a cooperative task world with the luanet and Sche globals.")
@@ -198,6 +199,7 @@ Examples:
     .description("(started by luanet up) run the services of LUANET_PROCESS_SERVICES in one process")
     .action(() => {
       applyLogOptions({ logLevel: (process.env.LUANET_LOG_LEVEL as Level | undefined) ?? "info", logDir: process.env.LUANET_LOG_DIR ?? "logs", logFile: true, quiet: process.env.LUANET_QUIET !== undefined });
+      setLogSource(unit ?? "run-services"); // its process name: logs/<name>.log
       applySecurity({});
       startBuiltin("luanet run-services", runServices, false);
     });

@@ -2,6 +2,9 @@
  * The name of the host this process runs on, as registrations, `luanet ps` and the supervisor's
  * name (`luanet.supervisor@<host>`) give it: LUANET_HOST when set (containers and network
  * namespaces that share the machine's host name: `luanet up --host`), else the machine's.
+ * Processes that share a host name must see each other's PIDs: a restarted service takes over
+ * the etcd name of a same-host holder whose PID no longer runs (registry/etcd-registrar.ts), so a
+ * name shared by containers with PID namespaces of their own would let one take another's name.
  * @internal
  */
 import { hostname } from "node:os";

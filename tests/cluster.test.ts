@@ -27,11 +27,12 @@ const alive = (pid: number): boolean => {
 };
 
 /** Stop the load and read its tally. */
-async function finish(load: Running & { stopFile: string }): Promise<{ ok: number; failed: Record<string, number>; rooms: Record<string, number>; versions: number[] }> {
+async function finish(load: Running & { stopFile: string }): Promise<{ ok: number; failed: Record<string, number>; rooms: Record<string, number>; versions: number[]; why: string }> {
   edit({ dir: join(load.stopFile, ".."), registry: "" }, "STOP", "");
   const exit = await load.exited(30_000);
   assert.equal(exit.code, 0, exit.stderr);
-  return lastJson(exit.stdout);
+  // `why`: the first failures, for an assertion's message.
+  return { ...lastJson(exit.stdout), why: exit.stdout.split("\n").filter((l) => l.startsWith("failed: ")).slice(0, 10).join("\n") };
 }
 
 /** A service script for a cluster file: `name` (luanet.instance's, when it has one) offering Get,

@@ -10,6 +10,8 @@
  *
  * Services start in the file's order. An entry with `instances` (or a `group`) is scalable: its
  * instances are named `Room-1`..`Room-N`; one without is a single service named as its key.
+ * `"name": "Room-{host}-{index}"` names them otherwise: `{host}` is the supervisor's host name,
+ * so one file serves every host of a cluster without two hosts starting the same name.
  * @internal
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -26,8 +28,11 @@ export const MAX_INSTANCES = 1000;
 export interface ServiceEntry {
   readonly key: string;
   readonly script: string;
-  /** Null: a single service named `key`; a number: instances `key-1`..`key-N`. */
+  /** Null: a single service; a number: that many instances. */
   readonly instances: number | null;
+  /** What its instances are named, `{index}` standing for 1..N (`{host}` is replaced already):
+   * "Room-{index}" for a scalable entry, "Login" for a single one, by default. */
+  readonly name: string;
   readonly group: string | null;
   /** Entries with the same value share one process; null: a process of its own per instance. */
   readonly process: string | null;
@@ -66,8 +71,8 @@ export function findClusterFile(given: string | undefined, cwd = process.cwd()):
   return found;
 }
 
-/** Read and check the cluster file at `path`; `load` imports a module (the script loader). */
-export async function readClusterFile(path: string, load: (file: string) => Promise<{ default?: unknown }>): Promise<ClusterFile> {
+/** Read and check the cluster file at `path` for the host `host`; `load` imports a module (the script loader). */
+export async function readClusterFile(path: string, host: string, load: (file: string) => Promise<{ default?: unknown }>): Promise<ClusterFile> {
   let value: unknown;
   if (path.endsWith(".json")) {
     try {
@@ -79,14 +84,14 @@ export async function readClusterFile(path: string, load: (file: string) => Prom
     const exports = await load(path);
     value = exports?.default ?? exports;
   }
-  return checkClusterFile(value, path);
+  return checkClusterFile(value, path, host);
 }
 
 const TOP_FIELDS = new Set(["registry", "services"]);
-const ENTRY_FIELDS = new Set(["script", "instances", "group", "process", "args", "env"]);
+const ENTRY_FIELDS = new Set(["script", "instances", "group", "process", "args", "env", "name"]);
 
-/** `value` checked as the cluster file at `path`. */
-export function checkClusterFile(value: unknown, path: string): ClusterFile {
+/** `value` checked as the cluster file at `path`, read on the host `host` (its `{host}` names). */
+export function checkClusterFile(value: unknown, path: string, host: string): ClusterFile {
   const bad = (field: string, problem: string): never => {
     throw new ClusterFileError(`${path}: ${field} ${problem}`);
   };
@@ -131,8 +136,16 @@ export function checkClusterFile(value: unknown, path: string): ClusterFile {
       if (typeof v !== "string") bad(`${at}.env.${name}`, `must be a string, got ${describe(v)}`);
       if (name === "" || name.includes("=") || name.includes("\0")) bad(`${at}.env`, `has a variable name that cannot be one: ${describe(name)}`);
     }
+    const count = group !== null && instances === null ? 1 : (instances as number | null);
+    const pattern = entry.name ?? (count === null ? key : `${key}-{index}`);
+    if (typeof pattern !== "string" || pattern === "") bad(`${at}.name`, `must be a name pattern such as "${key}-{host}-{index}", got ${describe(pattern)}`);
+    if (count !== null && !(pattern as string).includes("{index}")) bad(`${at}.name`, `must hold {index}, so that its instances have names of their own, got ${describe(pattern)}`);
+    if (count === null && (pattern as string).includes("{index}")) bad(`${at}.name`, `holds {index}, but the entry has no "instances"`);
+    const name = (pattern as string).replaceAll("{host}", host);
+    const sample = badName(name.replaceAll("{index}", String(count ?? 1)));
+    if (sample !== null) bad(`${at}.name`, `does not make a service name: ${sample}`);
     services.push(Object.freeze({
-      key, script, instances: group !== null && instances === null ? 1 : (instances as number | null),
+      key, script, instances: count, name,
       group: group as string | null, process: proc as string | null, args: Object.freeze([...(args as string[])]), env: Object.freeze({ ...(env as Record<string, string>) }),
     }));
   }
@@ -170,7 +183,7 @@ function checkNames(services: readonly ServiceEntry[], bad: (field: string, prob
 
 /** The names of an entry's instances, `count` of them (its file's number by default). */
 export function instanceNames(s: ServiceEntry, count = s.instances ?? 1): string[] {
-  return s.instances === null ? [s.key] : Array.from({ length: count }, (_, i) => `${s.key}-${i + 1}`);
+  return s.instances === null ? [s.name] : Array.from({ length: count }, (_, i) => s.name.replaceAll("{index}", String(i + 1)));
 }
 
 const isObject = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -95,7 +95,8 @@ export class Supervisor {
     for (const entry of this.file.services) {
       if (entry.instances === null || entry.process !== null) continue;
       let n = this.counts.get(entry.key)!;
-      while (n < MAX_INSTANCES && (here.has(`${entry.key}-${n + 1}`) || running.has(`${entry.key}-${n + 1}`))) n++;
+      const nth = (i: number) => entry.name.replaceAll("{index}", String(i));
+      while (n < MAX_INSTANCES && (here.has(nth(n + 1)) || running.has(nth(n + 1)))) n++;
       if (n !== this.counts.get(entry.key)) {
         this.counts.set(entry.key, n);
         this.units = this.planned().map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));

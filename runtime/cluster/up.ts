@@ -58,13 +58,13 @@ function fail(message: string): void {
 
 export function* up(given: string | undefined, flags: UpFlags): Generator<Instruction, void, unknown> {
   const stream = new LogStream();
+  const host = flags.host ?? hostName();
   let file: ClusterFile;
   try {
-    file = yield* awaitPromise(readClusterFile(findClusterFile(given), (path) => import("../loader.js").then((loader) => loader.loadScript(path))));
+    file = yield* awaitPromise(readClusterFile(findClusterFile(given), host, (path) => import("../loader.js").then((loader) => loader.loadScript(path))));
   } catch (error) {
     return fail((error as Error).message);
   }
-  const host = flags.host ?? hostName();
   process.env.LUANET_HOST = host; // this process's registration says it too
   const spec = flags.registry?.spec ?? file.registry;
   const registryText = flags.registry?.text ?? file.registryText;
@@ -90,12 +90,18 @@ export function* up(given: string | undefined, flags: UpFlags): Generator<Instru
 
   const self = runtime.root;
   const name = SUPERVISOR_PREFIX + host;
-  const [, listenError] = yield* StartLocalService(self, name, SOCK_STREAM, flags.listen ?? parseAddr("127.0.0.1:0"));
-  if (listenError !== null) return void supervisor.stopAll().then(() => fail(listenError.message));
+  // Giving up before anything else started: stop the name service only if this run started it
+  // (an adopted one serves the supervisor that refused this one).
+  const giveUp = (why: string) => void (nameservice !== null && !nameservice.adopted ? nameservice.stop() : Promise.resolve()).then(() => fail(why));
+  const listen = flags.listen ?? parseAddr("127.0.0.1:0");
+  const [, listenError] = yield* StartLocalService(self, name, SOCK_STREAM, listen);
+  if (listenError !== null) return giveUp(listenError.message);
   const registerError = yield* Register2Name(self, registryText);
   if (registerError !== null) {
-    const why = registerError.code === "name_taken" ? `another luanet up runs on the host "${host}" (${registerError.message}); one supervisor per host: stop it, or give this one another --host` : registerError.message;
-    return void supervisor.stopAll().then(() => fail(why));
+    return giveUp(registerError.code === "name_taken" ? `another luanet up runs on the host "${host}" (${registerError.message}); one supervisor per host: stop it, or give this one another --host` : registerError.message);
+  }
+  if (spec.kind === "etcd" && listen.family === "inet" && listen.ip.startsWith("127.")) {
+    stream.line("up", `the supervisor listens on ${formatAddr(self.addr!)}: tools on other machines cannot reach it (give --listen <ip>:0)`);
   }
   if (flags.watch === true) watcher = new ReloadOnChange(stream, reloadService);
   offer(supervisor, file, host, watcher);

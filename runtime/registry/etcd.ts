@@ -124,6 +124,10 @@ export class EtcdRegistry implements Registry {
     return this.grouped.get(group);
   }
 
+  unreachable(): void {
+    // The members come from the watch, which hears of every change: nothing to forget.
+  }
+
   *members(group: string, timeoutMs: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
     const hit = this.grouped.get(group);
     if (hit !== undefined) return hit;

@@ -39,6 +39,8 @@ interface Known {
   version: string;
   /** Trusted: while the watch answers, or for UNWATCHED_MS after the answer (no watch). */
   trusted: boolean;
+  /** Kept current by a watch. */
+  watched: boolean;
 }
 
 export class NameServiceRegistry implements Registry {
@@ -81,12 +83,18 @@ export class NameServiceRegistry implements Registry {
     return known?.trusted === true ? known.members : undefined;
   }
 
+  unreachable(group: string): void {
+    const known = this.groups.get(group);
+    // A watched group hears of every change; an answer merely trusted for a while may be stale.
+    if (known !== undefined && !known.watched) known.trusted = false;
+  }
+
   *members(group: string, timeoutMs: number): Generator<Instruction, readonly ServiceInfo[], unknown> {
     const hit = this.cachedMembers(group);
     if (hit !== undefined) return hit;
     const answer = membersAnswer(yield* this.ask<unknown>("Members", { group }, timeoutMs), this.where);
     const watch = this.self !== null && this.host.hasServices() && !this.groups.has(group) && this.watched < MAX_WATCHED;
-    const known: Known = { ...answer, trusted: true };
+    const known: Known = { ...answer, trusted: true, watched: watch };
     this.groups.set(group, known);
     if (watch) this.watch(group, this.self!);
     else setTimeout(() => (known.trusted = false), UNWATCHED_MS).unref(); // a timer, not a clock read per call
@@ -117,7 +125,7 @@ export class NameServiceRegistry implements Registry {
             yield* Sleep(1000);
             continue;
           }
-          registry.groups.set(group, { ...answer, trusted: true });
+          registry.groups.set(group, { ...answer, trusted: true, watched: true });
         }
       } finally {
         registry.watched--;

@@ -53,6 +53,9 @@ export interface Registry {
   members(group: string, timeoutMs: number): Operation<readonly ServiceInfo[]>;
   /** The members of `group` as the watch knows them now, or undefined: ask `members`. */
   cachedMembers(group: string): readonly ServiceInfo[] | undefined;
+  /** A member of `group` could not be reached at the address given: the members this client
+   * holds without a watch may be out of date (one restarted elsewhere): ask again next time. */
+  unreachable(group: string): void;
   /**
    * Keep `self` registered from now on: retry while the registry is away, register again when a
    * registration is lost. `onFirst` is told the outcome of the first attempt that gets an answer

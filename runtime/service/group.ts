@@ -30,6 +30,7 @@
  * the watch drops it).
  * @internal
  */
+import { formatAddr } from "../../stdlib/net.js";
 import { describe, isInstance, RPCError } from "../errors.js";
 import { hostName } from "../host.js";
 import type { ServiceInfo } from "../registry/types.js";
@@ -121,12 +122,16 @@ function score(key: string, member: string): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** How a try is remembered: by name and address, so that a member that restarted elsewhere since
+ * (a stale member list named its old address) can be tried again at its new one. */
+const triedKey = (m: ServiceInfo): string => `${m.name} ${formatAddr(m.addr)}`;
+
 /** The member for `opts` among `members` (sorted by name), leaving out `tried`; null if none is left. */
 function pick(self: Service, route: Route, members: readonly ServiceInfo[], tried: Set<string> | null, opts: GroupOptions): ServiceInfo | null {
   let candidates = members;
   if (tried !== null || route.suspects.size > 0) {
     const now = performance.now(); // only then: the clock is a cost on the hot path
-    candidates = members.filter((m) => tried?.has(m.name) !== true);
+    candidates = members.filter((m) => tried?.has(triedKey(m)) !== true);
     const trusted = candidates.filter((m) => !((route.suspects.get(m.name) ?? 0) > now));
     if (trusted.length > 0) candidates = trusted;
     for (const [name, until] of route.suspects) if (until <= now) route.suspects.delete(name);
@@ -183,7 +188,9 @@ export function* membersOf(self: Service, group: string, ms: number): Generator<
 /** The peer for a remote member, its address taken from the registration (no look-up). */
 function peerOf(self: Service, member: ServiceInfo): Peer {
   const peer = self.peers.named(member.name);
-  if (peer.conn === null && peer.endpoint === null) peer.endpoint = { addr: member.addr, type: member.type };
+  // Not connected: the registration is where it is now (an endpoint kept from before may be a
+  // process that has since restarted elsewhere).
+  if (peer.conn === null) peer.endpoint = { addr: member.addr, type: member.type };
   return peer;
 }
 
@@ -226,11 +233,18 @@ class MemberCall extends Call {
     const route = this.self.routes.route(this.group);
     if (!sent || err.code === "draining") route.suspects.set(this.member.name, performance.now() + SUSPECT_MS);
     const left = this.expires === 0 ? this.ms : this.expires - performance.now(); // unsent: no time went by
-    this.rest = groupCall(this.self, this.group, this.func, this.callArgs, this.ms, this.opts, left, null, new Set([this.member.name]), err);
+    if (!sent && err.code === "unavailable") this.self.registry.unreachable(this.group);
+    this.rest = groupCall(this.self, this.group, this.func, this.callArgs, this.ms, this.opts, left, null, new Set([triedKey(this.member)]), err);
     return this.rest.next();
   }
   override return(value?: unknown): IteratorResult<Instruction, RPCResult> {
     return this.rest !== null ? this.rest.return(value as RPCResult) : super.return(value);
+  }
+  /** What the rest waits on failed (a registry's look-up rejecting): the rest handles it.
+   * Without this, `yield*` of a MemberCall would throw "the iterator does not provide a 'throw' method". */
+  throw(error: unknown): IteratorResult<Instruction, RPCResult> {
+    if (this.rest !== null) return this.rest.throw(error);
+    throw error;
   }
 }
 
@@ -285,7 +299,8 @@ export function* groupCall(self: Service, group: string, func: string, args: unk
     const err = result![1];
     if (err === null || !tryElsewhere(err, sent, idempotent)) return result!;
     if (!sent || err.code === "draining") route.suspects.set(member.name, performance.now() + SUSPECT_MS);
-    (tried ??= new Set()).add(member.name);
+    (tried ??= new Set()).add(triedKey(member));
+    if (!sent && err.code === "unavailable") self.registry.unreachable(group);
     last = err;
   }
 }
@@ -308,7 +323,7 @@ export function* groupSend(self: Service, group: string, msg: unknown, opts: Gro
     }
     const member = pick(self, route, members, tried, opts);
     if (member === null) return last ?? noMembers(group);
-    (tried ??= new Set()).add(member.name);
+    (tried ??= new Set()).add(triedKey(member));
     const here = self.runtime.local(member.name);
     if (here !== undefined) return yield* localSend(self, here, msg);
     const peer = peerOf(self, member);
@@ -316,6 +331,7 @@ export function* groupSend(self: Service, group: string, msg: unknown, opts: Gro
       const conn = yield* connected(peer, left);
       if (conn instanceof RPCError) {
         route.suspects.set(member.name, performance.now() + SUSPECT_MS);
+        self.registry.unreachable(group);
         last = conn;
         continue;
       }

@@ -10,7 +10,7 @@ const max = at >= 0 ? Number(luanet.args[at + 1]) : 1000;
 const players = new Set<string>();
 const login = luanet.Client<Login>("Login");
 
-luanet.StartLocalService(luanet.instance?.name ?? "Lobby", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+luanet.StartLocalService(luanet.instance?.name ?? "Lobby", SOCK_STREAM, net.netaddr_ipv4(process.env.LISTEN_IP ?? "127.0.0.1", 0));
 luanet.RegRPCFunctions<Lobby>({
   *Enter({ player, token }) {
     const [ok, err] = yield* login.Check({ player, token });

@@ -11,7 +11,7 @@ const room = luanet.instance?.name ?? "Room-1";
 const seats = luanet.State("seats", () => new Map<string, number>());
 const stats = luanet.State("stats", () => ({ said: 0 }));
 
-luanet.StartLocalService(room, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+luanet.StartLocalService(room, SOCK_STREAM, net.netaddr_ipv4(process.env.LISTEN_IP ?? "127.0.0.1", 0));
 luanet.RegRPCFunctions<Room>({
   Join: ({ player }) => {
     if (!seats.has(player)) seats.set(player, seats.size + 1);
