@@ -197,6 +197,23 @@ describe("luanet up samples/cluster", { concurrency: 1 }, () => {
     assert.deepEqual(rows.filter((r) => r.name.startsWith("Room-")).map((r) => r.name), ["Room-1", "Room-2"]);
   });
 
+  test("luanet stop drains and stops a service, which stays down; luanet start brings it back", async () => {
+    const before = (await ps(cluster)).find((r) => r.name === "Room-2")!;
+    const stop = await clusterTool(cluster, ["stop", "Room-2"]);
+    assert.equal(stop.code, 0, stop.stderr);
+    assert.match(stop.stdout, new RegExp(`Room-2: stopped \\(pid ${before.pid}\\)`));
+    assert.ok(!alive(before.pid!), "its process is gone");
+    await run(1500); // longer than the first restart delay: a stopped service is not restarted
+    const down = (await ps(cluster)).find((r) => r.name === "Room-2")!;
+    assert.equal(down.status, "stopped");
+    assert.equal(down.pid, null);
+    const start = await clusterTool(cluster, ["start", "Room-2"]);
+    assert.equal(start.code, 0, start.stderr);
+    const up2 = (await ps(cluster)).find((r) => r.name === "Room-2")!;
+    assert.equal(up2.status, "running");
+    assert.ok(up2.pid !== null && up2.pid !== before.pid && alive(up2.pid));
+  });
+
   test("SIGTERM to luanet up stops every service, in reverse order, and exits 0", async () => {
     const rows = await ps(cluster);
     const exit = await supervisor.stop(60_000);
