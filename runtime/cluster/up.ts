@@ -23,7 +23,7 @@ import { runtime } from "../process.js";
 import type { RegistrySpec } from "../registry/select.js";
 import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
-import { awaitPromise } from "../scheduler/promise.js";
+import { awaitPromise, inTask } from "../scheduler/promise.js";
 import { Register2Name, RegRPCFunction, RPCCall, StartLocalService } from "../service/api.js";
 import { RELOAD_FUNCTION } from "../service/reload.js";
 import { findClusterFile, readClusterFile, type ClusterFile } from "./file.js";
@@ -151,12 +151,15 @@ function offer(supervisor: Supervisor, file: ClusterFile, host: string, watcher:
 
 /** Ask `service` to reload its code (its reserved luanet.reload): what it answers, or its error. */
 function reloadService(service: string): Promise<Reloaded | Error> {
-  return new Promise((resolve) => {
-    runtime.root.spawn(`reloading ${service}`, function* () {
-      const [ret, err] = yield* RPCCall<Reloaded>(runtime.root, service, RELOAD_FUNCTION, null, { timeout: RELOAD_TIMEOUT_MS });
-      resolve(err ?? ret);
-    });
-  });
+  return rootTask(`reloading ${service}`, function* () {
+    const [ret, err] = yield* RPCCall<Reloaded>(runtime.root, service, RELOAD_FUNCTION, null, { timeout: RELOAD_TIMEOUT_MS });
+    return err ?? ret;
+  }).catch((error: Error) => error);
+}
+
+/** `body` in a task of the supervisor's service, as a promise. */
+function rootTask<T>(name: string, body: () => Generator<Instruction, T, unknown>): Promise<T> {
+  return inTask((n, b) => runtime.root.spawn(n, b), name, body, () => new LuanetError("shutting_down", `luanet up stopped before ${name} was done`));
 }
 
 /** The name service `luanet up` runs when nothing answers at the file's address. */
@@ -182,13 +185,10 @@ interface NameServiceStatus {
 
 /** What the name service at `addr` says of itself, or null if nothing answers there. */
 function statusAt(addr: NetAddr): Promise<NameServiceStatus | "old" | null> {
-  return new Promise((resolve) => {
-    runtime.root.spawn("asking the name service", function* () {
-      const [ret, err] = yield* runtime.nameService(addr, null).call("Status", null, 2000);
-      if (err === null) resolve(ret as NameServiceStatus);
-      else resolve(err.code === "no_such_function" ? "old" : null);
-    });
-  });
+  return rootTask("asking the name service", function* () {
+    const [ret, err] = yield* runtime.nameService(addr, null).call("Status", null, 2000);
+    return err === null ? (ret as NameServiceStatus) : err.code === "no_such_function" ? "old" : null;
+  }).catch(() => null);
 }
 
 /** Start the name service unless one answers; adopt one an earlier `luanet up` of this host started. */

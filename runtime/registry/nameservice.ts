@@ -16,6 +16,7 @@ import { halt } from "../scheduler/halt.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import type { Task } from "../scheduler/task.js";
 import { keepRegistered, type Claimer } from "./registrar.js";
+import { inTask } from "../scheduler/promise.js";
 import { Sleep } from "../scheduler/sleep.js";
 import { badRegistration, publicInfo } from "./validate.js";
 import { LIST_PAGE, type NameServiceLink, type Registrant, type Registration, type Registry, type RegistryHost, type ServiceInfo } from "./types.js";
@@ -190,25 +191,13 @@ export class NameServiceRegistry implements Registry {
         // Halted first: no claim follows the Unregister (a Register already sent goes before it, on
         // the same connection, so it is undone too).
         if (task !== null) halt(task);
-        return new Promise<void>((resolve, reject) => {
-          let settled = false;
-          self.spawn(`leaving ${where}`, function* () {
-            try {
-              const [, err] = yield* link.call("Unregister", null, timeoutMs);
-              if (err !== null && err.code === "no_such_function") {
-                // An older name service: the registration lives as long as its connection.
-                link.close(`${self.name} left ${where}`);
-              } else if (err !== null) throw err;
-              settled = true;
-              resolve();
-            } catch (error) {
-              settled = true;
-              reject(error);
-            } finally {
-              if (!settled) reject(new RPCError("shutting_down", `${self.name} stopped before it had left ${where}`));
-            }
-          });
-        });
+        return inTask((name, body) => self.spawn(name, body), `leaving ${where}`, function* () {
+          const [, err] = yield* link.call("Unregister", null, timeoutMs);
+          if (err !== null && err.code === "no_such_function") {
+            // An older name service: the registration lives as long as its connection.
+            link.close(`${self.name} left ${where}`);
+          } else if (err !== null) throw err;
+        }, () => new RPCError("shutting_down", `${self.name} stopped before it had left ${where}`));
       },
     };
   }

@@ -42,3 +42,25 @@ export function isIterator(x: unknown): x is Iterator<Instruction, unknown, unkn
 export function isThenable(x: unknown): x is PromiseLike<unknown> {
   return typeof x === "object" && x !== null && typeof (x as PromiseLike<unknown>).then === "function";
 }
+
+/**
+ * `body`, run in a task that `spawn` starts, as a promise: its result resolves it, its error
+ * rejects it, and a halt before it is done (its service stopped) rejects it with `halted()`.
+ */
+export function inTask<T>(spawn: (name: string, body: () => Generator<Instruction, void, unknown>) => unknown, name: string, body: () => Generator<Instruction, T, unknown>, halted: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    spawn(name, function* () {
+      try {
+        const value = yield* body();
+        settled = true;
+        resolve(value);
+      } catch (error) {
+        settled = true;
+        reject(error);
+      } finally {
+        if (!settled) reject(halted());
+      }
+    });
+  });
+}

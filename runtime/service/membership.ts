@@ -9,7 +9,7 @@ import { LuanetError, RPCError } from "../errors.js";
 import { Block, WakeUp } from "../scheduler/block.js";
 import { lookingUp } from "./call.js";
 import type { Instruction } from "../scheduler/instruction.js";
-import { awaitPromise } from "../scheduler/promise.js";
+import { awaitPromise, inTask } from "../scheduler/promise.js";
 import { Running } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
 import type { Service } from "./service.js";
@@ -81,20 +81,6 @@ export class Membership {
   /** `body` in a task of the service, as a promise (a stop rejects it with shutting_down). */
   private inTask(name: string, body: () => Generator<Instruction, void, unknown>): Promise<void> {
     const service = this.service;
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      service.spawn(name, function* () {
-        try {
-          yield* body();
-          settled = true;
-          resolve();
-        } catch (error) {
-          settled = true;
-          reject(error);
-        } finally {
-          if (!settled) reject(new LuanetError("shutting_down", `${service} stopped before ${name} was done`));
-        }
-      });
-    });
+    return inTask((n, b) => service.spawn(n, b), name, body, () => new LuanetError("shutting_down", `${service} stopped before ${name} was done`));
   }
 }
