@@ -187,8 +187,10 @@ Examples:
     .addOption(new Option("--host <name>", "this host's name in the cluster (one supervisor per host name)").env("LUANET_HOST"))
     .addOption(new Option("--listen <addr>", "where the supervisor listens for the tools (default 127.0.0.1, any port)").argParser(addrArg))
     .option("--watch", "reload a service into its running process when its script or a file it imports changes")
-    .action((file: string | undefined, options: RegistryFlags & LogFlags & SecurityFlags & { host?: string; listen?: NetAddr; watch?: boolean }) => {
-      applyLogOptions(options);
+    .action((file: string | undefined, options: RegistryFlags & LogFlags & SecurityFlags & { host?: string; listen?: NetAddr; watch?: boolean }, command: Command) => {
+      // The supervisor says what it does in its `up |` lines: its own log shows warnings and
+      // errors unless --log-level asks for more (LUANET_LOG_LEVEL is for the services).
+      applyLogOptions({ ...options, logLevel: command.getOptionValueSource("logLevel") === "cli" ? options.logLevel : "warn" });
       setLogSource("up");
       applySecurity(options);
       const registry = options.registry ? { spec: options.registry, text: describeSpec(options.registry) } : undefined;
