@@ -22,6 +22,7 @@ import { poll } from "./helpers/cluster.ts";
 import { etcdMissing } from "./helpers/etcd.ts";
 import { createNetwork, etcdOn, luanetOn, netnsUnsupported, type Host } from "./helpers/netns.ts";
 import { fixture, type Exit, type Running } from "./helpers/proc.ts";
+import { trackStarted } from "./helpers/up.ts";
 
 /** Two supervisors starting three services each, beside etcd, on a two-CPU machine. */
 const STARTUP_MS = 60_000;
@@ -122,7 +123,7 @@ describe("a cluster on two hosts, one supervisor each, sharing etcd", () => {
     };
 
     const up = (host: Host, dir: string): Running =>
-      luanetOn(host, ["up", join(dir, "luanet.cluster.json"), "--registry", etcd.url, "--host", host.name, "--listen", `${host.ip}:0`], { cwd: dir });
+      trackStarted(luanetOn(host, ["up", join(dir, "luanet.cluster.json"), "--registry", etcd.url, "--host", host.name, "--listen", `${host.ip}:0`], { cwd: dir }));
     const sup1 = up(h1!, hostFiles(h1!, "RoomA", "Caller"));
     const sup2 = up(h2!, hostFiles(h2!, "RoomB", "Lobby"));
     const upMs: Record<string, number> = {};

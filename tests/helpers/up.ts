@@ -45,7 +45,12 @@ export async function clusterDir(files?: Record<string, string>): Promise<Cluste
 
 /** Start `luanet up` in `cluster.dir`, tracking what it starts. */
 export function up(cluster: Cluster, args: string[] = [], env: NodeJS.ProcessEnv = {}): Running {
-  const proc = startLuanet(["up", ...args, "--registry", cluster.registry], { cwd: cluster.dir, env: { LUANET_LOG_DIR: join(cluster.dir, "logs"), ...env } });
+  return trackStarted(startLuanet(["up", ...args, "--registry", cluster.registry], { cwd: cluster.dir, env: { LUANET_LOG_DIR: join(cluster.dir, "logs"), ...env } }));
+}
+
+/** Kill, when the test file ends, every process the supervisor `proc` says it started: they
+ * outlive it (a test that fails midway, its supervisor SIGKILLed, leaves them running). */
+export function trackStarted(proc: Running): Running {
   proc.child.stdout!.on("data", () => {
     for (const m of proc.stdout.matchAll(/\(pid (\d+)\)|-> (\d+)\)/g)) track(Number(m[1] ?? m[2]));
   });
