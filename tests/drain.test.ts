@@ -8,6 +8,7 @@ import { test } from "node:test";
 import { launch, lastJson, startNameService, startService } from "./helpers/cluster.ts";
 import { etcdMissing, startEtcd } from "./helpers/etcd.ts";
 import { fixture, startLuanet } from "./helpers/proc.ts";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -15,12 +16,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 test("SIGTERM with a call in flight: it succeeds, its message arrives, a later call is refused (draining, or unavailable to a fresh caller), and the process exits soon after, long before the grace", async () => {
   const ns = await startNameService();
   const caller = await startService(ns, `
+    import { existsSync } from "node:fs";
     luanet.StartLocalService("Caller", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
     luanet.Register2Name(NS);
     export default function* () {
       const got = Sche.Spawn(function* () { return (yield* luanet.GetMsg()).msg; });
       const slow = Sche.Spawn(function* () { return yield* luanet.RPCCall("Slow", "Slow", null, { timeout: 10_000 }); });
-      yield* Sche.Sleep(600); // the test sends SIGTERM as soon as Slow starts
+      // The test writes GO once Slow drains: the later call is made then, not before (a load).
+      const go = new URL("./GO", import.meta.url).pathname;
+      for (let i = 0; i < 500 && !existsSync(go); i++) yield* Sche.Sleep(20);
       const [, later] = yield* luanet.RPCCall("Slow", "Plus", { a: 1, b: 2 }, { timeout: 3000 });
       const [ret, err] = yield* slow;
       console.log(JSON.stringify({ slow: [ret, err?.code ?? null], later: later?.code ?? null, msg: yield* got }));
@@ -42,6 +46,7 @@ test("SIGTERM with a call in flight: it succeeds, its message arrives, a later c
   const termAt = performance.now();
   svc.child.kill("SIGTERM");
   await svc.waitFor(/draining: waiting for 1 call\(s\) to finish/, 5000, "stderr");
+  writeFileSync(join(caller.dir, "GO"), "");
   // A process that never called it looks the name up: the name service no longer has it.
   const fresh = launch(ns, `
     export default function* () {

@@ -16,10 +16,13 @@
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { describe, LuanetError } from "../errors.js";
+import { describe, isInstance, LuanetError } from "../errors.js";
 import { badName } from "../names.js";
 import { DEFAULT_NAMESERVICE } from "../registry/nameservice.js";
 import { parseRegistry, type RegistrySpec } from "../registry/select.js";
+
+/** How long a cluster file that is a module may take to load. */
+const LOAD_MS = 10_000;
 
 /** Instances one entry may have. */
 export const MAX_INSTANCES = 1000;
@@ -81,8 +84,21 @@ export async function readClusterFile(path: string, host: string, load: (file: s
       throw new ClusterFileError(`${path} is not valid JSON: ${(error as Error).message}`);
     }
   } else {
-    const exports = await load(path);
-    value = exports?.default ?? exports;
+    let timer: NodeJS.Timeout | undefined;
+    // The timer also holds the process open: a top-level await that never settles is an error, not an exit.
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new ClusterFileError(`${path} did not finish loading within ${LOAD_MS / 1000} s (a top-level await that never settles?)`)), LOAD_MS)));
+    let exports: { default?: unknown };
+    try {
+      exports = await Promise.race([load(path), late]);
+    } catch (error) {
+      if (isInstance(error, LuanetError)) throw error; // names the file already (a syntax error, the timeout)
+      throw new ClusterFileError(`${path} threw while loading: ${(error as Error)?.message ?? String(error)}`);
+    } finally {
+      clearTimeout(timer);
+    }
+    // `export default { ... }`, or CommonJS's `module.exports = { ... }`.
+    value = exports?.default ?? (typeof exports === "object" && exports !== null && "services" in exports ? exports : undefined);
+    if (value === undefined) throw new ClusterFileError(`${path} has no default export: export the cluster object as default (export default { services: { ... } })`);
   }
   return checkClusterFile(value, path, host);
 }

@@ -41,6 +41,8 @@ export interface PsRow {
 export type Done = string[];
 
 const USAGE_EVERY_MS = 2000;
+/** Operations (tool requests) waiting behind the one running before more are refused. */
+const MAX_WAITING = 8;
 
 export class Supervisor {
   /** In start order. */
@@ -48,6 +50,7 @@ export class Supervisor {
   /** Instances of scalable entries, as scaled (the file's number until then). */
   private readonly counts = new Map<string, number>();
   private busy: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
   private readonly stats = new ProcStats();
   private readonly usage = new Map<number, Usage>();
   private readonly sampler: NodeJS.Timeout;
@@ -80,9 +83,19 @@ export class Supervisor {
     return this.nameservice === null ? this.units : [this.nameservice, ...this.units];
   }
 
-  /** One operation at a time: each waits for the one before. */
-  private serial<T>(op: () => Promise<T>): Promise<T> {
-    const next = this.busy.then(op, op);
+  /** One operation at a time: each waits for the one before; at most MAX_WAITING wait. What an
+   * operation did goes to the log stream too. */
+  private serial<T extends Done | void>(op: () => Promise<T>): Promise<T> {
+    if (this.waiting >= MAX_WAITING) return Promise.reject(new LuanetError("overloaded", `${this.waiting} operations are waiting already (a restart of many services takes a while): see luanet ps, and try again once they are done`));
+    this.waiting++;
+    const run = () => {
+      this.waiting--;
+      return op();
+    };
+    const next = this.busy.then(run, run).then((done) => {
+      for (const line of (done as Done | undefined) ?? []) this.stream.line("up", line);
+      return done;
+    });
     this.busy = next.catch(() => {});
     return next;
   }
@@ -142,9 +155,9 @@ export class Supervisor {
     clearInterval(this.sampler);
     return this.serial(async () => {
       for (const unit of [...this.units].reverse()) {
-        if (!unit.alive) continue;
-        await unit.stop();
-        this.stream.line("up", `${unit.id}: stopped`);
+        const alive = unit.alive;
+        await unit.stop(); // one waiting to restart too: its retry is cancelled
+        if (alive) this.stream.line("up", `${unit.id}: stopped`);
       }
       await beforeNameService();
       await this.nameservice?.stop();
@@ -188,6 +201,10 @@ export class Supervisor {
   }
 
   stop(target: string): Promise<Done> {
+    if (this.nameservice !== null && this.find(target).includes(this.nameservice)) {
+      // The tools reach this supervisor through it: stopped, nothing could start it again.
+      return Promise.reject(new LuanetError("bad_request", "the name service stops last, with luanet up itself (Ctrl-C or SIGTERM): the tools reach the supervisor through it"));
+    }
     return this.serial(async () => {
       const done: Done = [];
       for (const unit of this.find(target).reverse()) {
@@ -227,8 +244,9 @@ export class Supervisor {
       this.counts.set(key, count);
       const wanted = this.planned();
       const surplus = this.units.filter((u) => !wanted.some((w) => w.id === u.id)).reverse();
+      const before2 = new Set(this.units);
       this.units = wanted.map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));
-      const added = this.units.filter((u) => u.spec.members[0]!.key === key && !u.alive && u.status === "stopped");
+      const added = this.units.filter((u) => !before2.has(u)); // not those stopped on purpose
       await Promise.all(added.map((u) => {
         this.stream.reserve(u.id);
         return u.start().then(() => done.push(`${u.id}: started (pid ${u.pid})`), (error: Error) => done.push(`${u.id}: ${error.message}`));

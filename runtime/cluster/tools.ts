@@ -71,7 +71,7 @@ export function* act(func: "Restart" | "Stop" | "Start" | "Scale", args: { targe
     const [ret, err] = yield* RPCCall<{ matched: boolean; done: string[] }>(runtime.root, name, func, args, { timeout: flags.timeout ?? DEFAULT_TIMEOUT_MS });
     if (err !== null) {
       errors++;
-      fail(err.code, `${name}: ${err.message}`);
+      fail(err.code, `${name}: ${err.message}${err.code === "timeout" ? " (the operation goes on in the supervisor: see luanet ps before asking again)" : ""}`);
     } else if (ret.matched) answers.push({ name, done: ret.done });
   }
   if (func === "Scale" && answers.length > 1 && flags.host === undefined) {
@@ -84,7 +84,7 @@ export function* act(func: "Restart" | "Stop" | "Start" | "Scale", args: { targe
 
 /** "Room=5" -> { service: "Room", count: 5 }. */
 export function parseScale(text: string): { service: string; count: number } {
-  const m = /^(.+)=(\d+)$/.exec(text);
+  const m = /^([^=]+)=(\d+)$/.exec(text);
   if (m === null) throw new TypeError(`expected SERVICE=COUNT, such as Room=5, got ${describe(text)}`);
   return { service: m[1]!, count: Number(m[2]) };
 }

@@ -44,6 +44,8 @@ export interface UnitSpec {
 /** How long a started process has to say it is ready before the supervisor stops waiting (it is
  * still watched: ready or not, it runs). */
 export const READY_TIMEOUT_MS = 30_000;
+/** How long after SIGKILL a stop waits to see the exit. */
+const KILL_WAIT_MS = 5000;
 /** How often an adopted process (not our child) is checked for life. */
 const ADOPTED_POLL_MS = 200;
 
@@ -119,7 +121,7 @@ export class Unit {
           resolve();
         } else reject(error);
       };
-      const onExit = () => done(new Error(`${this.id} ${this.why ?? "exited"} before it was ready`));
+      const onExit = () => done(new Error(`${this.why ?? "exited"} before it was ready`));
       this.exitWaiters.add(onExit);
       const timer = setTimeout(() => {
         this.say(`not ready after ${READY_TIMEOUT_MS / 1000} s; watching it anyway`);
@@ -158,10 +160,11 @@ export class Unit {
     if (this.poll !== null) clearInterval(this.poll);
     this.poll = null;
     this.pid = null;
-    this.why = why;
     const upMs = Date.now() - this.since;
+    const asked = this.status === "stopping" || this.status === "stopped";
+    this.why = asked ? null : why; // a stop it was asked for is no failure to show in ps
     for (const waiter of [...this.exitWaiters]) waiter();
-    if (this.status === "stopping" || this.status === "stopped") {
+    if (asked) {
       this.status = "stopped";
       return;
     }
@@ -181,7 +184,7 @@ export class Unit {
     this.retry = setTimeout(() => {
       this.retry = null;
       this.restarts++;
-      this.start().catch(() => {}); // its exit is handled as a crash again
+      this.start().then(() => this.say(`started again (pid ${this.pid})`), () => {}); // an exit is handled as a crash again
     }, delay);
   }
 
@@ -200,12 +203,19 @@ export class Unit {
     this.status = "stopping";
     const pid = this.pid;
     return new Promise<void>((resolve) => {
+      let last: NodeJS.Timeout | undefined;
       const kill = setTimeout(() => {
         this.say(`did not exit ${this.stopTimeoutMs / 1000} s after SIGTERM: SIGKILL`);
         signal(pid, "SIGKILL");
+        // An exit never seen (a process we cannot watch) must not hold the stop for ever.
+        last = setTimeout(() => {
+          this.say(`no exit seen ${KILL_WAIT_MS / 1000} s after SIGKILL: counting it stopped`);
+          this.exited("stopped");
+        }, KILL_WAIT_MS);
       }, this.stopTimeoutMs);
       const onExit = () => {
         clearTimeout(kill);
+        clearTimeout(last);
         this.exitWaiters.delete(onExit);
         resolve();
       };

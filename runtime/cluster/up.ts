@@ -28,7 +28,7 @@ import { Register2Name, RegRPCFunction, RPCCall, StartLocalService } from "../se
 import { RELOAD_FUNCTION } from "../service/reload.js";
 import { findClusterFile, readClusterFile, type ClusterFile } from "./file.js";
 import { LogStream } from "./log-stream.js";
-import { Supervisor, SUPERVISOR_PREFIX, type Done } from "./supervisor.js";
+import { Supervisor, SUPERVISOR_PREFIX } from "./supervisor.js";
 import { scanUnits } from "./scan.js";
 import { Unit } from "./unit.js";
 import { ReloadOnChange, type Reloaded } from "./watch.js";
@@ -113,8 +113,7 @@ export function* up(given: string | undefined, flags: UpFlags): Generator<Instru
     stream.line("up", `cannot list the registry to adopt the services already running (${(error as Error).message}); adopting only those this host shows`);
   }
   for (const line of supervisor.adopt(registered, scanUnits(host, registryText))) stream.line("up", line);
-  const done: Done = yield* awaitPromise(supervisor.startAll());
-  for (const line of done) stream.line("up", line);
+  yield* awaitPromise(supervisor.startAll()); // it prints what it did
   if (stopping) return;
   watcher?.track(supervisor.members());
   const rows = supervisor.ps();

@@ -31,8 +31,11 @@ export class ReloadOnChange {
 
   constructor(private readonly stream: LogStream, private readonly reload: (service: string) => Promise<Reloaded | Error>) {}
 
-  /** Watch the graphs of `members` not watched yet. */
+  /** Watch the graphs of `members` (those not watched yet), and no longer those of services
+   * that are not among them (scaled away). */
   track(members: readonly Member[]): void {
+    const names = new Set(members.map((m) => m.name));
+    for (const name of this.files.keys()) if (!names.has(name)) this.files.delete(name);
     for (const m of members) {
       if (m.script === null || this.files.has(m.name)) continue;
       this.set(m.name, importedFiles(m.script));
