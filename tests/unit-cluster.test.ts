@@ -127,6 +127,10 @@ test("names: {index} required on a scalable entry and refused on a single one, a
   refused(withServices({ Room: { script: "room.ts", instances: 2, name: "x".repeat(300) + "{index}" } }), "services.Room.name", /does not make a service name/);
   refused(withServices({ Room: { script: "room.ts", instances: 2, name: 5 } }), "services.Room.name", /name pattern/);
   refused(withServices({ Room: { script: "room.ts", instances: 2, name: "" } }), "services.Room.name");
+  // The key's rule holds for the names an entry makes: luanet.supervisor@<host> is the supervisor's.
+  refused(withServices({ A: { script: "login.ts", name: "luanet.supervisor@{host}" } }), "services.A.name", /makes luanet.supervisor@h1: .*luanet's own/);
+  refused(withServices({ A: { script: "room.ts", instances: 2, name: "luanet.{index}" } }), "services.A.name", /luanet's own/);
+  refused(withServices({ A: { script: "login.ts", name: "{host}" } }), "services.A.name", /luanet's own/, "luanet.h");
   // {host} is part of the name: a host name that cannot be in one makes the pattern refused.
   refused(withServices({ Login: { script: "login.ts", name: "Login@{host}" } }), "services.Login.name", /does not make a service name/, "bad\thost");
 });

@@ -158,8 +158,10 @@ export function checkClusterFile(value: unknown, path: string, host: string): Cl
     if (count !== null && !(pattern as string).includes("{index}")) bad(`${at}.name`, `must hold {index}, so that its instances have names of their own, got ${describe(pattern)}`);
     if (count === null && (pattern as string).includes("{index}")) bad(`${at}.name`, `holds {index}, but the entry has no "instances"`);
     const name = (pattern as string).replaceAll("{host}", host);
-    const sample = badName(name.replaceAll("{index}", String(count ?? 1)));
+    const first = name.replaceAll("{index}", String(count ?? 1));
+    const sample = badName(first);
     if (sample !== null) bad(`${at}.name`, `does not make a service name: ${sample}`);
+    if (first.startsWith("luanet.")) bad(`${at}.name`, `makes ${first}: names beginning luanet. are luanet's own (the supervisor is luanet.supervisor@<host>)`);
     services.push(Object.freeze({
       key, script, instances: count, name,
       group: group as string | null, process: proc as string | null, args: Object.freeze([...(args as string[])]), env: Object.freeze({ ...(env as Record<string, string>) }),
