@@ -6,7 +6,14 @@
 import { readFileSync } from "node:fs";
 
 /** Clock ticks per second of /proc/<pid>/stat's times: 100 on every Linux luanet runs on (USER_HZ). */
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
+
+/** The fields of /proc/<pid>/stat after the command name (field 3 is [0]); throws if it cannot be read. */
+export function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The command name (2nd field) is in parentheses and may hold spaces: count after the last ')'.
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
 
 export interface Usage {
   /** Percent of one core since the previous sample (null for the first). */
@@ -23,9 +30,7 @@ export class ProcStats {
     let ticks: number;
     let rss: number;
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      // The command name (2nd field) is in parentheses and may hold spaces: count after the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      const fields = statFields(pid);
       ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15)
       const status = readFileSync(`/proc/${pid}/status`, "utf8");
       rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;

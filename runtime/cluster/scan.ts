@@ -8,6 +8,7 @@
  * @internal
  */
 import { readdirSync, readFileSync } from "node:fs";
+import { statFields, TICKS_PER_SECOND } from "./proc-stats.js";
 
 /** A process found: its pid and when it started (ms since the epoch). */
 export interface Found {
@@ -15,8 +16,6 @@ export interface Found {
   since: number;
 }
 
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ). */
-const TICKS_PER_SECOND = 100;
 
 /** Unit id -> the process running it, among this user's processes started for `host` and `registry`. */
 export function scanUnits(host: string, registry: string): Map<string, Found> {
@@ -58,8 +57,7 @@ function bootTime(): number {
 
 function startedAt(pid: number, boot: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const ticks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]); // field 22, starttime
+    const ticks = Number(statFields(pid)[19]); // field 22, starttime
     return boot + (ticks / TICKS_PER_SECOND) * 1000;
   } catch {
     return Date.now();

@@ -79,6 +79,13 @@ export class Supervisor {
     return new Unit(spec, this.stream, this.stopTimeoutMs);
   }
 
+  /** The units of the plan as counts stand now, keeping those that exist; returns those it made. */
+  private replan(): Unit[] {
+    const old = new Set(this.units);
+    this.units = this.planned().map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));
+    return this.units.filter((u) => !old.has(u));
+  }
+
   private all(): Unit[] {
     return this.nameservice === null ? this.units : [this.nameservice, ...this.units];
   }
@@ -112,24 +119,18 @@ export class Supervisor {
       while (n < MAX_INSTANCES && (here.has(nth(n + 1)) || running.has(nth(n + 1)))) n++;
       if (n !== this.counts.get(entry.key)) {
         this.counts.set(entry.key, n);
-        this.units = this.planned().map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));
+        this.replan();
       }
     }
     const done: Done = [];
     for (const unit of this.all()) {
       if (unit.alive) continue;
-      const seen = running.get(unit.id);
-      if (seen !== undefined) {
-        unit.adopt(seen.pid, seen.since);
-        done.push(`${unit.id}: adopted (pid ${seen.pid}; its output goes to its log file, not here)`);
-        continue;
-      }
       const found = unit.spec.members.map((m) => here.get(m.name));
       const pid = found[0]?.pid;
-      if (pid === undefined || found.some((s) => s?.pid !== pid)) continue;
-      unit.adopt(pid, Math.min(...found.map((s) => s!.started)));
-      this.stream.reserve(unit.id);
-      done.push(`${unit.id}: adopted (pid ${pid}; its output goes to its log file, not here)`);
+      const seen = running.get(unit.id) ?? (pid !== undefined && found.every((s) => s?.pid === pid) ? { pid, since: Math.min(...found.map((s) => s!.started)) } : undefined);
+      if (seen === undefined) continue;
+      unit.adopt(seen.pid, seen.since);
+      done.push(`${unit.id}: adopted (pid ${seen.pid}; its output goes to its log file, not here)`);
     }
     return done;
   }
@@ -242,15 +243,10 @@ export class Supervisor {
       const done: Done = [];
       const before = this.counts.get(key)!;
       this.counts.set(key, count);
-      const wanted = this.planned();
-      const surplus = this.units.filter((u) => !wanted.some((w) => w.id === u.id)).reverse();
-      const before2 = new Set(this.units);
-      this.units = wanted.map((spec) => this.units.find((u) => u.id === spec.id) ?? this.unit(spec));
-      const added = this.units.filter((u) => !before2.has(u)); // not those stopped on purpose
-      await Promise.all(added.map((u) => {
-        this.stream.reserve(u.id);
-        return u.start().then(() => done.push(`${u.id}: started (pid ${u.pid})`), (error: Error) => done.push(`${u.id}: ${error.message}`));
-      }));
+      const old = this.units;
+      const added = this.replan(); // only those: not ones stopped on purpose
+      const surplus = old.filter((u) => !this.units.includes(u)).reverse();
+      await Promise.all(added.map((u) => u.start().then(() => done.push(`${u.id}: started (pid ${u.pid})`), (error: Error) => done.push(`${u.id}: ${error.message}`))));
       for (const unit of surplus) {
         const pid = unit.pid;
         await unit.stop();

@@ -146,6 +146,7 @@ export class Unit {
 
   /** Take over a live process found in the registry (started by an earlier supervisor). */
   adopt(pid: number, since: number): void {
+    this.stream.reserve(this.id);
     this.pid = pid;
     this.since = since;
     this.adopted = true;
