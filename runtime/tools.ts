@@ -9,7 +9,8 @@ import { ErrorCode } from "./errors.js";
 import { runtime } from "./process.js";
 import type { ServiceInfo } from "./registry/types.js";
 import { GetGroupMembers, RPCCall, SendMsg } from "./service/api.js";
-import { RELOAD_FUNCTION, type ReloadResult } from "./service/reload.js";
+import type { ReloadResult } from "./service/reload.js";
+import { RELOAD_FUNCTION } from "./service/reserved.js";
 
 const BAD_JSON = Symbol("bad JSON");
 

@@ -17,7 +17,7 @@ import { decode } from "../runtime/wire/envelope.ts";
 function fakeLink(remote: string): Link & { sent: Uint8Array[] } {
   const sent: Uint8Array[] = [];
   return {
-    remote, maxFrame: 1 << 20, reliable: true, buffered: 0, paused: false, closed: false, sent,
+    remote, maxFrame: 1 << 20, reliable: true, buffered: 0, bytesIn: 0, bytesOut: 0, paused: false, closed: false, sent,
     send: (body: Uint8Array) => void sent.push(body),
     drained: () => Promise.resolve(), finished: () => Promise.resolve(), pause() {}, resume() {}, close() {},
   };

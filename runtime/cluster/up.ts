@@ -25,7 +25,7 @@ import type { ServiceInfo } from "../registry/types.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { awaitPromise, inTask } from "../scheduler/promise.js";
 import { Register2Name, RegRPCFunction, RPCCall, StartLocalService } from "../service/api.js";
-import { RELOAD_FUNCTION } from "../service/reload.js";
+import { RELOAD_FUNCTION } from "../service/reserved.js";
 import { findClusterFile, readClusterFile, type ClusterFile } from "./file.js";
 import { LogStream } from "./log-stream.js";
 import { Supervisor, SUPERVISOR_PREFIX } from "./supervisor.js";

@@ -5,6 +5,7 @@
  * @internal
  */
 import { describe } from "../errors.js";
+import { loopClock } from "./clock.js";
 import { finish } from "./finish.js";
 import { Instruction } from "./instruction.js";
 import { awaitPromise, isIterator, isThenable } from "./promise.js";
@@ -62,6 +63,7 @@ export function step(task: Task): void {
   }
   task._status = SUSPENDED;
   task._waitingOn = instr;
+  task._since = loopClock.now;
   try {
     instr.enter(task);
   } catch (error) {

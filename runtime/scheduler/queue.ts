@@ -9,6 +9,7 @@
  *
  * @internal
  */
+import { loopClock } from "./clock.js";
 import { step } from "./drive.js";
 import { addLive } from "./live.js";
 import { READY } from "./states.js";
@@ -48,7 +49,7 @@ function drain(): void {
   if (run.draining) return;
   run.draining = true;
   const queue = run.queue;
-  const until = performance.now() + SLICE_MS;
+  const until = (loopClock.now = performance.now()) + SLICE_MS;
   let steps = 0;
   try {
     while (run.head < queue.length) {
@@ -56,7 +57,7 @@ function drain(): void {
       queue[run.head++] = undefined;
       step(task);
       if ((++steps & 63) === 0) {
-        if (performance.now() >= until) break;
+        if ((loopClock.now = performance.now()) >= until) break;
         if (run.head > 4096 && run.head * 2 > queue.length) {
           queue.copyWithin(0, run.head);
           queue.length -= run.head;

@@ -13,6 +13,7 @@ import { halt } from "./halt.js";
 import type { Instruction, Operation } from "./instruction.js";
 import { JoinInstr } from "./join.js";
 import { DONE, FAILED, HALT_NONE, NEXT, OK, PENDING, READY } from "./states.js";
+import { noteSpawn } from "./spawn-stacks.js";
 import { suspend } from "./suspension.js";
 import type { TimerNode } from "./timers.js";
 
@@ -36,6 +37,8 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _result: unknown = undefined;
   /** @internal */ _joiners: Task[] | null = null;
   /** @internal */ _liveIndex = -1;
+  /** @internal performance.now(), coarsely (clock.ts), when it last suspended. */
+  _since = 0;
   /** A number unique in this process, in spawn order. */
   readonly id: number;
   /** The spawned function's name, or "task". */
@@ -51,6 +54,7 @@ export class Task<T = unknown> implements Operation<T> {
     this.context = context;
     this._fn = fn;
     this._args = args;
+    noteSpawn(this);
   }
 
   /** "ready", "running", "suspended" (blocked, sleeping, waiting on a call) or "done". */
@@ -61,6 +65,11 @@ export class Task<T = unknown> implements Operation<T> {
   /** What a suspended task waits for, e.g. "sleep(100)"; null when it is not suspended. */
   get waitingOn(): string | null {
     return this._waitingOn?.name ?? null;
+  }
+
+  /** How long (ms) it has been suspended, to within a few ms; 0 when it is not suspended. */
+  get waitingFor(): number {
+    return this._waitingOn === null ? 0 : Math.max(0, performance.now() - this._since);
   }
 
   /** True once the task has returned, thrown or been halted. */

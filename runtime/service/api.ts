@@ -19,7 +19,7 @@ import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, member
 import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
-import { RESERVED_PREFIX } from "./reload.js";
+import { RESERVED_PREFIX } from "./reserved.js";
 import type { Service } from "./service.js";
 import type { RPCResult } from "./sessions.js";
 
@@ -276,6 +276,7 @@ function* sendOn(self: Service, peer: Peer, msg: unknown, started: number): Gene
     if (conn.link.closed) return new RPCError("disconnected", `the connection to ${service} dropped while the message waited to be sent`);
   }
   conn.link.send(body);
+  peer.counters.msgsOut++;
   return null;
 }
 

@@ -6,6 +6,7 @@
  */
 import { badName } from "../names.js";
 import { HANDSHAKE_TIMEOUT_MS, NO_SECRET } from "../security/handshake.js";
+import type { PeerCounters } from "../stats/counters.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, decodedCost, ProtocolError, Type } from "../wire/envelope.js";
 import { LinkLimitError } from "../wire/frame.js";
@@ -25,11 +26,14 @@ export class Conn implements LinkHandlers {
   private helloTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last frame received. */
   lastSeen = performance.now();
+  /** Its peer's counters (stats/counters.ts), once the peer is known (HELLO, or our Peer). */
+  counters: PeerCounters | null = null;
 
   /** `peer`: the Peer we dialed, or null for a link the service's listener accepted. */
   constructor(readonly service: Service, readonly link: Link, readonly peer: Peer | null) {
     this.peerName = peer?.name ?? null;
     this.greeted = peer !== null; // we dialed: the other side owes us no HELLO
+    if (peer !== null) this.counters = peer.counters;
     service.runtime.links.add(this);
     if (peer !== null && !peer.fixed) this.arrived();
     if (!this.greeted) {
@@ -52,6 +56,7 @@ export class Conn implements LinkHandlers {
       this.greeted = true;
       if (this.helloTimer !== null) clearTimeout(this.helloTimer);
       this.peerName = envelope[2]; // a label for ctx.from and logs: it routes nothing
+      this.counters = this.service.counters.peer(this.peerName);
       if (this.peerName !== null) this.arrived();
       return;
     }
@@ -71,6 +76,10 @@ export class Conn implements LinkHandlers {
   onClose(error?: Error): void {
     const service = this.service;
     service.runtime.links.delete(this);
+    if (this.counters !== null) {
+      this.counters.bytesIn += this.link.bytesIn;
+      this.counters.bytesOut += this.link.bytesOut;
+    }
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     const what = `connection ${this.outgoing ? "to" : "from"} ${this.describe()} closed`;
     // A close for a limit was counted in a rate-limited warning already.

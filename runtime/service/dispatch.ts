@@ -24,6 +24,7 @@ import { NO_SECRET } from "../security/handshake.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
 import { frame } from "./call.js";
 import { Conn } from "./conn.js";
+import type { FuncCounters } from "../stats/counters.js";
 import { RECENT_REPLIES } from "./reply-cache.js";
 import type { Service } from "./service.js";
 
@@ -60,10 +61,15 @@ interface Queued {
   cost: number;
   /** performance.now() past which its caller no longer waits (Infinity: the CALL did not say). */
   expires: number;
+  /** Its function's counters (null: not counting), and when it arrived. */
+  counters: FuncCounters | null;
+  started: number;
 }
 
 /** While calls are queued: drop those whose callers gave up or went away, so their memory goes. */
 const PURGE_MS = 250;
+/** What the counters call a queued call dropped unanswered because its caller gave up or left. */
+const EXPIRED = "expired";
 
 const gone = (origin: Origin): boolean => (origin instanceof Conn ? origin.link.closed : origin.gone);
 
@@ -93,7 +99,9 @@ export class Dispatcher {
   /** A frame from `conn`. */
   receive(conn: Conn, envelope: Envelope, cost: number): void {
     switch (envelope[0]) {
-      case Type.MSG: return this.service.mailbox.deliver(conn.peerName, envelope[1], cost, conn.link);
+      case Type.MSG:
+        conn.counters!.msgsIn++;
+        return this.service.mailbox.deliver(conn.peerName, envelope[1], cost, conn.link);
       case Type.CALL: return this.call(conn, envelope[1], envelope[2], envelope[3], envelope[4], cost);
       case Type.REPLY: return void this.service.sessions.settle(conn.link, envelope[1], [envelope[2], null]);
       case Type.ERROR: return void this.service.sessions.settle(conn.link, envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
@@ -107,6 +115,8 @@ export class Dispatcher {
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
    * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
   call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
+    if (origin instanceof Conn) origin.counters!.callsIn++;
+    else this.service.counters.peer(origin.from).callsIn++;
     if (this.draining) this.lastCall = performance.now();
     // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
     if (this.stopped) return this.draining ? this.refuseDraining(origin, id) : this.shuttingDown(origin, id);
@@ -121,10 +131,13 @@ export class Dispatcher {
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
     if (this.draining) return this.refuseDraining(origin, id);
-    const handler = this.handlers.get(func) ?? this.service.reloads.reserved(func);
+    const handler = this.handlers.get(func) ?? this.service.reserved.get(func);
     if (handler === undefined) {
+      this.service.counters.unknownCalls++;
       return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${func}"`);
     }
+    const counters = this.service.counters.func(func);
+    const started = counters === null ? 0 : performance.now();
     let out: unknown;
     let later: boolean;
     try {
@@ -132,16 +145,16 @@ export class Dispatcher {
       out = runAs(this.service, handler, args, ctx);
       later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
     } catch (error) {
-      return this.replyThrown(origin, id, func, error);
+      return this.replyThrown(origin, id, func, error, counters, started);
     }
-    if (!later) return this.replyOk(origin, id, func, out);
+    if (!later) return this.replyOk(origin, id, func, out, counters, started);
     const config = this.service.config;
-    if (this.running < config.maxConcurrentHandlers) return this.runHandler(origin, id, func, out);
+    if (this.running < config.maxConcurrentHandlers) return this.runHandler(origin, id, func, out, counters, started);
     const waiting = this.queued.length - this.queuedHead;
     if (waiting >= config.handlerQueue || this.queuedBytes + cost > config.handlerQueueBytes) {
-      return this.replyError(origin, id, "overloaded", `${this.service.named ?? "this process"} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`);
+      return this.replyError(origin, id, "overloaded", `${this.service.named ?? "this process"} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`, null, counters, started);
     }
-    this.queued.push({ origin, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs });
+    this.queued.push({ origin, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs, counters, started });
     this.queuedBytes += cost;
     this.purging ??= setInterval(() => this.purge(), PURGE_MS).unref();
   }
@@ -154,6 +167,7 @@ export class Dispatcher {
       this.queued[this.queuedHead++] = undefined as unknown as Queued;
       this.queuedBytes -= q.cost;
       if (q.expires > now && !gone(q.origin)) return q;
+      q.counters?.done(q.started, EXPIRED);
     }
     this.queued.length = this.queuedHead = 0;
     if (this.purging !== null) clearInterval(this.purging);
@@ -168,7 +182,10 @@ export class Dispatcher {
     for (let i = this.queuedHead; i < this.queued.length; i++) {
       const q = this.queued[i]!;
       if (q.expires > now && !gone(q.origin)) this.queued[kept++] = q;
-      else this.queuedBytes -= q.cost;
+      else {
+        this.queuedBytes -= q.cost;
+        q.counters?.done(q.started, EXPIRED);
+      }
     }
     this.queued.length = kept;
     this.queuedHead = 0;
@@ -178,7 +195,7 @@ export class Dispatcher {
     }
   }
 
-  private runHandler(origin: Origin, id: number, func: string, body: unknown): void {
+  private runHandler(origin: Origin, id: number, func: string, body: unknown, counters: FuncCounters | null, started: number): void {
     this.running++;
     const self = this;
     const task = spawnNamed(`rpc ${func}`, function* () {
@@ -186,16 +203,16 @@ export class Dispatcher {
       try {
         const result = yield* settleValue(body);
         answered = true;
-        self.replyOk(origin, id, func, result);
+        self.replyOk(origin, id, func, result, counters, started);
       } catch (error) {
         answered = true;
-        self.replyThrown(origin, id, func, error);
+        self.replyThrown(origin, id, func, error, counters, started);
       } finally {
         self.running--;
-        if (!answered) self.shuttingDown(origin, id); // halted: only a stop halts a handler's task
+        if (!answered) self.shuttingDown(origin, id, counters, started); // halted: only a stop halts a handler's task
         if (!self.stopped && !self.draining) {
           const next = self.nextQueued();
-          if (next !== undefined) self.runHandler(next.origin, next.id, next.func, next.body);
+          if (next !== undefined) self.runHandler(next.origin, next.id, next.func, next.body, next.counters, next.started);
         }
         if (self.running === 0) for (const done of self.idleWaiters.splice(0)) done();
       }
@@ -203,12 +220,12 @@ export class Dispatcher {
     this.handlerTasks.add(task);
   }
 
-  private shuttingDown(origin: Origin, id: number): void {
-    this.replyError(origin, id, "shutting_down", `${this.service.named ?? "this process"} is shutting down`);
+  private shuttingDown(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0): void {
+    this.replyError(origin, id, "shutting_down", `${this.service.named ?? "this process"} is shutting down`, null, counters, started);
   }
 
-  private refuseDraining(origin: Origin, id: number): void {
-    this.replyError(origin, id, "draining", `${this.service.named ?? "this process"} is leaving (draining): it did not run the call; try another provider`);
+  private refuseDraining(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0): void {
+    this.replyError(origin, id, "draining", `${this.service.named ?? "this process"} is leaving (draining): it did not run the call; try another provider`, null, counters, started);
   }
 
   /** The service drains: the handlers running go on, no other starts; every queued call, and
@@ -216,7 +233,12 @@ export class Dispatcher {
   drain(): void {
     this.draining = true;
     this.lastCall = performance.now(); // callers unaware yet may be sending: the drain lingers at least QUIET_MS
-    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id);
+    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id, q.counters, q.started);
+  }
+
+  /** Its handlers running, and the calls queued for them (count and decoded bytes). */
+  get queue(): { running: number; queued: number; queuedBytes: number } {
+    return { running: this.running, queued: this.queued.length - this.queuedHead, queuedBytes: this.queuedBytes };
   }
 
   /** Handlers running now. */
@@ -233,28 +255,33 @@ export class Dispatcher {
   /** The service stops: no handler starts any more, and every queued call is answered. */
   stop(): void {
     this.stopped = true;
-    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.shuttingDown(q.origin, q.id);
+    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.shuttingDown(q.origin, q.id, q.counters, q.started);
   }
 
   /** Replies travel back on the connection the call came in on: the only one the caller accepts
    * them from (sessions.ts). */
-  private replyOk(origin: Origin, id: number, func: string, result: unknown): void {
-    if (!(origin instanceof Conn)) return origin.ok(func, result);
+  private replyOk(origin: Origin, id: number, func: string, result: unknown, counters: FuncCounters | null, started: number): void {
+    if (!(origin instanceof Conn)) {
+      counters?.done(started, null);
+      return origin.ok(func, result);
+    }
     const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, origin.link);
-    if (body instanceof RPCError) return this.replyError(origin, id, body.code, body.message);
+    if (body instanceof RPCError) return this.replyError(origin, id, body.code, body.message, null, counters, started);
+    counters?.done(started, null);
     this.sendReply(origin, id, body);
   }
 
-  private replyThrown(origin: Origin, id: number, func: string, error: unknown): void {
+  private replyThrown(origin: Origin, id: number, func: string, error: unknown, counters: FuncCounters | null, started: number): void {
     // A LuanetError the handler raised on purpose keeps its code; anything else, including an
     // RPCError from a call the handler made, is the caller's "remote_error". Reading what was
     // thrown never throws, whatever the handler threw.
     const { code, message, stack } = thrown(error);
     this.service.log.debug(`${func} threw for ${origin instanceof Conn ? origin.describe() : origin.from ?? "this process"}: ${message}`);
-    this.replyError(origin, id, code ?? "remote_error", message, stack);
+    this.replyError(origin, id, code ?? "remote_error", message, stack, counters, started);
   }
 
-  private replyError(origin: Origin, id: number, code: string, message: string, stack: string | null = null): void {
+  private replyError(origin: Origin, id: number, code: string, message: string, stack: string | null = null, counters: FuncCounters | null = null, started = 0): void {
+    counters?.done(started, code);
     if (!(origin instanceof Conn)) return origin.error(code, message, stack);
     this.sendReply(origin, id, encode([Type.ERROR, id, code, message, stack]));
   }

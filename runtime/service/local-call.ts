@@ -45,7 +45,7 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
     this.from = caller.named;
   }
   get name(): string {
-    return `rpc(${this.callee.name}.${this.func})`;
+    return `RPCCall ${this.callee.name}.${this.func}`;
   }
   [Symbol.iterator](): this {
     return this;
@@ -62,6 +62,7 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
   enter(task: Task): void {
     this.task = task;
     this.callee.runtime.inFlight.counter(this.callee.name).n++;
+    this.caller.counters.peer(this.callee.name).callsOut++;
     const args = copied(this.args, maxFrame(this.caller, this.callee), `the call to ${this.callee.name}.${this.func}`);
     if (args instanceof RPCError) return void resume(task, this, [null, args]);
     this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf());
@@ -101,5 +102,7 @@ export function* localSend(sender: Service, receiver: Service, msg: unknown): Ge
   }
   if (receiver.stopping) return new RPCError("disconnected", `${receiver.name} stopped while the message waited to be delivered`);
   receiver.mailbox.deliver(sender.named, message.value, cost, null);
+  sender.counters.peer(receiver.name).msgsOut++;
+  receiver.counters.peer(sender.named).msgsIn++;
   return null;
 }

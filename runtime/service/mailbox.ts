@@ -28,7 +28,11 @@ export class Mailbox {
   /** Each message's decoded cost, in step with `messages`. */
   private readonly costs: number[] = [];
   private head = 0;
-  private bytes = 0;
+  /** Bytes (decoded cost) of the messages waiting. */
+  bytes = 0;
+  /** Messages delivered to it since it started, and those dropped for want of room (UDP). */
+  received = 0;
+  dropped = 0;
   private readonly waiting: Task[] = [];
   /** Links paused because the mailbox was full, and senders in this process waiting for room. */
   private readonly paused = new Set<Link>();
@@ -95,11 +99,15 @@ export class Mailbox {
    * its frame takes once decoded (wire/cbor-subset.ts).
    */
   deliver(from: string | null, msg: unknown, cost: number, link: Link | null): void {
+    this.received++;
     const message: Message = { from, msg };
     const task = this.waiting.shift();
     if (task !== undefined) return void resume(task, this.get, message);
     const full = this.length >= this.config.mailboxLength || this.bytes + cost > this.config.mailboxBytes;
-    if (full && link !== null && !link.reliable) return this.droppedOne();
+    if (full && link !== null && !link.reliable) {
+      this.dropped++;
+      return this.droppedOne();
+    }
     this.messages.push(message); // on a stream it is here already: keep it, and stop reading more
     this.costs.push(cost);
     this.bytes += cost;

@@ -16,6 +16,7 @@ import { PING_BODY } from "./links.js";
 import { PeerLostError } from "./presence.js";
 import type { Service } from "./service.js";
 import type { SessionTable } from "./sessions.js";
+import type { PeerCounters } from "../stats/counters.js";
 
 /** Where a service listens, and how to talk to it there. */
 export interface Endpoint {
@@ -36,11 +37,14 @@ export class Peer {
   pending = 0;
   /** Calls the whole process has in flight to this name (group.ts least-pending counts them). */
   readonly load: { n: number };
+  /** The service's counters for this name (stats/counters.ts). */
+  readonly counters: PeerCounters;
   private connecting: Promise<Conn> | null = null;
 
   /** `fixed`: the address is given (the name service), not looked up by name. */
   constructor(readonly service: Service, readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {
     this.load = service.runtime.inFlight.counter(name);
+    this.counters = service.counters.peer(name);
   }
 
   get sessions(): SessionTable {
@@ -87,6 +91,7 @@ export class Peer {
     }
     this.endpoint = endpoint;
     this.conn = conn;
+    this.counters.connects++;
     service.log.debug(`connected to ${this.name} at ${formatAddr(addr)}`);
     return conn;
   }
@@ -106,6 +111,11 @@ export class PeerTable {
   private readonly fixedPeers = new Map<string, Peer>();
 
   constructor(private readonly service: Service) {}
+
+  /** Every peer it has dialed or will dial, by name, and those at fixed addresses. */
+  all(): IterableIterator<Peer> {
+    return [...this.peers.values(), ...this.fixedPeers.values()][Symbol.iterator]();
+  }
 
   /** The peer for a service name, looked up through the registry on first connect. */
   named(name: string): Peer {

@@ -27,9 +27,6 @@ export interface ReloadResult {
   ms: number;
 }
 
-/** The reserved RPC function every service answers; RegRPCFunction refuses names beginning `luanet.`. */
-export const RELOAD_FUNCTION = "luanet.reload";
-export const RESERVED_PREFIX = "luanet.";
 
 /** Load the script's new graph (its body runs in the calling task): `known` carries the files
  * of earlier attempts from one reload to the next. */
@@ -41,21 +38,12 @@ export class Reloads {
   private staged: Map<string, Handler> | null = null;
   /** The user's files the last attempt loaded (CommonJS evicts them from require.cache). */
   private readonly known = new Set<string>();
-  /** `luanet.reload`, for the dispatcher. */
-  private readonly handler: Handler;
 
-  constructor(private readonly service: Service) {
-    this.handler = () => service.runtime.reload(service);
-  }
+  constructor(private readonly service: Service) {}
 
   /** True while a reload's module body runs. */
   get reloading(): boolean {
     return this.staged !== null;
-  }
-
-  /** The reserved function called `func`, if there is one. */
-  reserved(func: string): Handler | undefined {
-    return func === RELOAD_FUNCTION ? this.handler : undefined;
   }
 
   /** RegRPCFunction while a reload's body runs: staged (true); false when none runs. */

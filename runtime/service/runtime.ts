@@ -25,6 +25,8 @@ import type { ReloadResult } from "./reload.js";
 import { ReplyCache } from "./reply-cache.js";
 import { instanceFromEnv, type Instance } from "./instance.js";
 import { Service } from "./service.js";
+import { countingFrom } from "../stats/counters.js";
+import { ProcessStats } from "../stats/process-stats.js";
 
 type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
 /** Load `file` and run its module body; `instance` > 1: evaluate it anew (its own module state). */
@@ -40,6 +42,10 @@ export class Runtime implements RegistryHost {
   /** Calls in flight to each group member, over all the services of the process. */
   readonly inFlight = new InFlight();
   readonly registries: RegistryChoice;
+  /** Whether services count their calls (LUANET_STATS; stats/counters.ts). */
+  readonly counting: boolean;
+  /** The process's event-loop delay, memory and CPU, for luanet.stats. */
+  readonly processStats = new ProcessStats();
   /** The process's own service: the script's (or a built-in's, or a library user's). */
   readonly root: Service;
   private readonly services = new Set<Service>();
@@ -58,6 +64,7 @@ export class Runtime implements RegistryHost {
 
   constructor(private readonly load: ScriptLoader, env: NodeJS.ProcessEnv = process.env, private readonly reloader: ScriptReloader = noReloads) {
     this.registries = new RegistryChoice(this, env);
+    this.counting = countingFrom(env);
     this.root = new Service(this, null, [], null);
     this.services.add(this.root);
     const instance = instanceFromEnv(env);

@@ -34,6 +34,9 @@ import { Membership } from "./membership.js";
 import { PeerTable, transportFor } from "./peers.js";
 import { Presence, type DisconnectHandler } from "./presence.js";
 import { Reloads } from "./reload.js";
+import { reservedFunctions } from "./reserved.js";
+import { ServiceCounters } from "../stats/counters.js";
+import type { Handler } from "./dispatch.js";
 import type { Runtime } from "./runtime.js";
 import { SessionTable } from "./sessions.js";
 import { ServiceState } from "./state.js";
@@ -67,6 +70,10 @@ export class Service implements Registrant {
   readonly state = new ServiceState();
   /** Its hot reloads (reload.ts). */
   readonly reloads: Reloads;
+  /** Its always-on counters (stats/counters.ts). */
+  readonly counters: ServiceCounters;
+  /** The luanet.* functions it answers besides its own (reserved.ts). */
+  readonly reserved: ReadonlyMap<string, Handler>;
   log: Logger;
   /** The task that runs its script (null for the process's own service until it has one). */
   root: Task | null = null;
@@ -96,6 +103,7 @@ export class Service implements Registrant {
     this.config = { ...(parent?.config ?? DEFAULTS) };
     this.asked = parent?.asked ?? null;
     this.log = parent === null ? processLog : loggerFor(script === null ? "service" : basename(script, extname(script)));
+    this.counters = new ServiceCounters(runtime.counting);
     this.mailbox = new Mailbox(this.config);
     // Its parts log through the service, whose logger takes its name once it has one.
     const log = loggerOf((level, message, fields) => this.log[level](message, fields));
@@ -105,6 +113,7 @@ export class Service implements Registrant {
     this.sessions = new SessionTable(log);
     this.membership = new Membership(this);
     this.reloads = new Reloads(this);
+    this.reserved = reservedFunctions(this);
   }
 
   get name(): string {

@@ -108,12 +108,13 @@ export class Session extends Instruction {
     if (!link.reliable) this.resend = body;
   }
   get name(): string {
-    return `rpc(${this.peer.name}.${this.func})`;
+    return `RPCCall ${this.peer.name}.${this.func}`;
   }
   enter(task: Task): void {
     this.task = task;
     this.peer.pending++;
     this.peer.load.n++;
+    this.peer.counters.callsOut++;
     this.peer.sessions.add(this);
     this.expires = performance.now() + this.left;
     setTimer(task, this.resend === null ? this.left : Math.min(RESEND_MS, this.left));

@@ -165,6 +165,14 @@ class StreamLink implements Link {
     }
   }
 
+  get bytesIn(): number {
+    return this.socket.bytesRead;
+  }
+
+  get bytesOut(): number {
+    return this.socket.bytesWritten;
+  }
+
   get buffered(): number {
     return this.writer.pending + this.socket.writableLength;
   }

@@ -15,6 +15,9 @@ export interface Link {
   readonly reliable: boolean;
   /** Queue one frame body. Writes are coalesced; call order is delivery order. */
   send(body: Uint8Array): void;
+  /** Bytes received and sent on this link so far, framing included (for stats). */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
   /** Bytes queued to send and not yet handed to the kernel (0 on UDP, which never queues). */
   readonly buffered: number;
   /** Resolves when the queue has been handed to the kernel, or the link closed. */

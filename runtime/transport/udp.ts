@@ -97,6 +97,10 @@ class UdpLink implements Link {
     proven();
   }
 
+  /** Datagram bytes received for this link and handed to its socket. */
+  bytesIn = 0;
+  bytesOut = 0;
+
   // Datagrams are never queued: a full socket buffer drops them, as the network may.
   readonly buffered = 0;
   drained(): Promise<void> {
@@ -136,6 +140,7 @@ class UdpLink implements Link {
   /** Send one whole datagram: a dialer's on its connected socket, a listener's to the link's address. */
   write(datagram: Buffer): void {
     if (dropped()) return;
+    this.bytesOut += datagram.length;
     // A datagram too large for the network is this frame's problem, not the link's.
     const done = (error: NodeJS.ErrnoException | null) => error && error.code !== "EMSGSIZE" && this.close(error);
     if (this.target === null) this.socket.send(datagram, done);
@@ -168,6 +173,7 @@ class UdpLink implements Link {
   /** One datagram for this link, its frame header at `start`. */
   receive(datagram: Buffer, start: number): void {
     this.idle.refresh();
+    this.bytesIn += datagram.length;
     try {
       if (datagram.length === start + 1 && datagram[start] === Kind.RETRY) throw new AuthError(NO_SECRET);
       if (datagram.length < start + 2) throw new Error("a datagram shorter than its 2-byte header");

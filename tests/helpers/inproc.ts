@@ -27,7 +27,7 @@ export function fakeLink(remote = "fake", opts: { reliable?: boolean; maxFrame?:
   const sent: Uint8Array[] = [];
   const lost: Uint8Array[] = [];
   const link: FakeLink = {
-    remote, maxFrame: opts.maxFrame ?? 1 << 20, reliable: opts.reliable ?? true, buffered: 0,
+    remote, maxFrame: opts.maxFrame ?? 1 << 20, reliable: opts.reliable ?? true, buffered: 0, bytesIn: 0, bytesOut: 0,
     paused: false, closed: false, sent, lost, pauses: 0, resumes: 0,
     frames: () => sent.map((body) => decode(body)),
     send: (body: Uint8Array) => void (link.closed ? lost : sent).push(body),

@@ -1,0 +1,94 @@
+/**
+ * A service's always-on counters: per function it serves, per peer it talks to, and for calls it
+ * could not route. They are plain numbers bumped on the call path (dispatch.ts, call.ts,
+ * conn.ts); everything derived (rates, percentiles, the task census) is computed only when
+ * someone asks (snapshot.ts). `LUANET_STATS=off` turns the per-call part off for the process
+ * (the bench's reference); the snapshot then says `counting: false`.
+ *
+ * Every table here is bounded: a function entry exists only for a function the service has
+ * registered, error codes are kept per function up to MAX_CODES (the rest count as "other"),
+ * and peers up to MAX_PEERS names (the rest count under OTHER_PEERS), so a hostile peer
+ * inventing names or codes cannot grow them.
+ * @internal
+ */
+import { Window } from "./histogram.js";
+
+export const MAX_CODES = 32;
+export const MAX_PEERS = 1000;
+/** Where peers past MAX_PEERS, and processes with no service name, are counted. */
+export const OTHER_PEERS = "(others)";
+export const UNNAMED_PEER = "(unnamed)";
+
+/** True unless LUANET_STATS is "off", "0" or "false". */
+export function countingFrom(env: NodeJS.ProcessEnv): boolean {
+  const v = env.LUANET_STATS;
+  return !(v === "off" || v === "0" || v === "false");
+}
+
+export class FuncCounters {
+  calls = 0;
+  inFlight = 0;
+  readonly errors = new Map<string, number>();
+  readonly latency = new Window();
+  constructor(readonly name: string) {}
+
+  /** A call of it began at `started` (performance.now()) and was answered: `code` null for a result. */
+  done(started: number, code: string | null): void {
+    const now = performance.now();
+    this.inFlight--;
+    this.latency.record(Math.round((now - started) * 1000), now);
+    if (code !== null) this.error(code);
+  }
+
+  error(code: string): void {
+    const errors = this.errors;
+    const n = errors.get(code);
+    if (n !== undefined) errors.set(code, n + 1);
+    else errors.set(errors.size < MAX_CODES ? code : "other", (errors.get("other") ?? 0) + 1);
+  }
+}
+
+export class PeerCounters {
+  /** Calls this service made to the peer, and calls the peer made to it. */
+  callsOut = 0;
+  callsIn = 0;
+  msgsOut = 0;
+  msgsIn = 0;
+  /** Bytes of its connections that have closed (those open are read from their links). */
+  bytesIn = 0;
+  bytesOut = 0;
+  /** Connections this service opened to the peer. */
+  connects = 0;
+  constructor(readonly name: string) {}
+}
+
+export class ServiceCounters {
+  readonly funcs = new Map<string, FuncCounters>();
+  readonly peers = new Map<string, PeerCounters>();
+  /** Calls to functions it does not have (answered no_such_function). */
+  unknownCalls = 0;
+
+  constructor(readonly counting: boolean) {}
+
+  /** The counters of function `name`, which the service has (null when not counting). */
+  func(name: string): FuncCounters | null {
+    if (!this.counting) return null;
+    let f = this.funcs.get(name);
+    if (f === undefined) this.funcs.set(name, (f = new FuncCounters(name)));
+    f.calls++;
+    f.inFlight++;
+    return f;
+  }
+
+  /** The counters of peer `name` (null: a process with no service). Counted even when not
+   * counting calls: a peer entry is made once per connection, not per call. */
+  peer(name: string | null): PeerCounters {
+    const key = name ?? UNNAMED_PEER;
+    const known = this.peers.get(key);
+    if (known !== undefined) return known;
+    const k = this.peers.size < MAX_PEERS ? key : OTHER_PEERS;
+    let p = this.peers.get(k);
+    if (p === undefined) this.peers.set(k, (p = new PeerCounters(k)));
+    return p;
+  }
+}
