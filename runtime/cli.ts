@@ -23,6 +23,10 @@ import { callTool, ls, reloadTool, sendTool, type CallFlags } from "./tools.js";
 import { act, parseScale, ps, type ClusterToolFlags } from "./cluster/tools.js";
 import { runServices } from "./cluster/run-services.js";
 import { up } from "./cluster/up.js";
+import { statsTool, tasksTool, type StatsFlags, type TasksFlags } from "./stats/tools.js";
+import { SORT_KEYS, type SortKey } from "./stats/rates.js";
+import { top, type TopFlags } from "./stats/top.js";
+import { MAX_LIMIT } from "./stats/tasks.js";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -122,6 +126,12 @@ function timeoutArg(value: string): number {
   return ms;
 }
 
+function limitArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new InvalidArgumentError(`it must be a whole number from 1 to ${MAX_LIMIT}.`);
+  return n;
+}
+
 export function main(argv: readonly string[]): void {
   // Which unit of a `luanet up` this process is (cluster/scan.ts): its own, not what it starts.
   const unit = process.env.LUANET_UNIT;
@@ -145,7 +155,10 @@ Examples:
   luanet --registry etcd://127.0.0.1:2379 samples/plus/server.ts
   luanet ls
   luanet call PlusServer Plus '{"a":1,"b":2}'
-  luanet reload Room`)
+  luanet reload Room
+  luanet top
+  luanet stats PlusServer
+  luanet tasks PlusServer --stacks`)
     .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
@@ -249,6 +262,29 @@ Examples:
     .argument("<target>", "a service or a group")
     .option("--timeout <ms>", "each reload's deadline", timeoutArg)
     .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & { timeout?: number }) => runTool("reload", options, () => reloadTool(target, options)));
+
+  toolCommand("stats")
+    .description("a service's counters: per function calls, errors by code and latency; per peer calls and bytes; mailbox, handlers, tasks, memory, event-loop delay")
+    .argument("<target>", "a service or a group (each member in turn)")
+    .option("--json", "print the luanet.stats document (docs/protocol.md)")
+    .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg)
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & StatsFlags) => runTool("stats", options, () => statsTool(target, options)));
+  toolCommand("tasks")
+    .description("a service's live tasks: id, name, state, what each waits on and for how long, the longest waiting first")
+    .argument("<target>", "a service or a group (each member in turn)")
+    .option("--stacks", "where each task was spawned (recorded from now on for a minute: ask again to see the tasks spawned since)")
+    .option("--limit <n>", `at most this many tasks (default 1000, at most ${MAX_LIMIT})`, limitArg)
+    .option("--json", "print the luanet.tasks document (docs/protocol.md)")
+    .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg)
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & TasksFlags) => runTool("tasks", options, () => tasksTool(target, options)));
+  toolCommand("top")
+    .description("every registered service, one row each, refreshed every second: calls/s, errors/s, p99, in flight, mailbox, tasks, CPU, rss, event-loop delay")
+    .option("--once", "sample twice, an interval apart, print one table and exit (what it does when stdout is not a terminal)")
+    .option("--json", "like --once, but print one JSON document")
+    .addOption(new Option("--sort <key>", "the column to sort by, highest first").choices(SORT_KEYS).default("calls"))
+    .option("--interval <ms>", "between samples", timeoutArg)
+    .option("--timeout <ms>", "how long each service may take to answer (default: the interval, at most 2000)", timeoutArg)
+    .action((options: RegistryFlags & LogFlags & SecurityFlags & TopFlags & { sort: SortKey }) => runTool("top", options, () => top(options)));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,

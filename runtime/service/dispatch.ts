@@ -131,12 +131,14 @@ export class Dispatcher {
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
     if (this.draining) return this.refuseDraining(origin, id);
-    const handler = this.handlers.get(func) ?? this.service.reserved.get(func);
+    const own = this.handlers.get(func);
+    const handler = own ?? this.service.reserved.get(func);
     if (handler === undefined) {
       this.service.counters.unknownCalls++;
       return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${func}"`);
     }
-    const counters = this.service.counters.func(func);
+    // luanet.* calls (stats, tasks, reload) are the tools' and are not counted with the service's own.
+    const counters = own === undefined ? null : this.service.counters.func(func);
     const started = counters === null ? 0 : performance.now();
     let out: unknown;
     let later: boolean;

@@ -6,8 +6,8 @@
  * (the bench's reference); the snapshot then says `counting: false`.
  *
  * Every table here is bounded: a function entry exists only for a function the service has
- * registered, error codes are kept per function up to MAX_CODES (the rest count as "other"),
- * and peers up to MAX_PEERS names (the rest count under OTHER_PEERS), so a hostile peer
+ * registered, a function keeps at most MAX_CODES codes (the last of them "other", where the
+ * rest count), and at most MAX_PEERS peers (the last OTHER_PEERS), so a hostile peer
  * inventing names or codes cannot grow them.
  * @internal
  */
@@ -44,7 +44,7 @@ export class FuncCounters {
     const errors = this.errors;
     const n = errors.get(code);
     if (n !== undefined) errors.set(code, n + 1);
-    else errors.set(errors.size < MAX_CODES ? code : "other", (errors.get("other") ?? 0) + 1);
+    else errors.set(errors.size < MAX_CODES - 1 ? code : "other", (errors.get("other") ?? 0) + 1);
   }
 }
 
@@ -86,7 +86,7 @@ export class ServiceCounters {
     const key = name ?? UNNAMED_PEER;
     const known = this.peers.get(key);
     if (known !== undefined) return known;
-    const k = this.peers.size < MAX_PEERS ? key : OTHER_PEERS;
+    const k = this.peers.size < MAX_PEERS - 1 ? key : OTHER_PEERS;
     let p = this.peers.get(k);
     if (p === undefined) this.peers.set(k, (p = new PeerCounters(k)));
     return p;

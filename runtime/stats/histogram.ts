@@ -10,16 +10,17 @@
  * @internal
  */
 
-/** Buckets 0..31 hold 0..31 us exactly; then 16 sub-buckets for each power of two up to 2^31 us. */
+/** Buckets 0..31 hold 0..31 us exactly; then 16 sub-buckets for each power of two from 2^5 to
+ * 2^31 us (about 71 minutes, past any call's deadline). */
 const EXACT = 32;
 const SUB_BITS = 4;
 const SUB = 1 << SUB_BITS;
 export const BUCKETS = EXACT + (31 - 5) * SUB + SUB; // 2^5 .. 2^31
 
-/** The bucket of `us` (an integer >= 0; larger than 2^31 - 1 counts in the last). */
+/** The bucket of `us` (an integer >= 0; 2^32 and more count in the last). */
 export function bucketOf(us: number): number {
   if (us < EXACT) return us < 0 ? 0 : us;
-  if (us > 0x7fff_ffff) return BUCKETS - 1;
+  if (us > 0xffff_ffff) return BUCKETS - 1;
   const e = 31 - Math.clz32(us); // >= 5
   return EXACT + (e - 5) * SUB + ((us >>> (e - SUB_BITS)) & (SUB - 1));
 }
@@ -29,7 +30,7 @@ export function bucketTop(b: number): number {
   if (b < EXACT) return b;
   const e = ((b - EXACT) >>> SUB_BITS) + 5;
   const sub = (b - EXACT) & (SUB - 1);
-  return (1 << e) + (sub + 1) * (1 << (e - SUB_BITS)) - 1;
+  return 2 ** e + (sub + 1) * 2 ** (e - SUB_BITS) - 1;
 }
 
 /** Percentiles and extremes of some calls, in milliseconds (what luanet.stats answers). */
