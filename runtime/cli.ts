@@ -26,7 +26,8 @@ import { up } from "./cluster/up.js";
 import { statsTool, tasksTool, type StatsFlags, type TasksFlags } from "./stats/tools.js";
 import { SORT_KEYS, type SortKey } from "./stats/rates.js";
 import { top, type TopFlags } from "./stats/top.js";
-import { MAX_LIMIT } from "./stats/tasks.js";
+import { DEFAULT_LIMIT, MAX_LIMIT } from "./stats/tasks.js";
+import { STATS_FUNCTION, TASKS_FUNCTION } from "./service/reserved.js";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -263,19 +264,18 @@ Examples:
     .option("--timeout <ms>", "each reload's deadline", timeoutArg)
     .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & { timeout?: number }) => runTool("reload", options, () => reloadTool(target, options)));
 
-  toolCommand("stats")
+  /** A tool that asks one service (or each member of a group) a reserved function. */
+  const askCommand = (name: string, func: string) => toolCommand(name)
+    .argument("<target>", "a service or a group (each member in turn)")
+    .option("--json", `print the ${func} document (docs/protocol.md)`)
+    .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg);
+  askCommand("stats", STATS_FUNCTION)
     .description("a service's counters: per function calls, errors by code and latency; per peer calls and bytes; mailbox, handlers, tasks, memory, event-loop delay")
-    .argument("<target>", "a service or a group (each member in turn)")
-    .option("--json", "print the luanet.stats document (docs/protocol.md)")
-    .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg)
     .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & StatsFlags) => runTool("stats", options, () => statsTool(target, options)));
-  toolCommand("tasks")
+  askCommand("tasks", TASKS_FUNCTION)
     .description("a service's live tasks: id, name, state, what each waits on and for how long, the longest waiting first")
-    .argument("<target>", "a service or a group (each member in turn)")
     .option("--stacks", "where each task was spawned (recorded from now on for a minute: ask again to see the tasks spawned since)")
-    .option("--limit <n>", `at most this many tasks (default 1000, at most ${MAX_LIMIT})`, limitArg)
-    .option("--json", "print the luanet.tasks document (docs/protocol.md)")
-    .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg)
+    .option("--limit <n>", `at most this many tasks (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`, limitArg)
     .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & TasksFlags) => runTool("tasks", options, () => tasksTool(target, options)));
   toolCommand("top")
     .description("every registered service, one row each, refreshed every second: calls/s, errors/s, p99, in flight, mailbox, tasks, CPU, rss, event-loop delay")

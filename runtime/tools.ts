@@ -11,6 +11,7 @@ import type { ServiceInfo } from "./registry/types.js";
 import { GetGroupMembers, RPCCall, SendMsg } from "./service/api.js";
 import type { ReloadResult } from "./service/reload.js";
 import { RELOAD_FUNCTION } from "./service/reserved.js";
+import { uptime } from "./stats/format.js";
 
 const BAD_JSON = Symbol("bad JSON");
 
@@ -72,11 +73,6 @@ export function table(header: string[], rows: string[][]): string {
 function transport(s: ServiceInfo): string {
   if (s.addr.family === "local") return "unix";
   return (s.type === "dgram" ? "udp" : "tcp") + (s.addr.family === "inet6" ? "6" : "");
-}
-
-export function uptime(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
 }
 
 export interface CallFlags {

@@ -42,6 +42,10 @@ test("A calls B and B calls A by name: the results come back, ctx.from names the
   assert.deepEqual(await inTask(() => RPCCall(b, "A", "Hello", "B")), ["hello B", null]);
   assert.deepEqual(seen, [{ from: "A", func: "Plus", conn: null }, { from: "B", func: "Hello", conn: null }]);
   assert.equal(links(), 0, "no link was opened");
+  // Each side's counters see the other as a peer, in both directions (stats/counters.ts).
+  assert.deepEqual([a.counters.peer("B").callsOut, b.counters.peer("A").callsIn, b.counters.peer("A").callsOut, a.counters.peer("B").callsIn], [1, 1, 1, 1]);
+  assert.equal(b.counters.funcs.get("Plus")?.calls, 1);
+  assert.equal(a.counters.funcs.get("Hello")?.latency.total.count, 1);
 });
 
 test("the callee gets a copy of the arguments and the caller a copy of the result: neither sees the other mutate them", async (t) => {

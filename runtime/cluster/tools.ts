@@ -10,7 +10,8 @@ import { cell } from "../printable.js";
 import { runtime } from "../process.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { RPCCall } from "../service/api.js";
-import { fail, LS_CELL_WIDTH, table, uptime } from "../tools.js";
+import { uptime } from "../stats/format.js";
+import { fail, LS_CELL_WIDTH, table } from "../tools.js";
 import { SUPERVISOR_PREFIX, type PsRow } from "./supervisor.js";
 
 export interface ClusterToolFlags {

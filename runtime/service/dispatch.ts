@@ -115,8 +115,7 @@ export class Dispatcher {
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
    * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
   call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
-    if (origin instanceof Conn) origin.counters!.callsIn++;
-    else this.service.counters.peer(origin.from).callsIn++;
+    if (origin instanceof Conn) origin.counters!.callsIn++; // (a local call counts itself: local-call.ts)
     if (this.draining) this.lastCall = performance.now();
     // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
     if (this.stopped) return this.draining ? this.refuseDraining(origin, id) : this.shuttingDown(origin, id);

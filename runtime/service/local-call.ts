@@ -63,6 +63,7 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
     this.task = task;
     this.callee.runtime.inFlight.counter(this.callee.name).n++;
     this.caller.counters.peer(this.callee.name).callsOut++;
+    this.callee.counters.peer(this.from).callsIn++;
     const args = copied(this.args, maxFrame(this.caller, this.callee), `the call to ${this.callee.name}.${this.func}`);
     if (args instanceof RPCError) return void resume(task, this, [null, args]);
     this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf());

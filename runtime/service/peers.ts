@@ -113,8 +113,8 @@ export class PeerTable {
   constructor(private readonly service: Service) {}
 
   /** Every peer it has dialed or will dial, by name, and those at fixed addresses. */
-  all(): IterableIterator<Peer> {
-    return [...this.peers.values(), ...this.fixedPeers.values()][Symbol.iterator]();
+  all(): Peer[] {
+    return [...this.peers.values(), ...this.fixedPeers.values()];
   }
 
   /** The peer for a service name, looked up through the registry on first connect. */

@@ -27,7 +27,6 @@ export interface ReloadResult {
   ms: number;
 }
 
-
 /** Load the script's new graph (its body runs in the calling task): `known` carries the files
  * of earlier attempts from one reload to the next. */
 export type LoadAnew = (known: Set<string>) => Generator<Instruction, { files: string[] }, unknown>;

@@ -12,12 +12,16 @@ export function ms(value: number): string {
   return `${(value / 1000).toFixed(2)}s`;
 }
 
-/** A duration of waiting: "850ms", "3.2s", "4m10s". */
+/** How long something has run (ms): "42s", "4m10s", "3h5m" (luanet ls, ps, stats). */
+export function uptime(value: number): string {
+  const s = Math.floor(value / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** A duration of waiting, finer below a minute: "850ms", "3.2s", "4m10s". */
 export function waited(value: number): string {
   if (value < 1000) return `${Math.round(value)}ms`;
-  if (value < 60_000) return `${(value / 1000).toFixed(1)}s`;
-  const s = Math.floor(value / 1000);
-  return s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+  return value < 60_000 ? `${(value / 1000).toFixed(1)}s` : uptime(value);
 }
 
 /** Bytes: "512B", "1.5K", "20.3M", "1.10G" (powers of 1024). */

@@ -9,8 +9,8 @@ import { runtime } from "../process.js";
 import type { Instruction } from "../scheduler/instruction.js";
 import { GetGroupMembers, RPCCall } from "../service/api.js";
 import { STATS_FUNCTION, TASKS_FUNCTION, type TasksDocument } from "../service/reserved.js";
-import { fail, LS_CELL_WIDTH, table, uptime } from "../tools.js";
-import { bytes, ms, waited } from "./format.js";
+import { fail, LS_CELL_WIDTH, table } from "../tools.js";
+import { bytes, ms, uptime, waited } from "./format.js";
 import type { StatsDocument } from "./snapshot.js";
 
 export interface StatsFlags {
