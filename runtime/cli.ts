@@ -9,7 +9,7 @@
 import { existsSync, statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { parseAddr, type NetAddr } from "../stdlib/net.js";
+import { formatAddr, parseAddr, type NetAddr } from "../stdlib/net.js";
 import { configureLog, log, setLogScript, setLogSource, type Level } from "./log.js";
 import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
@@ -18,6 +18,7 @@ import { security, SecurityConfigError } from "./security/settings.js";
 import { describeSpec, parseRegistry, type RegistrySpec } from "./registry/select.js";
 import { runtime } from "./process.js";
 import type { Instruction } from "./scheduler/instruction.js";
+import { onShutdown, shutdown } from "./lifecycle.js";
 import { start, startBuiltin } from "./start.js";
 import { callTool, ls, reloadTool, sendTool, type CallFlags } from "./tools.js";
 import { act, parseScale, ps, type ClusterToolFlags } from "./cluster/tools.js";
@@ -121,6 +122,18 @@ function applySecurity(flags: SecurityFlags): void {
   }
 }
 
+/** `--metrics`: serve /metrics once the script has started; an address it cannot listen on ends
+ * the process (exit 1), as a bad option would. prom-client is loaded only here. */
+function serveMetrics(addr: NetAddr): void {
+  import("./stats/metrics.js").then((m) => m.MetricsServer.start(runtime, addr)).then((server) => {
+    log.info(`metrics on ${server.url}`);
+    onShutdown(() => server.close());
+  }, (error: Error) => {
+    process.stderr.write(`luanet: --metrics ${formatAddr(addr)}: cannot listen: ${error.message}\n`);
+    shutdown(1);
+  });
+}
+
 function timeoutArg(value: string): number {
   const ms = Number(value);
   if (!(ms > 0)) throw new InvalidArgumentError("it must be a positive number of milliseconds.");
@@ -145,6 +158,7 @@ export function main(argv: readonly string[]): void {
     .argument("[args...]", "arguments for the script (luanet.args and process.argv)")
     .addOption(nsOption())
     .addOption(registryOption())
+    .addOption(new Option("--metrics <addr>", "serve Prometheus metrics at http://<addr>/metrics (host:port; port 0 picks one)").env("LUANET_METRICS").argParser(addrArg))
     .enablePositionalOptions()
     .passThroughOptions()
     .exitOverride()
@@ -154,13 +168,14 @@ Examples:
   luanet myservice.ts --port 8012     options after the script are the script's own
   luanet nameservice --listen 127.0.0.1:8010
   luanet --registry etcd://127.0.0.1:2379 samples/plus/server.ts
+  luanet --metrics 127.0.0.1:9464 samples/plus/server.ts
   luanet ls
   luanet call PlusServer Plus '{"a":1,"b":2}'
   luanet reload Room
   luanet top
   luanet stats PlusServer
   luanet tasks PlusServer --stacks`)
-    .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags) => {
+    .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags & { metrics?: NetAddr }) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
         process.stderr.write(`luanet: cannot find the script ${JSON.stringify(script)} (no file at ${file})\n`);
@@ -171,6 +186,7 @@ Examples:
       applySecurity(options);
       applyRegistry(options);
       start(file, args);
+      if (options.metrics !== undefined) serveMetrics(options.metrics);
     });
 
   withLogOptions(program);

@@ -71,6 +71,11 @@ export class Runtime implements RegistryHost {
     if (instance !== null) this.root.startedAs(instance);
   }
 
+  /** Every service of the process, its own first. */
+  all(): Service[] {
+    return [...this.services];
+  }
+
   /**
    * The service the running code acts for: its task's. Outside any task (a plain callback) that
    * is the process's own service while it has no other; with several, a TypeError names `what`.
