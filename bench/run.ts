@@ -41,7 +41,7 @@ function add(metric: string, r: { value: number; reference: number }, refName: s
 }
 
 /** `npm run bench -- security transports`: only those sections; all of them without arguments. */
-const sections = ["scheduler", "startup", "plus", "groups", "transports", "security", "logging", "registry"];
+const sections = ["scheduler", "startup", "plus", "groups", "transports", "security", "stats", "logging", "registry"];
 const only = process.argv.slice(2);
 for (const name of only) if (!sections.includes(name)) throw new Error(`unknown section ${JSON.stringify(name)}; the sections: ${sections.join(", ")}`);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -132,13 +132,14 @@ if (want("groups")) {
   add("Plus to a group of 3 members (least-pending), 100 tasks: calls ", { value: median(rates.get("PlusGroup")!), reference: median(rates.get("PlusG1,PlusG2,PlusG3")!) }, "the 3 by name, in turn, by hand", "/s", ">= 0.9x");
 }
 
-/** Plus with 100 calling tasks under each configuration, alternating, 3 rounds: median calls/s. */
-async function plusRates(configs: [string, NodeJS.ProcessEnv][]): Promise<Map<string, number>> {
+/** Plus with 100 calling tasks under each configuration, alternating, `rounds` rounds: median
+ * calls/s; `client` runs the calling side (default: a client process over TCP). */
+async function plusRates(configs: [string, NodeJS.ProcessEnv][], rounds = 3, client = luanetPlus): Promise<Map<string, number>> {
   const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const [name, env] of configs) {
       const cluster = await plusCluster(env);
-      rates.get(name)!.push((await luanetPlus(cluster, 100, 2)).rate);
+      rates.get(name)!.push((await client(cluster, 100, 2)).rate);
       await stopAll();
     }
   }
@@ -182,6 +183,19 @@ if (want("security")) {
   }
   if (tls === null) rows.push({ metric: "Plus over TLS", luanet: "skipped", reference: "no openssl command to make test certificates", ratio: "", target: "" });
   rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Stats: Plus with the always-on counters (the default) beside the same with LUANET_STATS=off,
+ * alternating, 5 rounds; over TCP, and between two services of one process, where a call costs
+ * least and so counting it costs most.
+ */
+if (want("stats")) {
+  const configs: [string, NodeJS.ProcessEnv][] = [["on", {}], ["off", { LUANET_STATS: "off" }]];
+  for (const [where, client] of [["over TCP", luanetPlus], ["between 2 services of 1 process", colocatedPlus]] as const) {
+    const rates = await plusRates(configs, 5, client);
+    add(`Plus ${where}, 100 tasks, counters on (the default): calls`, { value: rates.get("on")!, reference: rates.get("off")! }, "LUANET_STATS=off", "/s", ">= 0.95x");
+  }
 }
 
 /** Logging: main-thread cost per line, and Plus with a log line per call against none. */

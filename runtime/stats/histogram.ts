@@ -93,9 +93,10 @@ export class Histogram {
 export const WINDOW_SECONDS = 10;
 
 /** Since start, and over the last WINDOW_SECONDS seconds (the current one, partly gone, and the
- * WINDOW_SECONDS - 1 before it). */
+ * WINDOW_SECONDS - 1 before it). A call is recorded once, in its second's histogram; a second is
+ * added into `past` when the clock leaves it, so "since start" is `past` and the current second. */
 export class Window {
-  readonly total = new Histogram();
+  private readonly past = new Histogram();
   private readonly seconds: Histogram[] = [];
   /** The second (performance.now() / 1000, floored) each slot of `seconds` holds. */
   private readonly stamps = new Float64Array(WINDOW_SECONDS).fill(-1);
@@ -107,16 +108,24 @@ export class Window {
     const second = Math.floor(now / 1000);
     if (second !== this.second) this.rotate(second);
     this.slot!.record(us);
-    this.total.record(us);
   }
 
   private rotate(second: number): void {
+    if (this.slot !== null) this.past.add(this.slot);
     const i = second % WINDOW_SECONDS;
     const slot = (this.seconds[i] ??= new Histogram());
-    if (this.stamps[i] !== second) slot.clear();
+    slot.clear(); // (a slot left behind was added into past when it was left)
     this.stamps[i] = second;
     this.slot = slot;
     this.second = second;
+  }
+
+  /** Every call since start, merged (made when asked). */
+  get total(): Histogram {
+    const merged = new Histogram();
+    merged.add(this.past);
+    if (this.slot !== null) merged.add(this.slot);
+    return merged;
   }
 
   /** The calls of the last WINDOW_SECONDS seconds, merged. */

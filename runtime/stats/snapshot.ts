@@ -82,11 +82,12 @@ export function snapshot(service: Service, process: ProcessInfo, histogram: bool
   const counters = service.counters;
   const funcs: Record<string, FuncStats> = {};
   for (const f of counters.funcs.values()) {
+    const total = f.latency.total;
     const entry: FuncStats = {
       calls: f.calls, errors: Object.fromEntries(f.errors), inFlight: f.inFlight,
-      recent: f.latency.recent(now).latency(), total: f.latency.total.latency(),
+      recent: f.latency.recent(now).latency(), total: total.latency(),
     };
-    if (histogram) entry.buckets = buckets(f.latency.total);
+    if (histogram) entry.buckets = buckets(total);
     funcs[f.name] = entry;
   }
   const open = new Map<string, { bytesIn: number; bytesOut: number }>();
