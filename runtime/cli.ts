@@ -27,8 +27,11 @@ import { up } from "./cluster/up.js";
 import { statsTool, tasksTool, type StatsFlags, type TasksFlags } from "./stats/tools.js";
 import { SORT_KEYS, type SortKey } from "./stats/rates.js";
 import { top, type TopFlags } from "./stats/top.js";
+import { dashboard, type DashboardFlags } from "./stats/dashboard.js";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./stats/tasks.js";
 import { STATS_FUNCTION, TASKS_FUNCTION } from "./service/reserved.js";
+
+const DEFAULT_DASHBOARD = "127.0.0.1:8080";
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -174,7 +177,8 @@ Examples:
   luanet reload Room
   luanet top
   luanet stats PlusServer
-  luanet tasks PlusServer --stacks`)
+  luanet tasks PlusServer --stacks
+  luanet dashboard --listen 127.0.0.1:8080`)
     .action((script: string, args: string[], options: RegistryFlags & LogFlags & SecurityFlags & { metrics?: NetAddr }) => {
       const file = resolve(script);
       if (!existsSync(file) || !statSync(file).isFile()) {
@@ -301,6 +305,13 @@ Examples:
     .option("--interval <ms>", "between samples", timeoutArg)
     .option("--timeout <ms>", "how long each service may take to answer (default: the interval, at most 2000)", timeoutArg)
     .action((options: RegistryFlags & LogFlags & SecurityFlags & TopFlags & { sort: SortKey }) => runTool("top", options, () => top(options)));
+
+  toolCommand("dashboard")
+    .description("serve a web page showing the cluster live: who calls whom, each service's numbers as charts, its tasks on click")
+    .addOption(new Option("--listen <addr>", "where to serve the page (host:port; port 0 picks one)").default(parseAddr(DEFAULT_DASHBOARD), DEFAULT_DASHBOARD).argParser(addrArg))
+    .option("--interval <ms>", "between samples", timeoutArg)
+    .option("--timeout <ms>", "how long each service may take to answer (default: the interval, at most 2000)", timeoutArg)
+    .action((options: RegistryFlags & LogFlags & SecurityFlags & DashboardFlags) => runTool("dashboard", options, () => dashboard(options)));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,

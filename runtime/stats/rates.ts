@@ -77,3 +77,37 @@ export function sortRows(rows: TopRow[], key: SortKey): TopRow[] {
   return rows.sort((a, b) => by(b) - by(a) || a.service.localeCompare(b.service));
 }
 
+
+/** Who calls whom: one edge per service and peer it has called or messaged, with rates. */
+export interface Edge {
+  from: string;
+  to: string;
+  callsPerSec: number;
+  msgsPerSec: number;
+  /** Calls to it waiting for replies now. */
+  inFlight: number;
+}
+
+type Doc = StatsDocument | { error: string };
+
+/** The edges among the sampled services (peers that are not among them, such as the name
+ * service, are left out), from each service's per-peer counts now and in its sample before. */
+export function edgesOf(now: ReadonlyMap<string, Doc>, before: ReadonlyMap<string, Doc> | null): Edge[] {
+  const edges: Edge[] = [];
+  for (const [from, doc] of now) {
+    if ("error" in doc) continue;
+    const was = before?.get(from);
+    const prev = was !== undefined && !("error" in was) && was.pid === doc.pid && was.time < doc.time ? was : null;
+    const seconds = prev === null ? Math.max(doc.uptime, 0.001) : (doc.time - prev.time) / 1000;
+    for (const [to, p] of Object.entries(doc.peers)) {
+      if (to === from || !now.has(to) || p.callsOut + p.msgsOut === 0) continue;
+      const q = prev?.peers[to];
+      edges.push({
+        from, to, inFlight: p.inFlight,
+        callsPerSec: Math.max(0, p.callsOut - (q?.callsOut ?? 0)) / seconds,
+        msgsPerSec: Math.max(0, p.msgsOut - (q?.msgsOut ?? 0)) / seconds,
+      });
+    }
+  }
+  return edges.sort((a, b) => a.from.localeCompare(b.from) || a.to.localeCompare(b.to));
+}

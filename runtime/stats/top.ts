@@ -34,20 +34,17 @@ export interface TopFlags {
 /** The key that picks each sort in the live view. */
 const SORT_BY_KEY: Record<string, SortKey> = { n: "name", c: "calls", e: "errors", p: "p99", i: "inflight", m: "mailbox", t: "tasks", u: "cpu", r: "rss", l: "loop" };
 
-const DEFAULT_INTERVAL_MS = 1000;
-const DEFAULT_TIMEOUT_MS = 2000;
+export type Sample = Map<string, StatsDocument | { error: string }>;
 
-type Sample = Map<string, StatsDocument | { error: string }>;
-
-/** Every registered service's stats, asked of all of them at once. */
-function* sample(timeout: number): Generator<Instruction, Sample | null, unknown> {
+/** Every registered service's stats, asked of all of them at once; the registry's error if it
+ * could not list them. (Shared with the dashboard.) */
+export function* sample(timeout: number): Generator<Instruction, Sample | { code: string; message: string }, unknown> {
   const self = runtime.root;
   let names: string[];
   try {
     names = (yield* self.registry.list(self.config.rpcTimeout)).map((s) => s.name);
   } catch (error) {
-    fail((error as { code?: string }).code ?? ErrorCode.unavailable, (error as Error).message);
-    return null;
+    return { code: (error as { code?: string }).code ?? ErrorCode.unavailable, message: (error as Error).message };
   }
   const asks = names.map((name) => Spawn(function* () {
     const [doc, err] = yield* RPCCall<StatsDocument>(self, name, STATS_FUNCTION, null, { timeout });
@@ -58,7 +55,18 @@ function* sample(timeout: number): Generator<Instruction, Sample | null, unknown
   return out;
 }
 
-function rows(now: Sample, before: Sample | null, key: SortKey): TopRow[] {
+/** sample(), or null having said why the registry could not be read. */
+function* sampleOrFail(timeout: number): Generator<Instruction, Sample | null, unknown> {
+  const got = yield* sample(timeout);
+  if (got instanceof Map) return got;
+  fail(got.code, got.message);
+  return null;
+}
+
+export const DEFAULT_INTERVAL_MS = 1000;
+export const DEFAULT_TIMEOUT_MS = 2000;
+
+export function rows(now: Sample, before: Sample | null, key: SortKey): TopRow[] {
   return sortRows([...now].map(([name, doc]) => rowOf(name, doc, before?.get(name))), key);
 }
 
@@ -79,12 +87,12 @@ export function* top(flags: TopFlags) {
   const timeout = flags.timeout ?? Math.min(DEFAULT_TIMEOUT_MS, Math.max(interval, 200));
   let key: SortKey = flags.sort ?? "calls";
   const live = flags.once !== true && flags.json !== true && process.stdout.isTTY === true;
-  let before = yield* sample(timeout);
+  let before = yield* sampleOrFail(timeout);
   if (before === null) return;
   if (live) watchKeys((k) => void (key = k));
   for (;;) {
     yield* Sleep(interval);
-    const now = yield* sample(timeout);
+    const now = yield* sampleOrFail(timeout);
     if (now === null) return;
     const shown = rows(now, before, key);
     if (!live) {
