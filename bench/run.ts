@@ -41,7 +41,7 @@ function add(metric: string, r: { value: number; reference: number }, refName: s
 }
 
 /** `npm run bench -- security transports`: only those sections; all of them without arguments. */
-const sections = ["scheduler", "startup", "plus", "groups", "transports", "security", "logging", "registry"];
+const sections = ["scheduler", "startup", "plus", "tracing", "groups", "transports", "security", "logging", "registry"];
 const only = process.argv.slice(2);
 for (const name of only) if (!sections.includes(name)) throw new Error(`unknown section ${JSON.stringify(name)}; the sections: ${sections.join(", ")}`);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -132,10 +132,10 @@ if (want("groups")) {
   add("Plus to a group of 3 members (least-pending), 100 tasks: calls ", { value: median(rates.get("PlusGroup")!), reference: median(rates.get("PlusG1,PlusG2,PlusG3")!) }, "the 3 by name, in turn, by hand", "/s", ">= 0.9x");
 }
 
-/** Plus with 100 calling tasks under each configuration, alternating, 3 rounds: median calls/s. */
-async function plusRates(configs: [string, NodeJS.ProcessEnv][]): Promise<Map<string, number>> {
+/** Plus with 100 calling tasks under each configuration, alternating, 3 rounds (or `rounds`): median calls/s. */
+async function plusRates(configs: [string, NodeJS.ProcessEnv][], rounds = 3): Promise<Map<string, number>> {
   const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < rounds; round++) {
     for (const [name, env] of configs) {
       const cluster = await plusCluster(env);
       rates.get(name)!.push((await luanetPlus(cluster, 100, 2)).rate);
@@ -143,6 +143,17 @@ async function plusRates(configs: [string, NodeJS.ProcessEnv][]): Promise<Map<st
     }
   }
   return new Map([...rates].map(([name, xs]) => [name, median(xs)]));
+}
+
+/**
+ * Tracing with no OpenTelemetry SDK registered (the tracing code runs: one look at the global
+ * provider per call on each side) against LUANET_TRACING=off, client and server alike,
+ * alternating, 5 rounds: median calls/s.
+ */
+if (want("tracing")) {
+  // 5 rounds, not 3: the target is a 2% difference, within this machine's round-to-round noise.
+  const rates = await plusRates([["no SDK", {}], ["off", { LUANET_TRACING: "off" }]], 5);
+  add("Plus over TCP, 100 tasks, tracing on, no SDK: calls", { value: rates.get("no SDK")!, reference: rates.get("off")! }, "LUANET_TRACING=off", "/s", ">= 0.98x");
 }
 
 /** The Plus scenario with 100 tasks over each transport, beside TCP, in the same run. */
