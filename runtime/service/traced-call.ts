@@ -6,6 +6,7 @@
  * @internal
  */
 import type { Context } from "@opentelemetry/api";
+import { thrown } from "../errors.js";
 import { current } from "../scheduler/drive.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import type { Tracing } from "../tracing/tracing.js";
@@ -17,13 +18,19 @@ export function* tracedCall(tracing: Tracing, service: string, func: string, cal
   const parent = task._trace as Context | null;
   const span = tracing.client(parent, service, func);
   task._trace = tracing.within(parent, span);
-  let result: RPCResult | null = null;
+  // The span ends however the call does: a result, an error thrown through it, or a halt.
+  let code: string | null = "halted";
+  let message = "the calling task was halted during the call";
   try {
-    result = yield* call;
+    const result = yield* call;
+    [code, message] = result[1] === null ? [null, ""] : [result[1].code, result[1].message];
     return result;
+  } catch (error) {
+    ({ code, message } = thrown(error));
+    code ??= "_OTHER"; // OpenTelemetry's error.type for an error of no known kind
+    throw error;
   } finally {
     task._trace = parent;
-    const err = result === null ? null : result[1];
-    tracing.end(span, result === null ? "halted" : err === null ? null : err.code, err?.message ?? "the calling task was halted");
+    tracing.end(span, code, message);
   }
 }
