@@ -3,7 +3,7 @@
  * every version-2 peer takes. It is asked once per connection, with the reserved function
  * `luanet.features`, before the first CALL that would use what it answers; a peer built before
  * it answers `no_such_function` (an ERROR: the connection stays up) and gets none of it. One
- * feature so far: "trace", the trace context after a CALL's timeoutMs (docs/protocol.md 4, 6).
+ * feature so far: "trace", the trace context after a CALL's timeoutMs (docs/protocol.md sections 4, 6a).
  *
  * Why a question on the connection rather than a field of the registration: a caller that dials
  * an address has no registration to read, and a name service built before this change keeps
