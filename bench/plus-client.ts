@@ -1,7 +1,8 @@
 /**
  * The seed's Plus scenario for the benchmark: CALLERS tasks call PlusServer.Plus for SECONDS and
- * the script prints { rate, p50, p99 } as JSON. Run by bench/rpc.ts with LUANET_NS set. With a
- * third argument "log", every call also logs a line. PLUS_SERVICE names another server (or a
+ * the script prints { rate, p50, p99, cpu, calls } as JSON (cpu: its CPU time over the calls, in
+ * µs). Run by bench/rpc.ts with LUANET_NS set. With a third argument "log", every call also logs
+ * a line. PLUS_SERVICE names another server (or a
  * group), or several, comma-separated, called in turn.
  */
 import type {} from "luanet/globals";
@@ -9,6 +10,7 @@ import type {} from "luanet/globals";
 export default function* (callers: string, seconds: string, logEach?: string) {
   const logging = logEach === "log";
   const until = performance.now() + Number(seconds) * 1000;
+  const cpu0 = process.cpuUsage();
   const latencies: number[] = [];
   // Several names ("A,B,C"): each call goes to the next one in turn, balancing by hand.
   const servers = (process.env.PLUS_SERVICE ?? "PlusServer").split(",");
@@ -27,11 +29,14 @@ export default function* (callers: string, seconds: string, logEach?: string) {
     }));
   }
   for (const t of tasks) yield* t;
+  const cpu = process.cpuUsage(cpu0);
   latencies.sort((x, y) => x - y);
   console.log(JSON.stringify({
     rate: latencies.length / Number(seconds),
     p50: latencies[latencies.length >> 1],
     p99: latencies[Math.floor(latencies.length * 0.99)],
+    cpu: cpu.user + cpu.system,
+    calls: latencies.length,
   }));
   process.exit(0);
 }

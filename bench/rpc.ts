@@ -3,6 +3,7 @@
  * with 1 and with 100 calling tasks. Every process is started through tools/procs.ts, its output
  * read (so a chatty server never blocks on a full pipe) and killed by PID.
  */
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { ProcessGroup } from "../tools/procs.ts";
 
@@ -10,7 +11,8 @@ const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const luanet = here("../bin/luanet.js");
 const group = new ProcessGroup({ maxOutput: 1024 * 1024 });
 
-export type Figures = { rate: number; p50: number; p99: number };
+/** Calls/s and latencies (ms); `cpu`: the client's CPU time over its run (µs), and `calls`. */
+export type Figures = { rate: number; p50: number; p99: number; cpu?: number; calls?: number };
 
 /** Start `node ...args` and resolve with the first match of `pattern` in its stdout or stderr (at most 20 s). */
 export function startAndWait(args: string[], pattern: RegExp, env: NodeJS.ProcessEnv = {}): Promise<RegExpExecArray> {
@@ -30,10 +32,22 @@ export const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs
 
 /** Start a name service and a PlusServer; returns the env a client needs. */
 export async function plusCluster(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: string[] = []): Promise<NodeJS.ProcessEnv> {
+  return (await plusClusterOf(extraEnv, serverArgs)).env;
+}
+
+/** plusCluster, and the PlusServer's PID (to read its CPU time). */
+export async function plusClusterOf(extraEnv: NodeJS.ProcessEnv = {}, serverArgs: string[] = []): Promise<{ env: NodeJS.ProcessEnv; serverPid: number }> {
   const [, port] = await startAndWait([luanet, "nameservice", "--listen", "127.0.0.1:0"], /nameservice listening on 127\.0\.0\.1:(\d+)/, extraEnv);
   const env = { LUANET_NS: `127.0.0.1:${port}`, PLUS_ADDR: "127.0.0.1:0", LUANET_LOG_LEVEL: "warn", ...extraEnv };
-  await startAndWait([luanet, ...serverArgs, here("../samples/plus/server.ts")], /registered with the name service/, { ...env, LUANET_LOG_LEVEL: "info" });
-  return env;
+  const server = group.start(process.execPath, [luanet, ...serverArgs, here("../samples/plus/server.ts")], { env: { ...env, LUANET_LOG_LEVEL: "info" } });
+  await server.until("registered", () => /registered with the name service/.exec(server.stderr) ?? undefined, 20_000);
+  return { env, serverPid: server.pid };
+}
+
+/** The CPU time (user + system) process `pid` has used so far, in µs, from /proc (10 ms steps). */
+export function cpuOf(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000; // utime, stime: ticks of 1/100 s
 }
 
 /**

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RegistryFigures } from "./registry.ts";
-import { colocatedPlus, groupCluster, luanetPlus, median, plusCluster, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
+import { colocatedPlus, cpuOf, groupCluster, luanetPlus, median, plusCluster, plusClusterOf, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
 const node = process.execPath;
@@ -41,7 +41,7 @@ function add(metric: string, r: { value: number; reference: number }, refName: s
 }
 
 /** `npm run bench -- security transports`: only those sections; all of them without arguments. */
-const sections = ["scheduler", "startup", "plus", "groups", "transports", "security", "stats", "logging", "registry"];
+const sections = ["scheduler", "startup", "plus", "tracing", "groups", "transports", "security", "stats", "logging", "registry"];
 const only = process.argv.slice(2);
 for (const name of only) if (!sections.includes(name)) throw new Error(`unknown section ${JSON.stringify(name)}; the sections: ${sections.join(", ")}`);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -83,7 +83,7 @@ async function plus(callers: number, rounds: number, seconds: number): Promise<{
     r.push(await referencePlus(callers, seconds));
   }
   await stopAll();
-  const med = (xs: Figures[], k: keyof Figures) => median(xs.map((x) => x[k]));
+  const med = (xs: Figures[], k: "rate" | "p50" | "p99") => median(xs.map((x) => x[k]));
   const pick = (xs: Figures[]): Figures => ({ rate: med(xs, "rate"), p50: med(xs, "p50"), p99: med(xs, "p99") });
   return { luanet: pick(l), reference: pick(r) };
 }
@@ -144,6 +144,39 @@ async function plusRates(configs: [string, NodeJS.ProcessEnv][], rounds = 3, cli
     }
   }
   return new Map([...rates].map(([name, xs]) => [name, median(xs)]));
+}
+
+/**
+ * Tracing with no OpenTelemetry SDK registered (the tracing code runs: one look at the global
+ * provider per call on each side) against LUANET_TRACING=off, client and server alike,
+ * alternating, 5 rounds: median calls/s, and median CPU time per call (client and server
+ * together, from their CPU clocks). The target is 2%, less than what calls/s moves between two
+ * runs of one build on a shared machine; CPU time per call does not count the time a process
+ * waits for a core, so it is the steadier of the two.
+ */
+if (want("tracing")) {
+  const configs: [string, NodeJS.ProcessEnv][] = [["no SDK", {}], ["off", { LUANET_TRACING: "off" }]];
+  const rates = new Map<string, number[]>(configs.map(([name]) => [name, []]));
+  const cpus = new Map<string, number[]>(configs.map(([name]) => [name, []]));
+  for (let round = 0; round < 5; round++) {
+    for (const [name, extra] of configs) {
+      const { env, serverPid } = await plusClusterOf(extra);
+      const server0 = cpuOf(serverPid);
+      const f = await luanetPlus(env, 100, 2);
+      const server = cpuOf(serverPid) - server0;
+      await stopAll();
+      rates.get(name)!.push(f.rate);
+      cpus.get(name)!.push((f.cpu! + server) / f.calls!);
+    }
+  }
+  const [on, off] = [configs[0]![0], configs[1]![0]];
+  add("Plus over TCP, 100 tasks, tracing on, no SDK: calls", { value: median(rates.get(on)!), reference: median(rates.get(off)!) }, "LUANET_TRACING=off", "/s", ">= 0.98x");
+  const cpuOn = median(cpus.get(on)!), cpuOff = median(cpus.get(off)!);
+  rows.push({ metric: "Plus over TCP, 100 tasks, tracing on, no SDK: CPU per call", luanet: `${cpuOn.toFixed(1)} us`, reference: `${cpuOff.toFixed(1)} us (LUANET_TRACING=off)`, ratio: (cpuOn / cpuOff).toFixed(3), target: "<= 1.02x" });
+  // The part of that difference that is tracing's, measured alone: the check each side makes.
+  const check = scenario("tracing-check.ts", "");
+  rows.push({ metric: "tracing's no-SDK check, per call and side", luanet: `${check.value.toFixed(1)} ns`, reference: `${check.reference.toFixed(1)} ns (start a span, ask isRecording)`, ratio: (check.value / check.reference).toFixed(2), target: "" });
+  rows.push({ metric: "  both sides' checks, against a Plus call's CPU", luanet: `${(2 * check.value).toFixed(0)} ns`, reference: `${cpuOff.toFixed(1)} us (LUANET_TRACING=off)`, ratio: ((2 * check.value) / (cpuOff * 1000)).toFixed(4), target: "<= 0.02" });
 }
 
 /** The Plus scenario with 100 tasks over each transport, beside TCP, in the same run. */

@@ -37,6 +37,11 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _result: unknown = undefined;
   /** @internal */ _joiners: Task[] | null = null;
   /** @internal */ _liveIndex = -1;
+  /** @internal The trace context its RPC calls are made in (service/tracing.ts: an OpenTelemetry
+   * Context, or null when it is not traced), inherited from the task that spawned it. The
+   * scheduler only carries it: OpenTelemetry's own context (AsyncLocalStorage) does not follow
+   * generators driven from a run queue. */
+  _trace: unknown;
   /** @internal performance.now(), coarsely (clock.ts), when it last suspended. */
   _since = 0;
   /** A number unique in this process, in spawn order. */
@@ -54,6 +59,7 @@ export class Task<T = unknown> implements Operation<T> {
     this.context = context;
     this._fn = fn;
     this._args = args;
+    this._trace = current === null ? null : current._trace;
     noteSpawn(this);
   }
 

@@ -20,6 +20,7 @@ import type { Peer } from "./peers.js";
 import { localCall, localSend } from "./local-call.js";
 import type { DisconnectHandler } from "./presence.js";
 import { RESERVED_PREFIX } from "./reserved.js";
+import { tracedCall } from "./traced-call.js";
 import type { Service } from "./service.js";
 import type { RPCResult } from "./sessions.js";
 
@@ -191,13 +192,22 @@ export function RPCCall<T = unknown>(self: Service, service: string, func: strin
   checkName(service, where, "service");
   checkName(func, where, "func");
   const ms = timeoutOf(self, opts, where);
+  const op = routed(self, service, func, args ?? null, ms, opts ?? NO_OPTIONS);
+  // With an OpenTelemetry SDK registered the call is a client span (README, "Tracing").
+  const tracing = self.runtime.tracing;
+  return (tracing.active() ? tracedCall(tracing, service, func, op) : op) as Operation<RPCResult<T>>;
+}
+
+/** The call, by the road its target takes: a service of this process, a known peer, a known
+ * group, or a name to look up first. */
+function routed(self: Service, service: string, func: string, args: unknown, ms: number, opts: CallOptions): Operation<RPCResult> {
   const here = self.runtime.local(service);
-  if (here !== undefined) return localCall(self, here, func, args ?? null, ms) as Operation<RPCResult<T>>;
+  if (here !== undefined) return localCall(self, here, func, args, ms);
   const peer = self.peers.named(service);
-  if (peer.conn !== null || peer.endpoint !== null) return call(peer, func, args ?? null, ms) as Operation<RPCResult<T>>;
+  if (peer.conn !== null || peer.endpoint !== null) return call(peer, func, args, ms);
   const route = self.routes.known(service);
-  if (route !== undefined) return groupCallOp(self, route, service, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
-  return callByName(self, peer, func, args ?? null, ms, opts ?? NO_OPTIONS) as Operation<RPCResult<T>>;
+  if (route !== undefined) return groupCallOp(self, route, service, func, args, ms, opts);
+  return callByName(self, peer, func, args, ms, opts);
 }
 
 /**

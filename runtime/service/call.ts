@@ -3,7 +3,9 @@
  * session to settle. Never throws: every failure is a typed error in the result.
  * @internal
  */
+import type { Context } from "@opentelemetry/api";
 import { LuanetError, RegistryAwayError, RPCError } from "../errors.js";
+import type { TraceFields } from "../tracing/tracing.js";
 import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { current } from "../scheduler/drive.js";
@@ -12,6 +14,7 @@ import { encode, Type } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
+import { FeaturesWait, PeerFeatures } from "./features.js";
 import type { Peer } from "./peers.js";
 import { Session, type RPCResult } from "./sessions.js";
 
@@ -94,29 +97,51 @@ function* connectThenCall(peer: Peer, func: string, args: unknown, ms: number, l
 }
 
 /** One call: the operation a task `yield*`s and the session it waits on (`link` is set once
- * the CALL went out). */
+ * the CALL went out). A call made in a trace context (a traced task's) carries it, once the peer
+ * has said it takes it (features.ts): the first such call on a connection waits for that answer. */
 export class Call extends Session implements Operation<RPCResult>, Iterator<Instruction, RPCResult, unknown> {
   private sent = false;
-  /** What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4). */
-  private readonly timeoutMs: number;
+  /** performance.now() when it began to wait for the peer's features (0: it did not). */
+  private asked = 0;
   constructor(peer: Peer, func: string, private readonly args: unknown, ms: number, left = ms) {
     super(peer, func, ms, left);
-    this.timeoutMs = Math.ceil(left);
   }
   [Symbol.iterator](): this {
     return this;
   }
   next(value?: unknown): IteratorResult<Instruction, RPCResult> {
     if (this.sent) return { value: value as RPCResult, done: true };
-    if (current === null) throw outsideTask("luanet.RPCCall");
-    this.sent = true;
+    const task = current;
+    if (task === null) throw outsideTask("luanet.RPCCall");
+    if (this.asked !== 0) {
+      // Back from waiting for the peer's features: that time counts against the deadline.
+      this.left -= performance.now() - this.asked;
+      this.asked = 0;
+      if (value === TIMED_OUT || this.left < 1) {
+        this.expires = performance.now(); // nothing left of it (a group call does not try another member: group.ts)
+        return { value: [null, this.timedOut()], done: true };
+      }
+    }
     const conn = this.peer.conn;
+    let trace: TraceFields | null = null;
+    if (conn !== null && task._trace !== null && this.peer.traced) {
+      const features = (conn.features ??= new PeerFeatures(conn));
+      if (features.trace === null) {
+        this.asked = performance.now();
+        return { value: new FeaturesWait(features.ask(), this.left, this.name), done: false };
+      }
+      if (features.trace) trace = this.peer.service.runtime.tracing.fields(task._trace as Context);
+    }
+    this.sent = true;
     if (conn === null) return { value: [null, new RPCError("disconnected", `the connection to ${this.peer.name} dropped before the call was sent`)], done: true };
     const config = this.peer.service.config;
     if (this.peer.pending >= config.maxPendingCalls) {
       return { value: [null, new RPCError("overloaded", `${this.peer.pending} calls to ${this.peer.name} are already waiting for replies (luanet.Configure({ maxPendingCalls }))`)], done: true };
     }
-    const body = frame(() => encode([Type.CALL, this.id, this.func, this.args, this.timeoutMs]), `the call to ${this.peer.name}.${this.func}`, conn.link);
+    // What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4).
+    const timeoutMs = Math.ceil(this.left);
+    const body = frame(() => encode(trace === null ? [Type.CALL, this.id, this.func, this.args, timeoutMs] : [Type.CALL, this.id, this.func, this.args, timeoutMs, ...trace]),
+      `the call to ${this.peer.name}.${this.func}`, conn.link);
     if (body instanceof RPCError) return { value: [null, body], done: true };
     // The link would close rather than queue past maxSendBytes: refuse this call, keep the others.
     const queued = conn.link.buffered;

@@ -10,6 +10,7 @@ import type { PeerCounters } from "../stats/counters.js";
 import type { Link, LinkHandlers } from "../transport/types.js";
 import { decode, decodedCost, ProtocolError, Type } from "../wire/envelope.js";
 import { LinkLimitError } from "../wire/frame.js";
+import type { PeerFeatures } from "./features.js";
 import { IdleError, PING_BODY } from "./links.js";
 import type { Peer } from "./peers.js";
 import { PeerLostError } from "./presence.js";
@@ -28,6 +29,8 @@ export class Conn implements LinkHandlers {
   lastSeen = performance.now();
   /** Its peer's counters (stats/counters.ts), once the peer is known (HELLO, or our Peer). */
   counters: PeerCounters | null = null;
+  /** What the peer we dialed takes beyond the base protocol, once a traced call asked (features.ts). */
+  features: PeerFeatures | null = null;
 
   /** `peer`: the Peer we dialed, or null for a link the service's listener accepted. */
   constructor(readonly service: Service, readonly link: Link, readonly peer: Peer | null) {

@@ -15,6 +15,7 @@
  * each call runs at most once.
  * @internal
  */
+import type { Context, Span } from "@opentelemetry/api";
 import { RPCError, thrown } from "../errors.js";
 import { runAs } from "../scheduler/context.js";
 import { isIterator, isThenable, settleValue } from "../scheduler/promise.js";
@@ -64,6 +65,8 @@ interface Queued {
   /** Its function's counters (null: not counting), and when it arrived. */
   counters: FuncCounters | null;
   started: number;
+  /** Its server span (null: not traced). */
+  span: Span | null;
 }
 
 /** While calls are queued: drop those whose callers gave up or went away, so their memory goes. */
@@ -102,7 +105,11 @@ export class Dispatcher {
       case Type.MSG:
         conn.counters!.msgsIn++;
         return this.service.mailbox.deliver(conn.peerName, envelope[1], cost, conn.link);
-      case Type.CALL: return this.call(conn, envelope[1], envelope[2], envelope[3], envelope[4], cost);
+      case Type.CALL: {
+        // A traced CALL's 6th and 7th items: the caller's trace context (docs/protocol.md 4).
+        const parent = envelope.length > 5 ? this.service.runtime.tracing.remote(envelope[5]!, envelope[6]) : null;
+        return this.call(conn, envelope[1], envelope[2], envelope[3], envelope[4], cost, parent);
+      }
       case Type.REPLY: return void this.service.sessions.settle(conn.link, envelope[1], [envelope[2], null]);
       case Type.ERROR: return void this.service.sessions.settle(conn.link, envelope[1], [null, new RPCError(envelope[2], envelope[3], envelope[4])]);
       case Type.CHALLENGE:
@@ -113,8 +120,9 @@ export class Dispatcher {
   }
 
   /** Call `func` with `args` (already copied or decoded) for `origin`; exactly one reply follows
-   * unless the call is a resent duplicate or its caller gives up while it waits in the queue. */
-  call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number): void {
+   * unless the call is a resent duplicate or its caller gives up while it waits in the queue.
+   * `parent`: the trace context the caller made it in (tracing/tracing.ts), if it said. */
+  call(origin: Origin, id: number, func: string, args: unknown, timeoutMs: number | undefined, cost: number, parent: Context | null = null): void {
     if (origin instanceof Conn) origin.counters!.callsIn++; // (a local call counts itself: local-call.ts)
     if (this.draining) this.lastCall = performance.now();
     // A service that drained stays `draining` to the end: a late call never ran, wherever it arrives.
@@ -139,6 +147,8 @@ export class Dispatcher {
     // luanet.* calls (stats, tasks, reload) are the tools' and are not counted with the service's own.
     const counters = own === undefined ? null : this.service.counters.func(func);
     const started = counters === null ? 0 : performance.now();
+    // Nor are they traced: only the service's own handlers get a server span.
+    const span = own === undefined ? null : this.service.runtime.tracing.server(parent, this.service.named!, func);
     let out: unknown;
     let later: boolean;
     try {
@@ -146,16 +156,16 @@ export class Dispatcher {
       out = runAs(this.service, handler, args, ctx);
       later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
     } catch (error) {
-      return this.replyThrown(origin, id, func, error, counters, started);
+      return this.replyThrown(origin, id, func, error, counters, started, span);
     }
-    if (!later) return this.replyOk(origin, id, func, out, counters, started);
+    if (!later) return this.replyOk(origin, id, func, out, counters, started, span);
     const config = this.service.config;
-    if (this.running < config.maxConcurrentHandlers) return this.runHandler(origin, id, func, out, counters, started);
+    if (this.running < config.maxConcurrentHandlers) return this.runHandler(origin, id, func, out, counters, started, span);
     const waiting = this.queued.length - this.queuedHead;
     if (waiting >= config.handlerQueue || this.queuedBytes + cost > config.handlerQueueBytes) {
-      return this.replyError(origin, id, "overloaded", `${this.service.named ?? "this process"} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`, null, counters, started);
+      return this.replyError(origin, id, "overloaded", `${this.service.named ?? "this process"} has ${this.running} calls running and ${waiting} (${this.queuedBytes} bytes) queued; try again later (luanet.Configure({ handlerQueue, handlerQueueBytes }))`, null, counters, started, span);
     }
-    this.queued.push({ origin, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs, counters, started });
+    this.queued.push({ origin, id, func, body: out, cost, expires: timeoutMs === undefined ? Infinity : performance.now() + timeoutMs, counters, started, span });
     this.queuedBytes += cost;
     this.purging ??= setInterval(() => this.purge(), PURGE_MS).unref();
   }
@@ -168,7 +178,7 @@ export class Dispatcher {
       this.queued[this.queuedHead++] = undefined as unknown as Queued;
       this.queuedBytes -= q.cost;
       if (q.expires > now && !gone(q.origin)) return q;
-      q.counters?.done(q.started, EXPIRED);
+      this.done(q.counters, q.started, q.span, EXPIRED, "its caller gave up or left while it was queued");
     }
     this.queued.length = this.queuedHead = 0;
     if (this.purging !== null) clearInterval(this.purging);
@@ -185,7 +195,7 @@ export class Dispatcher {
       if (q.expires > now && !gone(q.origin)) this.queued[kept++] = q;
       else {
         this.queuedBytes -= q.cost;
-        q.counters?.done(q.started, EXPIRED);
+        this.done(q.counters, q.started, q.span, EXPIRED, "its caller gave up or left while it was queued");
       }
     }
     this.queued.length = kept;
@@ -196,7 +206,7 @@ export class Dispatcher {
     }
   }
 
-  private runHandler(origin: Origin, id: number, func: string, body: unknown, counters: FuncCounters | null, started: number): void {
+  private runHandler(origin: Origin, id: number, func: string, body: unknown, counters: FuncCounters | null, started: number, span: Span | null): void {
     this.running++;
     const self = this;
     const task = spawnNamed(`rpc ${func}`, function* () {
@@ -204,29 +214,32 @@ export class Dispatcher {
       try {
         const result = yield* settleValue(body);
         answered = true;
-        self.replyOk(origin, id, func, result, counters, started);
+        self.replyOk(origin, id, func, result, counters, started, span);
       } catch (error) {
         answered = true;
-        self.replyThrown(origin, id, func, error, counters, started);
+        self.replyThrown(origin, id, func, error, counters, started, span);
       } finally {
         self.running--;
-        if (!answered) self.shuttingDown(origin, id, counters, started); // halted: only a stop halts a handler's task
+        if (!answered) self.shuttingDown(origin, id, counters, started, span); // halted: only a stop halts a handler's task
         if (!self.stopped && !self.draining) {
           const next = self.nextQueued();
-          if (next !== undefined) self.runHandler(next.origin, next.id, next.func, next.body, next.counters, next.started);
+          if (next !== undefined) self.runHandler(next.origin, next.id, next.func, next.body, next.counters, next.started, next.span);
         }
         if (self.running === 0) for (const done of self.idleWaiters.splice(0)) done();
       }
     }, [], this.service);
+    // Its calls, and the tasks it spawns, are made in its server span (not in whatever task ran
+    // when the call arrived).
+    task._trace = span === null ? null : this.service.runtime.tracing.within(null, span);
     this.handlerTasks.add(task);
   }
 
-  private shuttingDown(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0): void {
-    this.replyError(origin, id, "shutting_down", `${this.service.named ?? "this process"} is shutting down`, null, counters, started);
+  private shuttingDown(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0, span: Span | null = null): void {
+    this.replyError(origin, id, "shutting_down", `${this.service.named ?? "this process"} is shutting down`, null, counters, started, span);
   }
 
-  private refuseDraining(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0): void {
-    this.replyError(origin, id, "draining", `${this.service.named ?? "this process"} is leaving (draining): it did not run the call; try another provider`, null, counters, started);
+  private refuseDraining(origin: Origin, id: number, counters: FuncCounters | null = null, started = 0, span: Span | null = null): void {
+    this.replyError(origin, id, "draining", `${this.service.named ?? "this process"} is leaving (draining): it did not run the call; try another provider`, null, counters, started, span);
   }
 
   /** The service drains: the handlers running go on, no other starts; every queued call, and
@@ -234,7 +247,7 @@ export class Dispatcher {
   drain(): void {
     this.draining = true;
     this.lastCall = performance.now(); // callers unaware yet may be sending: the drain lingers at least QUIET_MS
-    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id, q.counters, q.started);
+    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.refuseDraining(q.origin, q.id, q.counters, q.started, q.span);
   }
 
   /** Its handlers running, and the calls queued for them (count and decoded bytes). */
@@ -256,35 +269,42 @@ export class Dispatcher {
   /** The service stops: no handler starts any more, and every queued call is answered. */
   stop(): void {
     this.stopped = true;
-    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.shuttingDown(q.origin, q.id, q.counters, q.started);
+    for (let q = this.nextQueued(); q !== undefined; q = this.nextQueued()) this.shuttingDown(q.origin, q.id, q.counters, q.started, q.span);
   }
 
   /** Replies travel back on the connection the call came in on: the only one the caller accepts
    * them from (sessions.ts). */
-  private replyOk(origin: Origin, id: number, func: string, result: unknown, counters: FuncCounters | null, started: number): void {
+  private replyOk(origin: Origin, id: number, func: string, result: unknown, counters: FuncCounters | null, started: number, span: Span | null): void {
     if (!(origin instanceof Conn)) {
-      counters?.done(started, null);
+      this.done(counters, started, span, null);
       return origin.ok(func, result);
     }
     const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, origin.link);
-    if (body instanceof RPCError) return this.replyError(origin, id, body.code, body.message, null, counters, started);
-    counters?.done(started, null);
+    if (body instanceof RPCError) return this.replyError(origin, id, body.code, body.message, null, counters, started, span);
+    this.done(counters, started, span, null);
     this.sendReply(origin, id, body);
   }
 
-  private replyThrown(origin: Origin, id: number, func: string, error: unknown, counters: FuncCounters | null, started: number): void {
+  private replyThrown(origin: Origin, id: number, func: string, error: unknown, counters: FuncCounters | null, started: number, span: Span | null): void {
     // A LuanetError the handler raised on purpose keeps its code; anything else, including an
     // RPCError from a call the handler made, is the caller's "remote_error". Reading what was
     // thrown never throws, whatever the handler threw.
     const { code, message, stack } = thrown(error);
     this.service.log.debug(`${func} threw for ${origin instanceof Conn ? origin.describe() : origin.from ?? "this process"}: ${message}`);
-    this.replyError(origin, id, code ?? "remote_error", message, stack, counters, started);
+    this.replyError(origin, id, code ?? "remote_error", message, stack, counters, started, span);
   }
 
-  private replyError(origin: Origin, id: number, code: string, message: string, stack: string | null = null, counters: FuncCounters | null = null, started = 0): void {
-    counters?.done(started, code);
+  private replyError(origin: Origin, id: number, code: string, message: string, stack: string | null = null, counters: FuncCounters | null = null, started = 0, span: Span | null = null): void {
+    this.done(counters, started, span, code, message);
     if (!(origin instanceof Conn)) return origin.error(code, message, stack);
     this.sendReply(origin, id, encode([Type.ERROR, id, code, message, stack]));
+  }
+
+  /** A call of a handler is answered (`outcome`: null for a result, else its error code), or
+   * dropped unanswered (EXPIRED, a label of the counters and spans, never sent). */
+  private done(counters: FuncCounters | null, started: number, span: Span | null, outcome: string | null, message?: string): void {
+    counters?.done(started, outcome);
+    if (span !== null) this.service.runtime.tracing.end(span, outcome, message);
   }
 
   private sendReply(conn: Conn, id: number, body: Uint8Array): void {

@@ -7,6 +7,7 @@
  * a full mailbox makes the sender wait as a paused connection would.
  * @internal
  */
+import type { Context } from "@opentelemetry/api";
 import { LuanetError, RPCError } from "../errors.js";
 import { Instruction, type Operation } from "../scheduler/instruction.js";
 import { current } from "../scheduler/drive.js";
@@ -66,7 +67,8 @@ class LocalCall extends Instruction implements Operation<RPCResult>, Iterator<In
     this.callee.counters.peer(this.from).callsIn++;
     const args = copied(this.args, maxFrame(this.caller, this.callee), `the call to ${this.callee.name}.${this.func}`);
     if (args instanceof RPCError) return void resume(task, this, [null, args]);
-    this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf());
+    // The calling task's trace context (its client span, api.ts) is the parent of the handler's.
+    this.callee.dispatcher.call(this, 0, this.func, args.value, Math.ceil(this.ms), payloadCostOf(), task._trace as Context | null);
     if (this.task !== null) setTimer(task, this.ms); // not answered at once: a handler task runs it
   }
   ok(func: string, result: unknown): void {

@@ -41,8 +41,13 @@ export class Peer {
   readonly counters: PeerCounters;
   private connecting: Promise<Conn> | null = null;
 
+  /** Whether calls to it carry their trace context: not to the name service, whose calls are
+   * luanet's own (service/features.ts). */
+  readonly traced: boolean;
+
   /** `fixed`: the address is given (the name service), not looked up by name. */
   constructor(readonly service: Service, readonly name: string, public endpoint: Endpoint | null, readonly fixed: boolean) {
+    this.traced = !fixed;
     this.load = service.runtime.inFlight.counter(name);
     this.counters = service.counters.peer(name);
   }

@@ -1,7 +1,7 @@
 /**
  * The functions every service answers besides its own, all named `luanet.*` (RegRPCFunction
  * refuses that prefix): `luanet.reload` (reload.ts), `luanet.stats` and `luanet.tasks`
- * (runtime/stats/). docs/protocol.md describes their arguments and results, so a client in
+ * (runtime/stats/), `luanet.features` (features.ts). docs/protocol.md describes their arguments and results, so a client in
  * another language can call them too.
  * @internal
  */
@@ -10,6 +10,7 @@ import { recordSpawnStacks } from "../scheduler/spawn-stacks.js";
 import { snapshot } from "../stats/snapshot.js";
 import { DEFAULT_LIMIT, dump, MAX_LIMIT, tasksOf, type TaskDump } from "../stats/tasks.js";
 import type { Handler } from "./dispatch.js";
+import { FEATURES_FUNCTION, OWN_FEATURES } from "./features.js";
 import type { Service } from "./service.js";
 
 export const RESERVED_PREFIX = "luanet.";
@@ -42,6 +43,7 @@ function options(func: string, args: unknown, allowed: Record<string, "boolean" 
 export function reservedFunctions(service: Service): ReadonlyMap<string, Handler> {
   return new Map<string, Handler>([
     [RELOAD_FUNCTION, () => service.runtime.reload(service)],
+    [FEATURES_FUNCTION, () => OWN_FEATURES],
     [STATS_FUNCTION, (args) => {
       const { histogram } = options(STATS_FUNCTION, args, { histogram: "boolean" });
       return snapshot(service, service.runtime.processStats.info(), histogram === true);

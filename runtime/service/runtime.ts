@@ -27,6 +27,7 @@ import { instanceFromEnv, type Instance } from "./instance.js";
 import { Service } from "./service.js";
 import { countingFrom } from "../stats/counters.js";
 import { ProcessStats } from "../stats/process-stats.js";
+import { Tracing, tracingFrom } from "../tracing/tracing.js";
 
 type ModuleNamespace = { default?: unknown } & Record<string, unknown>;
 /** Load `file` and run its module body; `instance` > 1: evaluate it anew (its own module state). */
@@ -46,6 +47,8 @@ export class Runtime implements RegistryHost {
   readonly counting: boolean;
   /** The process's event-loop delay, memory and CPU, for luanet.stats. */
   readonly processStats = new ProcessStats();
+  /** Spans for its calls when an OpenTelemetry SDK is registered (LUANET_TRACING; tracing/tracing.ts). */
+  readonly tracing: Tracing;
   /** The process's own service: the script's (or a built-in's, or a library user's). */
   readonly root: Service;
   private readonly services = new Set<Service>();
@@ -65,6 +68,7 @@ export class Runtime implements RegistryHost {
   constructor(private readonly load: ScriptLoader, env: NodeJS.ProcessEnv = process.env, private readonly reloader: ScriptReloader = noReloads) {
     this.registries = new RegistryChoice(this, env);
     this.counting = countingFrom(env);
+    this.tracing = new Tracing(tracingFrom(env));
     this.root = new Service(this, null, [], null);
     this.services.add(this.root);
     const instance = instanceFromEnv(env);

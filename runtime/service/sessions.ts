@@ -96,8 +96,9 @@ export class Session extends Instruction {
   protected expires = 0;
   /** The CALL frame to send again on `link` while no reply comes (lossy links only). */
   private resend: Uint8Array | null = null;
-  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting. */
-  constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, private readonly left: number) {
+  /** `deadline`: the call's timeout as asked for; `left`: what remains of it after connecting
+   * (and, once it is sent, after waiting for the peer's features: call.ts). */
+  constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, protected left: number) {
     super();
     this.id = peer.sessions.freshId();
   }
@@ -126,7 +127,11 @@ export class Session extends Instruction {
       setTimer(task, Math.min(RESEND_MS, left));
       return;
     }
-    resume(task, this, [null, new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.deadline} ms`)]);
+    resume(task, this, [null, this.timedOut()]);
+  }
+  /** The error of a call whose deadline passed. */
+  protected timedOut(): RPCError {
+    return new RPCError("timeout", `${this.peer.name}.${this.func} did not answer within ${this.deadline} ms`);
   }
   override exit(): void {
     this.task = null;

@@ -7,10 +7,14 @@
  *                                            addr: its listen address or null (see NetAddr);
  *                                            type: "stream" or "dgram" (null with no addr)
  *     MSG    [1, payload]                    one-way message to the receiving service
- *     CALL   [2, id, func, args, timeoutMs?] RPC request; id: unsigned integer > 0, unique
+ *     CALL   [2, id, func, args, timeoutMs?, traceparent?, tracestate?]
+ *                                            RPC request; id: unsigned integer > 0, unique
  *                                            among the caller's pending calls; timeoutMs
  *                                            (optional): what is left of the caller's
- *                                            deadline, so a queued call it gave up is dropped
+ *                                            deadline, so a queued call it gave up is dropped;
+ *                                            traceparent, tracestate (optional, text): the W3C
+ *                                            trace context the call is made in, sent only to a
+ *                                            peer that said it takes them (service/features.ts)
  *     REPLY  [3, id, result]                 RPC success
  *     ERROR  [4, id, code, message, stack]   RPC failure; code: text (see ErrorCode);
  *                                            stack: text or null
@@ -45,7 +49,7 @@ export const Type = { HELLO: 0, MSG: 1, CALL: 2, REPLY: 3, ERROR: 4, PING: 5, CH
 export type Envelope =
   | readonly [typeof Type.HELLO, number, string | null, NetAddr | null, number, SocketType | null]
   | readonly [typeof Type.MSG, unknown]
-  | readonly [typeof Type.CALL, number, string, unknown, number?]
+  | readonly [typeof Type.CALL, number, string, unknown, number?, string?, string?]
   | readonly [typeof Type.REPLY, number, unknown]
   | readonly [typeof Type.ERROR, number, string, string, string | null]
   | readonly [typeof Type.PING]
@@ -189,7 +193,9 @@ export function decode(body: Uint8Array): Envelope {
       if (v.length === 2) return v as unknown as Envelope;
       break;
     case Type.CALL:
-      if ((v.length === 4 || (v.length === 5 && int(v, 4))) && isId(v) && typeof v[2] === "string") return v as unknown as Envelope;
+      // 4 items, or 5 with timeoutMs, or 6 and 7 with the trace context (texts) after it.
+      if ((v.length === 4 || (v.length <= 7 && int(v, 4) && (v.length < 6 || typeof v[5] === "string") && (v.length < 7 || typeof v[6] === "string"))) &&
+        isId(v) && typeof v[2] === "string") return v as unknown as Envelope;
       break;
     case Type.REPLY:
       if (v.length === 3 && isId(v)) return v as unknown as Envelope;
