@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { bucketOf, bucketTop, BUCKETS, Histogram, Window, WINDOW_SECONDS } from "../runtime/stats/histogram.ts";
-import { FuncCounters, MAX_CODES, MAX_PEERS, OTHER_PEERS, ServiceCounters, UNNAMED_PEER, countingFrom } from "../runtime/stats/counters.ts";
+import { FuncCounters, MAX_CODES, MAX_PEERS, OTHER_PEERS, SAMPLE_EVERY, CHECK_MS, ServiceCounters, UNNAMED_PEER, UNTIMED, countingFrom } from "../runtime/stats/counters.ts";
 import { rowOf, sortRows } from "../runtime/stats/rates.ts";
 import type { StatsDocument } from "../runtime/stats/snapshot.ts";
 import { bytes, ms } from "../runtime/stats/format.ts";
@@ -90,12 +90,47 @@ describe("counters are bounded", () => {
     assert.equal(new ServiceCounters(true).peer(null).name, UNNAMED_PEER);
   });
 
+  test("a busy function's calls are timed one in SAMPLE_EVERY, each standing for that many; an idle one's every call", async () => {
+    const f = new ServiceCounters(true).func("Plus")!;
+    f.done(f.start(), null);
+    let untimed = 0;
+    let calls = 1;
+    // More than BUSY_PER_SECOND calls a second for 3 CHECK_MS: busy from the second check on.
+    for (const until = performance.now() + 3 * CHECK_MS; performance.now() < until;) {
+      for (let i = 0; i < 100; i++, calls++) {
+        new ServiceCounters(true); // (a little work between calls)
+        const g = (f.calls++, f.inFlight++, f.start());
+        if (g === UNTIMED) untimed++;
+        f.done(g, null);
+      }
+    }
+    assert.equal(f.calls, calls);
+    assert.equal(f.inFlight, 0);
+    assert.ok(untimed > 0, "some calls were not timed");
+    assert.ok(untimed < calls, "some were");
+    // Every timed call of the busy part stands for SAMPLE_EVERY: the histogram's count is the calls', about.
+    const counted = f.latency.total.count;
+    assert.ok(Math.abs(counted - calls) <= calls * 0.05 + SAMPLE_EVERY * 2, `the histogram counts ${counted} of ${calls} calls`);
+    // Quiet: a check (on one of every SAMPLE_EVERY calls) that finds fewer than BUSY_PER_SECOND
+    // calls a second since the one before ends it; the first check after the load still counts
+    // the load's last calls, the next one does not. Then every call is timed alone.
+    for (let round = 0; round < 2; round++) {
+      await new Promise((r) => setTimeout(r, CHECK_MS + 20));
+      for (let i = 0; i < SAMPLE_EVERY; i++) {
+        f.calls++;
+        f.start();
+      }
+    }
+    f.calls++;
+    assert.ok(f.start() > 0, "timed alone");
+  });
+
   test("calls are counted per function unless LUANET_STATS turns them off", () => {
     const on = new ServiceCounters(true);
     const f = on.func("Plus")!;
     assert.equal(f.calls, 1);
     assert.equal(f.inFlight, 1);
-    f.done(performance.now() - 5, "timeout");
+    f.done(f.start() - 5, "timeout");
     assert.equal(f.inFlight, 0);
     assert.equal(f.errors.get("timeout"), 1);
     assert.ok(f.latency.total.max >= 5000);

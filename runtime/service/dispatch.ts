@@ -146,7 +146,7 @@ export class Dispatcher {
     }
     // luanet.* calls (stats, tasks, reload) are the tools' and are not counted with the service's own.
     const counters = own === undefined ? null : this.service.counters.func(func);
-    const started = counters === null ? 0 : performance.now();
+    const started = counters === null ? 0 : counters.start();
     // Nor are they traced: only the service's own handlers get a server span.
     const span = own === undefined ? null : this.service.runtime.tracing.server(parent, this.service.named!, func);
     let out: unknown;

@@ -51,10 +51,11 @@ export class Histogram {
   sum = 0;
   max = 0;
 
-  record(us: number): void {
-    this.counts[bucketOf(us)]!++;
-    this.count++;
-    this.sum += us;
+  /** One value, or one that stands for `weight` calls (counters.ts samples busy functions). */
+  record(us: number, weight = 1): void {
+    this.counts[bucketOf(us)]! += weight;
+    this.count += weight;
+    this.sum += us * weight;
     if (us > this.max) this.max = us;
   }
 
@@ -103,11 +104,11 @@ export class Window {
   private slot: Histogram | null = null;
   private second = -1;
 
-  /** `us` at `now` (performance.now()). */
-  record(us: number, now: number): void {
+  /** `us` at `now` (performance.now()), standing for `weight` calls. */
+  record(us: number, now: number, weight = 1): void {
     const second = Math.floor(now / 1000);
     if (second !== this.second) this.rotate(second);
-    this.slot!.record(us);
+    this.slot!.record(us, weight);
   }
 
   private rotate(second: number): void {
