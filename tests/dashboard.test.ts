@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
-import { startLuanet, type Running } from "./helpers/proc.ts";
+import { runLuanet, startLuanet, type Running } from "./helpers/proc.ts";
 import { startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
 
 // What the page.evaluate callbacks use of the browser's globals (they run in the page, not here).
@@ -124,6 +124,17 @@ describe("dashboard HTTP", { concurrency: 1 }, () => {
     assert.equal((await fetch(`${url}nope`)).status, 404);
     const post = await fetch(url, { method: "POST", body: "x" });
     assert.equal(post.status, 405);
+  });
+});
+
+describe("dashboard usage", { concurrency: 1 }, () => {
+  test("a port in use ends it with exit 1, address_in_use; a bad --listen is a usage error (2)", async () => {
+    const taken = await runLuanet(["dashboard", "--listen", new URL(url).host, "--ns", ns.addr], { timeoutMs: 10_000 });
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /luanet: address_in_use: the dashboard cannot listen: .*EADDRINUSE/);
+    const bad = await runLuanet(["dashboard", "--listen", "nowhere", "--ns", ns.addr], { timeoutMs: 10_000 });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--listen/);
   });
 });
 

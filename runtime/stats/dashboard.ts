@@ -20,6 +20,7 @@ import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { NetAddr } from "../../stdlib/net.js";
+import { ErrorCode } from "../errors.js";
 import { badName } from "../names.js";
 import { printable } from "../printable.js";
 import { runtime } from "../process.js";
@@ -161,7 +162,8 @@ export function* dashboard(flags: DashboardFlags): Generator<Instruction, void, 
   try {
     url = yield* Await(server.listen(flags.listen));
   } catch (error) {
-    return fail("bad_address", `cannot listen on ${printable(String((error as Error).message))}`);
+    const e = error as NodeJS.ErrnoException;
+    return fail(e.code === "EADDRINUSE" ? ErrorCode.address_in_use : ErrorCode.listen_failed, `the dashboard cannot listen: ${printable(e.message)}`);
   }
   process.stdout.write(`dashboard on ${url}\n`);
   let before: Sample | null = null;
