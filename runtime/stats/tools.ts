@@ -4,6 +4,8 @@
  * tables, or with --json as the documents themselves. A group's name prints each member in turn.
  * @internal
  */
+import { ErrorCode } from "../errors.js";
+import { badName } from "../names.js";
 import { cell, printable, printableJson } from "../printable.js";
 import { runtime } from "../process.js";
 import type { Instruction } from "../scheduler/instruction.js";
@@ -27,6 +29,11 @@ const row = (cells: string[]) => cells.map((text) => cell(text, LS_CELL_WIDTH));
 
 /** The services `target` names: a group's members, sorted, or the service itself. */
 function* targets(target: string, timeout: number | undefined): Generator<Instruction, string[] | null, unknown> {
+  const bad = badName(target);
+  if (bad !== null) {
+    fail(ErrorCode.bad_request, `not a service or group name: ${bad}`);
+    return null;
+  }
   const [members, err] = yield* GetGroupMembers(runtime.root, target, timeout === undefined ? undefined : { timeout });
   if (err !== null) {
     fail(err.code, err.message);

@@ -10,6 +10,7 @@
  * @internal
  */
 import { ErrorCode } from "../errors.js";
+import { shutdown } from "../lifecycle.js";
 import { cell, printable, printableJson } from "../printable.js";
 import { runtime } from "../process.js";
 import type { Instruction } from "../scheduler/instruction.js";
@@ -121,7 +122,9 @@ function watchKeys(sortBy: (key: SortKey) => void): void {
     if (k === "q" || k === "\x03") {
       stdin.setRawMode(false);
       stdin.pause();
-      process.kill(process.pid, "SIGINT");
+      // q is a normal end (exit 0); Ctrl-C, which raw mode hands over as a key, an interrupt (130).
+      if (k === "q") shutdown(0);
+      else process.kill(process.pid, "SIGINT");
     } else if (SORT_BY_KEY[k] !== undefined) sortBy(SORT_BY_KEY[k]!);
   });
   stdin.unref();
