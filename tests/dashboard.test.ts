@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { get } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { runLuanet, startLuanet, type Running } from "./helpers/proc.ts";
 import { startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
@@ -122,6 +123,12 @@ describe("dashboard HTTP", { concurrency: 1 }, () => {
     // (an unregistered name is looked up until the deadline: it may be registering)
     assert.match(((await unknown.json()) as { error: string }).error, /^(unavailable|timeout): /);
     assert.equal((await fetch(`${url}nope`)).status, 404);
+    // DNS rebinding: a request naming another host is refused.
+    const port = new URL(url).port;
+    const rebound = await new Promise<number>((resolve, reject) => {
+      get({ host: "127.0.0.1", port, path: "/api/state", headers: { host: `evil.example:${port}` } }, (r) => { r.resume(); resolve(r.statusCode!); }).on("error", reject);
+    });
+    assert.equal(rebound, 421);
     const post = await fetch(url, { method: "POST", body: "x" });
     assert.equal(post.status, 405);
   });

@@ -56,6 +56,7 @@ const MAX_STREAMS = 32;
 const MAX_TASK_ASKS = 8;
 const STREAM_BACKLOG = 1024 * 1024;
 const TASKS_LIMIT = 500;
+const LOOPBACK_HOST = /^(127\.\d+\.\d+\.\d+|\[::1\]|localhost)(:\d+)?$/i;
 
 function assets(): Record<string, [type: string, body: string | Buffer]> {
   const require = createRequire(import.meta.url);
@@ -71,6 +72,7 @@ class DashboardServer {
   private readonly streams = new Set<ServerResponse>();
   private last: string | null = null;
   private asking = 0;
+  private loopback = true;
   readonly server: Server;
   private readonly files = assets();
 
@@ -82,6 +84,11 @@ class DashboardServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    // Listening on loopback, only a request for a loopback name is served: a web page whose own
+    // host name an attacker points at 127.0.0.1 (DNS rebinding) cannot read the task dumps.
+    if (this.loopback && !LOOPBACK_HOST.test(req.headers.host ?? "")) {
+      return void res.writeHead(421, { "content-type": "text/plain" }).end("the dashboard answers only requests for 127.0.0.1, [::1] or localhost\n");
+    }
     const path = (req.url ?? "/").split("?")[0]!;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return void res.writeHead(405, { allow: "GET, HEAD", "content-type": "text/plain" }).end("only GET\n");
@@ -138,6 +145,7 @@ class DashboardServer {
   }
 
   listen(addr: NetAddr): Promise<string> {
+    this.loopback = addr.family === "local" || addr.ip === "127.0.0.1" || addr.ip === "::1" || addr.ip.startsWith("127.");
     return new Promise((resolve, reject) => {
       this.server.once("error", reject);
       const done = () => {
