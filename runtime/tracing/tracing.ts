@@ -29,6 +29,9 @@ export function tracingFrom(env: NodeJS.ProcessEnv): boolean {
 /** Set on a span whose call failed: the luanet error code (also as the general `error.type`). */
 export const ERROR_CODE_ATTRIBUTE = "rpc.luanet.error_code";
 
+/** Calls between two reads of the global tracer provider (active()). */
+export const REREAD = 256;
+
 export class Tracing {
   /** The provider the API hands out while nothing is registered: a proxy's delegate before one
    * is set (a NoopTracerProvider), taken from a proxy of our own. */
@@ -38,6 +41,7 @@ export class Tracing {
   private provider: TracerProvider | null = null;
   private tracer: Tracer | null = null;
   private tracerOf: TracerProvider | null = null;
+  private reads = 0;
 
   constructor(readonly enabled: boolean) {}
 
@@ -48,7 +52,14 @@ export class Tracing {
    */
   active(): boolean {
     if (!this.enabled) return false;
-    const provider = (this.provider = trace.getTracerProvider()) as Partial<ProxyTracerProvider>;
+    // The global provider is looked up (a versioned global registry read) every REREAD calls
+    // only. Registering an SDK sets the delegate of the same proxy, seen at once; trace.disable()
+    // makes a new proxy, seen within REREAD calls.
+    if (this.provider === null || ++this.reads >= REREAD) {
+      this.provider = trace.getTracerProvider();
+      this.reads = 0;
+    }
+    const provider = this.provider as Partial<ProxyTracerProvider>;
     return provider.getDelegate === undefined || provider.getDelegate() !== this.noop;
   }
 
