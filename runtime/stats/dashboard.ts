@@ -31,6 +31,7 @@ import { RPCCall } from "../service/api.js";
 import { TASKS_FUNCTION, type TasksDocument } from "../service/reserved.js";
 import { fail } from "../tools.js";
 import { PAGE } from "./dashboard-page.js";
+import { listenHttp } from "./http-listen.js";
 import { edgesOf, type Edge, type TopRow } from "./rates.js";
 import { DEFAULT_INTERVAL_MS, DEFAULT_TIMEOUT_MS, rows, sample, type Sample } from "./top.js";
 
@@ -146,15 +147,7 @@ class DashboardServer {
 
   listen(addr: NetAddr): Promise<string> {
     this.loopback = addr.family === "local" || addr.ip === "127.0.0.1" || addr.ip === "::1" || addr.ip.startsWith("127.");
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      const done = () => {
-        const where = this.server.address();
-        resolve(typeof where === "object" && where !== null ? `http://${where.family === "IPv6" ? `[${where.address}]` : where.address}:${where.port}/` : `unix:${String(where)}`);
-      };
-      if (addr.family === "local") this.server.listen(addr.path, done);
-      else this.server.listen(addr.port, addr.ip, done);
-    });
+    return listenHttp(this.server, addr);
   }
 }
 

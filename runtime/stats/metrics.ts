@@ -19,6 +19,7 @@ import { createServer, type Server } from "node:http";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricType } from "prom-client";
 import type { NetAddr } from "../../stdlib/net.js";
 import type { Runtime } from "../service/runtime.js";
+import { listenHttp } from "./http-listen.js";
 import { snapshot, type StatsDocument } from "./snapshot.js";
 
 /** The `le` bounds (seconds) of luanet_rpc_duration_seconds: 100 us to a minute. */
@@ -180,16 +181,8 @@ export class MetricsServer {
     server.requestTimeout = 10_000;
     server.headersTimeout = 5_000;
     server.maxConnections = 64;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      if (addr.family === "local") server.listen(addr.path, resolve);
-      else server.listen(addr.port, addr.ip, resolve);
-    });
+    const url = `${await listenHttp(server, addr)}metrics`;
     server.unref();
-    const where = server.address();
-    const url = typeof where === "string" || where === null
-      ? `unix:${addr.family === "local" ? addr.path : ""}:/metrics`
-      : `http://${where.family === "IPv6" ? `[${where.address}]` : where.address}:${where.port}/metrics`;
     return new MetricsServer(server, url);
   }
 
