@@ -1,7 +1,7 @@
 /**
  * The seed's Plus scenario for the benchmark: CALLERS tasks call PlusServer.Plus for SECONDS and
  * the script prints { rate, p50, p99, cpu, calls } as JSON (cpu: its CPU time over the calls, in
- * µs). Run by bench/rpc.ts with LUANET_NS set. With a third argument "log", every call also logs
+ * µs), after 1 s of calls not counted, to warm up (as the reference does: bench/rpc-reference.ts). Run by bench/rpc.ts with LUANET_NS set. With a third argument "log", every call also logs
  * a line. PLUS_SERVICE names another server (or a
  * group), or several, comma-separated, called in turn.
  */
@@ -9,8 +9,10 @@ import type {} from "luanet/globals";
 
 export default function* (callers: string, seconds: string, logEach?: string) {
   const logging = logEach === "log";
-  const until = performance.now() + Number(seconds) * 1000;
-  const cpu0 = process.cpuUsage();
+  const start = performance.now() + 1000;
+  const until = start + Number(seconds) * 1000;
+  let cpu0 = process.cpuUsage();
+  let warm = false;
   const latencies: number[] = [];
   // Several names ("A,B,C"): each call goes to the next one in turn, balancing by hand.
   const servers = (process.env.PLUS_SERVICE ?? "PlusServer").split(",");
@@ -23,6 +25,11 @@ export default function* (callers: string, seconds: string, logEach?: string) {
         const server = servers.length === 1 ? servers[0]! : servers[turn++ % servers.length]!;
         const [sum, err] = yield* luanet.RPCCall<number>(server, "Plus", { a: 1, b: 2 });
         if (err !== null || sum !== 3) throw new Error(`Plus failed: ${err?.message ?? sum}`);
+        if (t0 < start) continue;
+        if (!warm) {
+          warm = true;
+          cpu0 = process.cpuUsage();
+        }
         latencies.push(performance.now() - t0);
         if (logging) luanet.log.info("Plus", { a: 1, b: 2, sum });
       }

@@ -72,9 +72,12 @@ export function colocatedPlus(env: NodeJS.ProcessEnv, callers: number, seconds: 
   return run([luanet, here("colocated.ts"), String(callers), String(seconds)], { ...env, PLUS_SERVICE: "LocalPlus" });
 }
 
-export async function referencePlus(callers: number, seconds: number): Promise<Figures> {
-  const [, port] = await startAndWait(["--import", "tsx", here("rpc-reference.ts"), "server"], /^(\d+)$/m);
-  return run(["--import", "tsx", here("rpc-reference.ts"), "client", port!, String(callers), String(seconds)]);
+/** The hand-written reference (bench/rpc-reference.ts); `records`: with cbor-x records, shapes
+ * sent once per connection. */
+export async function referencePlus(callers: number, seconds: number, records = false): Promise<Figures> {
+  const env = { RECORDS: records ? "1" : "0" };
+  const [, port] = await startAndWait(["--import", "tsx", here("rpc-reference.ts"), "server"], /^(\d+)$/m, env);
+  return run(["--import", "tsx", here("rpc-reference.ts"), "client", port!, String(callers), String(seconds)], env);
 }
 
 /** Kill every process started here (SIGKILL, by PID) and wait until they are gone. */

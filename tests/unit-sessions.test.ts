@@ -173,3 +173,31 @@ test("calls are refused before sending: overloaded past maxPendingCalls, too_lar
   assert.equal(link.sent.length, 2, "nothing more was sent");
   assert.equal(service.sessions.size, 0);
 });
+
+test("3,000 calls pending at once (the table grows past its first 1,024 slots): ids are distinct, each reply settles its own call, and a reply to an ended call settles nothing once its slot is reused", async () => {
+  const service = newRuntime().root;
+  const { peer, link } = connectedPeer(service, "A");
+  const results = new Map<number, unknown>();
+  const N = 3000;
+  for (let i = 0; i < N; i++) Spawn(function* () {
+    const [value] = yield* call(peer, "F", null, 10_000);
+    results.set(i, value);
+  });
+  await until(() => link.sent.length === N, "every CALL");
+  const ids = idsSent(link) as number[];
+  assert.equal(new Set(ids).size, N, "distinct ids");
+  for (const id of ids) assert.ok(Number.isInteger(id) && id > 0 && id < 2 ** 31, `id ${id} is a 31-bit integer`);
+  assert.equal(service.sessions.size, N);
+  // Settle in an order unlike the one they were sent in, each with its own index.
+  const order = ids.map((id, i) => [id, i] as const).sort((a, b) => (a[0] * 7919) % 10007 - (b[0] * 7919) % 10007);
+  for (const [id, i] of order) assert.equal(service.sessions.settle(link, id, [i, null]), true);
+  await until(() => results.size === N, "every result");
+  for (let i = 0; i < N; i++) assert.equal(results.get(i), i);
+  assert.equal(service.sessions.size, 0);
+  // A new call takes a freed slot; the old ids, whatever slot they name, settle nothing.
+  Spawn(function* () { yield* call(peer, "G", null, 10_000); });
+  await until(() => link.sent.length === N + 1, "the new CALL");
+  for (const id of ids) assert.equal(service.sessions.settle(link, id, ["late", null]), false);
+  assert.equal(service.sessions.size, 1);
+  service.sessions.settle(link, idsSent(link)[N]!, [null, null]);
+});

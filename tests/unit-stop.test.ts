@@ -44,7 +44,7 @@ const codes = async (results: Promise<RPCResult>[]) => {
 // Service.shutdown close the listener in the same tick as dispatcher.stop() queues the
 // shutting_down answers, and the stream listener's close() destroys every accepted socket at once
 // (transport/stream.ts, listen().close: `for (const socket of sockets) socket.destroy()`). The
-// answers still in the link's FrameWriter (it flushes on a microtask, or every 32 frames) are
+// answers still in the link's FrameWriter (it flushes at the end of the turn, or at 64 KiB) are
 // dropped, as are those of the halted running handlers, whose finally blocks run later still; the
 // callers get "disconnected". Before the refactor the listener closed in an onShutdown hook, after
 // the tasks were halted and done.

@@ -32,17 +32,19 @@ const state = {
   handle: null as NodeJS.Timeout | null,
   /** When the Node timer is armed for; Infinity when it is not. */
   armedAt: Infinity,
-  /** Timers set and not yet cleared: at zero the Node timer goes too, so it holds no process open. */
+  /** Timers set and not yet cleared: at zero the Node timer is unref'd, so it holds no process
+   * open, but stays armed: a call that gets its reply before its deadline then costs no Node
+   * timer at all (clearing and arming one per call was most of a lone caller's timer cost). */
   count: 0,
 };
 
-/** Wake `task` after `ms` milliseconds (see `expire` in resume.ts), unless cleared first. */
-export function setTimer(task: Task, ms: number): void {
+/** Wake `task` after `ms` milliseconds (see `expire` in resume.ts), unless cleared first; `now`:
+ * performance.now(), if the caller has just read it. */
+export function setTimer(task: Task, ms: number, now = performance.now()): void {
   // Lists are keyed by duration: whole ms (timers fire on whole ms anyway, and rounding up never
   // fires early), or every fraction a deadline's arithmetic gives would make a list of its own.
   ms = Math.ceil(ms);
   if (task._timer !== null) clearTimer(task);
-  const now = performance.now();
   let list = state.lists.get(ms);
   if (list === undefined) {
     list = new TimerList(ms);
@@ -53,7 +55,7 @@ export function setTimer(task: Task, ms: number): void {
   else list.head = node;
   list.tail = node;
   task._timer = node;
-  state.count++;
+  if (state.count++ === 0 && state.handle !== null) state.handle.ref();
   if (node.expiry < state.armedAt) arm(node.expiry, now);
 }
 
@@ -61,7 +63,7 @@ export function setTimer(task: Task, ms: number): void {
 export const timerLists = (): number => state.lists.size;
 
 /** Remove the task's timer. Empty lists are dropped at the next firing, not here, so a duration
- * used over and over keeps its list; with no timer left, the Node timer is cleared at once. */
+ * used over and over keeps its list; with no timer left, the Node timer is unref'd. */
 export function clearTimer(task: Task): void {
   const node = task._timer;
   if (node === null) return;
@@ -71,11 +73,7 @@ export function clearTimer(task: Task): void {
   else list.head = node.next;
   if (node.next !== null) node.next.prev = node.prev;
   else list.tail = node.prev;
-  if (--state.count === 0 && state.handle !== null) {
-    clearTimeout(state.handle);
-    state.handle = null;
-    state.armedAt = Infinity;
-  }
+  if (--state.count === 0 && state.handle !== null) state.handle.unref();
 }
 
 function arm(at: number, now: number): void {

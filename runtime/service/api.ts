@@ -12,8 +12,8 @@ import type { Registry } from "../registry/types.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { awaitPromise } from "../scheduler/promise.js";
-import { encode, Type } from "../wire/envelope.js";
-import { call, connected, frame, lookingUp } from "./call.js";
+import { Type } from "../wire/envelope.js";
+import { call, connected, frame, lookingUp, Unsendable } from "./call.js";
 import type { Handler } from "./dispatch.js";
 import { broadcast, checkGroupOptions, groupCall, groupCallOp, groupSend, membersOf, type BroadcastResult, type GroupOptions } from "./group.js";
 import type { Peer } from "./peers.js";
@@ -276,8 +276,8 @@ function* sendOn(self: Service, peer: Peer, msg: unknown, started: number): Gene
   const config = self.config;
   const conn = yield* connected(peer, Math.max(1, config.rpcTimeout - (performance.now() - started)));
   if (conn instanceof RPCError) return conn;
-  const body = frame(() => encode([Type.MSG, msg]), `the message to ${service}`, conn.link);
-  if (body instanceof RPCError) return body;
+  const body = frame([Type.MSG, msg], conn.link);
+  if (body instanceof Unsendable) return body.error(`the message to ${service}`);
   if (conn.link.buffered > config.sendHighWater) {
     const left = Math.max(1, config.rpcTimeout - (performance.now() - started));
     if ((yield* awaitWithin(conn.link.drained(), left, `SendMsg(${service})`)) === TIMED_OUT) {

@@ -10,7 +10,7 @@ import { Sleep } from "../scheduler/sleep.js";
 import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { current } from "../scheduler/drive.js";
 import { outsideTask } from "../scheduler/suspension.js";
-import { encode, Type } from "../wire/envelope.js";
+import { encode, Type, type Envelope } from "../wire/envelope.js";
 import { awaitWithin, TIMED_OUT } from "../scheduler/await-within.js";
 import type { Link } from "../transport/types.js";
 import type { Conn } from "./conn.js";
@@ -62,19 +62,30 @@ export function* connected(peer: Peer, ms: number): Generator<Instruction, Conn 
 /** What a frame is checked against: the link (or peer) it will travel on. */
 export type Carrier = Pick<Link, "maxFrame" | "reliable">;
 
-/** Encode a frame for `link`: a value too large for it, or that cannot be encoded, is an RPCError. */
-export function frame(build: () => Uint8Array, what: string, link: Carrier): Uint8Array | RPCError {
+/** Why a frame could not be made (see `frame`); its RPCError names what was being sent only when
+ * asked, so the hot path builds no message. */
+export class Unsendable {
+  constructor(private readonly code: string, private readonly reason: string, private readonly size = 0) {}
+  /** `what`: what was being sent ("the call to S.f"). */
+  error(what: string): RPCError {
+    return new RPCError(this.code, this.size === 0 ? this.reason : `${what} is ${this.size} bytes, over ${this.reason}`);
+  }
+}
+
+/** Encode `envelope` as a frame for `link`: a value too large for it, or that cannot be encoded,
+ * is Unsendable. */
+export function frame(envelope: Envelope, link: Carrier): Uint8Array | Unsendable {
   let body: Uint8Array;
   try {
-    body = build();
+    body = encode(envelope);
   } catch (error) {
-    return new RPCError(error instanceof LuanetError ? error.code : "bad_value", (error as Error).message);
+    return new Unsendable(error instanceof LuanetError ? error.code : "bad_value", (error as Error).message);
   }
   if (body.length > link.maxFrame) {
     const limit = link.reliable
       ? `the maximum frame of ${link.maxFrame} bytes (luanet.Configure({ maxFrameBytes }))`
       : `the ${link.maxFrame} bytes that fit in one UDP datagram`;
-    return new RPCError("too_large", `${what} is ${body.length} bytes, over ${limit}`);
+    return new Unsendable("too_large", limit, body.length);
   }
   return body;
 }
@@ -140,9 +151,9 @@ export class Call extends Session implements Operation<RPCResult>, Iterator<Inst
     }
     // What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4).
     const timeoutMs = Math.ceil(this.left);
-    const body = frame(() => encode(trace === null ? [Type.CALL, this.id, this.func, this.args, timeoutMs] : [Type.CALL, this.id, this.func, this.args, timeoutMs, ...trace]),
-      `the call to ${this.peer.name}.${this.func}`, conn.link);
-    if (body instanceof RPCError) return { value: [null, body], done: true };
+    this.id = this.peer.sessions.freshId();
+    const body = frame(trace === null ? [Type.CALL, this.id, this.func, this.args, timeoutMs] : [Type.CALL, this.id, this.func, this.args, timeoutMs, ...trace], conn.link);
+    if (body instanceof Unsendable) return { value: [null, body.error(`the call to ${this.peer.name}.${this.func}`)], done: true };
     // The link would close rather than queue past maxSendBytes: refuse this call, keep the others.
     const queued = conn.link.buffered;
     if (queued > 0 && queued + body.length > config.maxSendBytes) {

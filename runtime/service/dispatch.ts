@@ -23,7 +23,7 @@ import { spawnNamed } from "../scheduler/spawn.js";
 import type { Task } from "../scheduler/task.js";
 import { NO_SECRET } from "../security/handshake.js";
 import { encode, ProtocolError, Type, type Envelope } from "../wire/envelope.js";
-import { frame } from "./call.js";
+import { frame, Unsendable } from "./call.js";
 import { Conn } from "./conn.js";
 import type { FuncCounters } from "../stats/counters.js";
 import { RECENT_REPLIES } from "./reply-cache.js";
@@ -279,8 +279,11 @@ export class Dispatcher {
       this.done(counters, started, span, null);
       return origin.ok(func, result);
     }
-    const body = frame(() => encode([Type.REPLY, id, result]), `the result of ${func}`, origin.link);
-    if (body instanceof RPCError) return this.replyError(origin, id, body.code, body.message, null, counters, started, span);
+    const body = frame([Type.REPLY, id, result], origin.link);
+    if (body instanceof Unsendable) {
+      const error = body.error(`the result of ${func}`);
+      return this.replyError(origin, id, error.code, error.message, null, counters, started, span);
+    }
     this.done(counters, started, span, null);
     this.sendReply(origin, id, body);
   }

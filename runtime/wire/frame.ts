@@ -105,17 +105,19 @@ export class FrameDecoder {
 
 /**
  * Outgoing frames for one stream link, coalesced: bodies are copied into one buffer behind their
- * headers and written with a single socket write, at the end of the current turn or every
- * `FLUSH_EVERY` frames, whichever comes first (so both ends work at once under load).
+ * headers and written with a single socket write at the end of the event-loop turn (setImmediate:
+ * after every task the turn's replies woke has run and sent), or as soon as `FLUSH_BYTES` are
+ * queued. A write on loopback costs tens of microseconds on a VM, whatever it carries, so fewer
+ * and fuller writes are most of what a busy link can gain (bench/rpc-reference.ts measures the
+ * same choice by hand).
  */
 export class FrameWriter {
-  static readonly FLUSH_EVERY = 32;
+  static readonly FLUSH_BYTES = 64 * 1024;
   private buf: Buffer;
   private pos = 0;
-  private frames = 0;
   private scheduled = false;
 
-  constructor(private readonly write: (data: Buffer) => void, private readonly initial = 16 * 1024) {
+  constructor(private readonly write: (data: Buffer) => void, private readonly initial = FrameWriter.FLUSH_BYTES) {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
@@ -126,14 +128,17 @@ export class FrameWriter {
 
   send(body: Uint8Array): void {
     const need = HEADER_BYTES + body.length;
-    if (this.pos + need > this.buf.length) this.grow(need);
+    if (this.pos + need > this.buf.length) {
+      this.flush(); // what is queued goes first, and a frame larger than a buffer gets its own
+      if (need > this.buf.length) this.buf = Buffer.allocUnsafe(Math.max(this.initial, need));
+    }
     this.buf.writeUInt32BE(body.length, this.pos);
     this.buf.set(body, this.pos + HEADER_BYTES);
     this.pos += need;
-    if (++this.frames >= FrameWriter.FLUSH_EVERY) this.flush();
+    if (this.pos >= FrameWriter.FLUSH_BYTES) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
-      queueMicrotask(this.flushLater);
+      setImmediate(this.flushLater);
     }
   }
 
@@ -146,15 +151,8 @@ export class FrameWriter {
     if (this.pos === 0) return;
     const out = this.buf.subarray(0, this.pos);
     // The socket keeps `out` until it is written, so the rest of this buffer is ours to fill.
-    this.buf = this.buf.length - this.pos >= this.initial ? this.buf.subarray(this.pos) : Buffer.allocUnsafe(this.initial);
+    this.buf = this.buf.length - this.pos >= this.initial >> 2 ? this.buf.subarray(this.pos) : Buffer.allocUnsafe(this.initial);
     this.pos = 0;
-    this.frames = 0;
     this.write(out);
-  }
-
-  private grow(need: number): void {
-    const next = Buffer.allocUnsafe(Math.max(this.initial, this.pos + need, this.buf.length * 2));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
   }
 }
