@@ -570,3 +570,26 @@ describe("transports", { concurrency: true }, () => {
     assert.equal(existsSync(path), false, "no socket file was created");
   });
 });
+
+test("byte strings a dialed TCP link receives stay intact while later frames arrive (the link reads every frame into one reused buffer)", { timeout: 30_000 }, async () => {
+  const ns = await startNameService();
+  await startService(ns, `
+    luanet.RegRPCFunction("Fill", ({ n }: { n: number }) => new Uint8Array(200).fill(n));
+    luanet.StartLocalService("Bytes", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+    luanet.Register2Name(NS);
+  `, { name: "bytes.ts" });
+  const exit = await runClient(ns, `
+    export default function* () {
+      const kept: Uint8Array[] = [];
+      for (let i = 0; i < 200; i++) {
+        const [bytes, err] = yield* luanet.RPCCall<Uint8Array>("Bytes", "Fill", { n: i });
+        if (err !== null) throw err;
+        kept.push(bytes);
+      }
+      const bad = kept.filter((b, i) => !(b instanceof Uint8Array) || b.length !== 200 || b.some((x) => x !== i)).length;
+      console.log(JSON.stringify({ bad, count: kept.length }));
+      luanet.Exit(0);
+    }
+  `, { name: "keeper.ts" });
+  assert.deepEqual(lastJson(exit.stdout), { bad: 0, count: 200 }, exit.stderr);
+});

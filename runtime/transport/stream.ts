@@ -67,29 +67,34 @@ class StreamLink implements Link {
   /** `accepted`: the other side dialed; while our replies to it back up, it is not read. */
   /** `limits`: read live, but for `maxFrame`, given by the dialer or the listener (which read
    * it when it was created). */
+  /** `reads`: the socket reads into one reused buffer (its `onread`, set up by `dial`) and hands
+   * each read here; otherwise its "data" events are read. */
   constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number,
-    readonly limits: TransportLimits, private readonly accepted: boolean) {
+    readonly limits: TransportLimits, private readonly accepted: boolean, reads: ReadSink | null = null) {
     socket.setNoDelay(true);
     this.writer = new FrameWriter((data) => {
       if (!this.closed) socket.write(data);
     });
-    this.decoder = new FrameDecoder(maxFrame, () => limits.partialFrameBytes);
-    socket.on("data", (chunk: Buffer) => {
-      // Closed gracefully, the socket is read until the peer's end; nothing in it is for us (and a
-      // partial frame held now would never be given back to the partialFrameBytes budget).
-      if (this.closed) return;
-      try {
-        this.decoder.push(chunk, this.deliver);
-      } catch (error) {
-        if (error instanceof LinkLimitError) overLimit();
-        this.close(error as Error);
-      }
-    });
+    this.decoder = new FrameDecoder(maxFrame, () => limits.partialFrameBytes, reads !== null);
+    if (reads !== null) reads.to = (chunk) => this.received(chunk);
+    else socket.on("data", (chunk: Buffer) => this.received(chunk));
     socket.on("error", (error) => this.gone(error));
     socket.on("close", () => {
       this.socketClosed = true;
       this.gone();
     });
+  }
+
+  private received(chunk: Buffer): void {
+    // Closed gracefully, the socket is read until the peer's end; nothing in it is for us (and a
+    // partial frame held now would never be given back to the partialFrameBytes budget).
+    if (this.closed) return;
+    try {
+      this.decoder.push(chunk, this.deliver);
+    } catch (error) {
+      if (error instanceof LinkLimitError) overLimit();
+      this.close(error as Error);
+    }
   }
 
   /** Each frame received; frames after a close (a reply that went past maxSendBytes closes the
@@ -175,6 +180,11 @@ class StreamLink implements Link {
 
   get buffered(): number {
     return this.writer.pending + this.socket.writableLength;
+  }
+
+  /** Write what is queued now rather than at the end of the turn. */
+  flush(): void {
+    if (!this.closed) this.writer.flush();
   }
 
   drained(): Promise<void> {
@@ -287,19 +297,40 @@ function tlsReason(error: Error, socket: tls.TLSSocket): string {
   return (error as { reason?: string }).reason ?? error.message;
 }
 
-/** Dial: TCP or UNIX, then TLS if configured; resolves with the socket once it can carry data. */
-function dial(addr: NetAddr): { socket: net.Socket; ready: string } {
+/** Where a dialed socket's reads go, once its link exists. */
+interface ReadSink {
+  to: ((chunk: Buffer) => void) | null;
+}
+
+/** What one read of a dialed socket may take. */
+const READ_BYTES = 64 * 1024;
+
+/**
+ * Dial: TCP or UNIX, then TLS if configured; `ready` names the event after which the socket can
+ * carry data. A plain socket reads into one buffer of its own, reused (`onread`): no buffer and
+ * no stream bookkeeping per read. (Node offers that to dialed sockets only, not to TLS ones nor
+ * to those a server accepts.)
+ */
+function dial(addr: NetAddr): { socket: net.Socket; ready: string; reads: ReadSink | null } {
   const files = tlsFor(addr);
-  if (files === null) return { socket: net.connect(socketOptions(addr)), ready: "connect" };
+  if (files === null) {
+    const reads: ReadSink = { to: null };
+    const buffer = Buffer.allocUnsafe(READ_BYTES);
+    const callback = (n: number): boolean => {
+      reads.to?.(buffer.subarray(0, n));
+      return true; // false would stop reading: pause() does that, for its reasons
+    };
+    return { socket: net.connect({ ...socketOptions(addr), onread: { buffer, callback } }), ready: "connect", reads };
+  }
   // Members are identified by the CA that signed them, not by host name: addresses are IPs.
   const socket = tls.connect({ ...(socketOptions(addr) as tls.ConnectionOptions), ...files, checkServerIdentity: () => undefined });
-  return { socket, ready: "secureConnect" };
+  return { socket, ready: "secureConnect", reads: null };
 }
 
 export const streamTransport: Transport = {
   connect(addr, open, { limits, timeoutMs, greeting }) {
     return new Promise((resolve, reject) => {
-      const { socket, ready } = dial(addr);
+      const { socket, ready, reads } = dial(addr);
       socket.unref(); // a dialed link holds no process open: see Transport.connect
       const fail = (error: Error) => reject(error);
       socket.once("error", fail);
@@ -309,7 +340,7 @@ export const streamTransport: Transport = {
       socket.once(ready, () => {
         socket.setTimeout(0);
         socket.off("error", fail);
-        const link = new StreamLink(socket, formatAddr(addr), limits.maxFrameBytes, limits, false);
+        const link = new StreamLink(socket, formatAddr(addr), limits.maxFrameBytes, limits, false, reads);
         link.attach({
           onFrame: () => {},
           onClose: (error) => reject(error instanceof AuthError ? new AuthError(`it failed the cluster handshake: ${error.message}`)
@@ -329,6 +360,8 @@ export const streamTransport: Transport = {
     if (addr.family === "local") await clearStaleSocket(addr.path);
     return new Promise((resolve, reject) => {
       const sockets = new Set<net.Socket>();
+      /** The link on each accepted socket, once it has one (on TLS, keyed by the TCP socket under it). */
+      const links = new WeakMap<net.Socket, StreamLink>();
       const remoteOf = (socket: net.Socket) => (socket.remoteAddress === undefined ? "unix" : `${socket.remoteAddress}:${socket.remotePort}`);
       // A TLS socket whose handshake failed has lost its address: take the one its TCP socket
       // (Node's `_parent`) had on arrival.
@@ -347,6 +380,7 @@ export const streamTransport: Transport = {
         const place = places.get(socket) ?? places.get((socket as unknown as { _parent: net.Socket })._parent);
         if (place === undefined || place.gone) return void socket.destroy(); // refused or displaced already
         const link = new StreamLink(socket, remote, maxFrame, limits, true);
+        links.set((socket as unknown as { _parent?: net.Socket })._parent ?? socket, link);
         link.attach({ onFrame: () => {}, onClose: (error) => refused(remote, error?.message ?? "it closed the connection during the cluster handshake") });
         link.authenticate("accept", () => {
           link.attach(accept(link));
@@ -389,7 +423,11 @@ export const streamTransport: Transport = {
           addr: actual,
           close: () => new Promise<void>((done) => {
             server.close(() => done()); // also removes a UNIX socket's file
-            for (const socket of sockets) socket.destroy();
+            // What a link has queued this turn (a shutting_down answer, say) is written first.
+            for (const socket of sockets) {
+              links.get(socket)?.flush();
+              socket.destroy();
+            }
           }),
         });
       });

@@ -58,8 +58,10 @@ export type Envelope =
 
 // Plain CBOR only (no cbor-x record extension), so any CBOR library can speak the protocol.
 // What a peer may send is narrower still: cbor-subset.ts, checked before this decoder runs.
+// A byte string decodes to a copy, never to a view of the frame: a dialed link reads every frame
+// into one reused buffer (transport/stream.ts), which the next read fills again.
 const encoder = new Encoder({ useRecords: false, tagUint8Array: false });
-const decoder = new Decoder({ useRecords: false });
+const decoder = new Decoder({ useRecords: false, copyBuffers: true });
 
 /** cbor-x writes an Error or RegExp as tag 27 (d8 1b), which receivers refuse. */
 const TAG_27 = Buffer.from([0xd8, 0x1b]);

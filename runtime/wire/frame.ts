@@ -45,8 +45,10 @@ export class FrameDecoder {
   /** performance.now() when the bytes buffered now began to arrive; 0 when none are. */
   partialSince = 0;
 
-  /** `budget`: the most bytes all decoders together may hold for incomplete frames. */
-  constructor(private readonly maxFrame: number, private readonly budget: () => number = () => Infinity) {}
+  /** `budget`: the most bytes all decoders together may hold for incomplete frames. `reused`:
+   * every chunk is the same buffer, filled again by the next read (a socket's `onread`), so
+   * what is held is copied out of it. */
+  constructor(private readonly maxFrame: number, private readonly budget: () => number = () => Infinity, private readonly reused = false) {}
 
   /** Feed bytes; calls `onFrame` for every complete body, in order. Throws FrameTooLargeError,
    * or LinkLimitError when the partial frame would take the process past its budget. */
@@ -55,7 +57,7 @@ export class FrameDecoder {
     if (this.buffered > 0) {
       const total = this.buffered + chunk.length;
       if (total < (this.want < 0 ? HEADER_BYTES : HEADER_BYTES + this.want)) {
-        this.hold(chunk);
+        this.hold(this.reused ? Buffer.from(chunk) : chunk);
         return;
       }
       this.chunks.push(chunk);
@@ -78,7 +80,7 @@ export class FrameDecoder {
     }
     if (pos < data.length) {
       // A tail is copied, so that it does not keep the whole chunk (or concatenation) alive.
-      const rest = pos === 0 ? data : Buffer.from(data.subarray(pos));
+      const rest = pos === 0 && (data !== chunk || !this.reused) ? data : Buffer.from(data.subarray(pos));
       if (rest.length < HEADER_BYTES) this.want = -1;
       this.partialSince = performance.now();
       this.hold(rest);
