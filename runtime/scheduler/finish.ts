@@ -14,8 +14,8 @@ import type { Task } from "./task.js";
 export function finish(task: Task, outcome: number, result: unknown): void {
   task._status = DONE;
   task._outcome = outcome;
-  task._result = result;
-  task._gen = task._fn = task._args = null;
+  task._value = result;
+  task._gen = task._fn = null;
   removeLive(task);
   const joined = wakeJoiners(task);
   if (outcome === FAILED && !joined) reportFailure(task, result);

@@ -27,14 +27,15 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _gen: Generator<Instruction, unknown, unknown> | null = null;
   /** @internal */ _waitingOn: Instruction | null = null;
   /** @internal */ _resumeMode = NEXT;
-  /** @internal */ _resumeValue: unknown = undefined;
+  /** @internal One field for what the task holds at each stage, so a task stays small: before its
+   * first step, the arguments its function is called with; while it is ready, the value (or error)
+   * its generator is resumed with; once it is done, its result (or the error it threw). */
+  _value: unknown;
   /** @internal */ _timer: TimerNode | null = null;
   /** @internal */ _suspension: object | null = null;
   /** @internal */ _halting = HALT_NONE;
   /** @internal */ _fn: ((...args: unknown[]) => unknown) | null;
-  /** @internal */ _args: unknown[] | null;
   /** @internal */ _outcome = PENDING;
-  /** @internal */ _result: unknown = undefined;
   /** @internal */ _joiners: Task[] | null = null;
   /** @internal */ _liveIndex = -1;
   /** @internal The trace context its RPC calls are made in (service/tracing.ts: an OpenTelemetry
@@ -46,8 +47,9 @@ export class Task<T = unknown> implements Operation<T> {
   _since = 0;
   /** A number unique in this process, in spawn order. */
   readonly id: number;
-  /** The spawned function's name, or "task". */
-  readonly name: string;
+  /** @internal The name it was given, or the spawned function, whose name is read only when the
+   * task's name is asked for (reading a function's name costs a getter call per spawn). */
+  private readonly _label: string | ((...args: unknown[]) => unknown);
   /** @internal What the task runs as (to the service layer: its service); inherited from the
    * code that spawned it unless given. The scheduler only carries it. */
   readonly context: unknown;
@@ -55,12 +57,18 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal Use `Sche.Spawn`. */
   constructor(fn: (...args: unknown[]) => unknown, args: unknown[], name?: string, context: unknown = currentContext()) {
     this.id = ++lastId;
-    this.name = name ?? (fn.name || "task");
+    this._label = name ?? fn;
     this.context = context;
     this._fn = fn;
-    this._args = args;
+    this._value = args;
     this._trace = current === null ? null : current._trace;
     noteSpawn(this);
+  }
+
+  /** The spawned function's name, or "task"; or the name it was spawned with. */
+  get name(): string {
+    const label = this._label;
+    return typeof label === "string" ? label : label.name || "task";
   }
 
   /** "ready", "running", "suspended" (blocked, sleeping, waiting on a call) or "done". */
@@ -111,8 +119,8 @@ export class Task<T = unknown> implements Operation<T> {
       if (current === this) throw new TypeError(`${this} cannot join itself: it would wait forever`);
       yield* suspend<void>(new JoinInstr(this), "yield* task");
     }
-    if (this._outcome === OK) return this._result as T;
-    throw this._outcome === FAILED ? this._result : new TaskHaltedError(this);
+    if (this._outcome === OK) return this._value as T;
+    throw this._outcome === FAILED ? this._value : new TaskHaltedError(this);
   }
 
   toString(): string {
