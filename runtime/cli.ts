@@ -11,7 +11,6 @@ import { resolve } from "node:path";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { formatAddr, parseAddr, type NetAddr } from "../stdlib/net.js";
 import { configureLog, log, setLogScript, setLogSource, type Level } from "./log.js";
-import { nameService } from "./nameservice/server.js";
 import { version } from "./package-info.js";
 import { DEFAULT_NAMESERVICE } from "./registry/nameservice.js";
 import { security, SecurityConfigError } from "./security/settings.js";
@@ -19,19 +18,33 @@ import { describeSpec, parseRegistry, type RegistrySpec } from "./registry/selec
 import { runtime } from "./process.js";
 import type { Instruction } from "./scheduler/instruction.js";
 import { onShutdown, shutdown } from "./lifecycle.js";
+import { awaitPromise } from "./scheduler/promise.js";
 import { start, startBuiltin } from "./start.js";
-import { callTool, ls, reloadTool, sendTool, type CallFlags } from "./tools.js";
-import { act, parseScale, ps, type ClusterToolFlags } from "./cluster/tools.js";
-import { runServices } from "./cluster/run-services.js";
-import { up } from "./cluster/up.js";
-import { statsTool, tasksTool, type StatsFlags, type TasksFlags } from "./stats/tools.js";
+import type { CallFlags } from "./tools.js";
+import type { ClusterToolFlags } from "./cluster/tools.js";
+import { parseScale } from "./cluster/scale.js";
+import type { StatsFlags, TasksFlags } from "./stats/tools.js";
 import { SORT_KEYS, type SortKey } from "./stats/rates.js";
-import { top, type TopFlags } from "./stats/top.js";
-import { dashboard, type DashboardFlags } from "./stats/dashboard.js";
+import type { TopFlags } from "./stats/top.js";
+import type { DashboardFlags } from "./stats/dashboard.js";
 import { DEFAULT_LIMIT, MAX_LIMIT } from "./stats/tasks.js";
 import { STATS_FUNCTION, TASKS_FUNCTION } from "./service/reserved.js";
 
 const DEFAULT_DASHBOARD = "127.0.0.1:8080";
+
+/**
+ * A built-in program (the name service, a tool, the supervisor) whose module is imported only when
+ * it runs: `luanet script.ts` then loads none of them (some 25 modules, node:http, child_process).
+ * @example startBuiltin("luanet ls", later(import("./tools.js"), (m) => m.ls()), true)
+ */
+function later<M>(module: Promise<M>, run: (m: M) => Generator<Instruction, unknown, unknown>): () => Generator<Instruction, unknown, unknown> {
+  return function* () {
+    return yield* run(yield* awaitPromise(module));
+  };
+}
+const tools = () => import("./tools.js");
+const clusterTools = () => import("./cluster/tools.js");
+const statsTools = () => import("./stats/tools.js");
 
 /** Usage errors exit 2, as in most Unix tools; a script that cannot start exits 1. */
 const EXIT_USAGE = 2;
@@ -202,7 +215,7 @@ Examples:
       applyLogOptions(options);
       setLogSource("nameservice");
       applySecurity(options);
-      startBuiltin("the name service", () => nameService(options.listen), false);
+      startBuiltin("the name service", later(import("./nameservice/server.js"), (m) => m.nameService(options.listen)), false);
     });
 
   /** A tool: the logging and registry options, applied (with security's) before it runs. */
@@ -228,7 +241,7 @@ Examples:
       setLogSource("up");
       applySecurity(options);
       const registry = options.registry ? { spec: options.registry, text: describeSpec(options.registry) } : undefined;
-      startBuiltin("luanet up", () => up(file, { host: options.host, listen: options.listen, registry, watch: options.watch }), false);
+      startBuiltin("luanet up", later(import("./cluster/up.js"), (m) => m.up(file, { host: options.host, listen: options.listen, registry, watch: options.watch })), false);
     });
 
   program.command("run-services", { hidden: true })
@@ -237,12 +250,12 @@ Examples:
       applyLogOptions({ logLevel: (process.env.LUANET_LOG_LEVEL as Level | undefined) ?? "info", logDir: process.env.LUANET_LOG_DIR ?? "logs", logFile: true, quiet: process.env.LUANET_QUIET !== undefined });
       setLogSource(unit ?? "run-services"); // its process name: logs/<name>.log
       applySecurity({});
-      startBuiltin("luanet run-services", runServices, false);
+      startBuiltin("luanet run-services", later(import("./cluster/run-services.js"), (m) => m.runServices()), false);
     });
 
   toolCommand("ls")
     .description("list the services registered with the name service (or etcd)")
-    .action((options: RegistryFlags & LogFlags & SecurityFlags) => runTool("ls", options, ls));
+    .action((options: RegistryFlags & LogFlags & SecurityFlags) => runTool("ls", options, later(tools(), (m) => m.ls())));
 
   toolCommand("call")
     .description("call a function of a service and print the result as JSON")
@@ -250,12 +263,12 @@ Examples:
     .option("--timeout <ms>", "the call's deadline", timeoutArg)
     .option("-v, --verbose", "if the call fails, print the remote stack too")
     .action((service: string, func: string, json: string | undefined, options: RegistryFlags & LogFlags & CallFlags & SecurityFlags) =>
-      runTool("call", options, () => callTool(service, func, json, options)));
+      runTool("call", options, later(tools(), (m) => m.callTool(service, func, json, options))));
 
   toolCommand("send")
     .description("send a one-way message (JSON) to a service")
     .argument("<service>").argument("<json>", "the message, as JSON")
-    .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => runTool("send", options, () => sendTool(service, json)));
+    .action((service: string, json: string, options: RegistryFlags & LogFlags & SecurityFlags) => runTool("send", options, later(tools(), (m) => m.sendTool(service, json))));
 
   /** A tool that acts through the supervisors (cluster/tools.ts). */
   const clusterCommand = (name: string) => toolCommand(name)
@@ -265,24 +278,24 @@ Examples:
 
   clusterCommand("ps")
     .description("list every service of the clusters the supervisors (luanet up) run: pid, host, status, restarts, uptime, CPU, memory")
-    .action((options: ClusterFlags) => runTool("ps", options, () => ps(options)));
+    .action((options: ClusterFlags) => runTool("ps", options, later(clusterTools(), (m) => m.ps(options))));
   for (const [name, func, text] of [
     ["restart", "Restart", "restart a service, or a group's or entry's services one at a time, each drained, the next once the new one is registered"],
     ["stop", "Stop", "drain and stop a service (or a group's, an entry's services); it stays down until luanet start"],
     ["start", "Start", "start a stopped service again (or one left down after crashing)"],
   ] as const) {
     clusterCommand(name).description(text).argument("<target>", "a service, group, cluster file entry or process name")
-      .action((target: string, options: ClusterFlags) => runTool(name, options, () => act(func, { target }, options)));
+      .action((target: string, options: ClusterFlags) => runTool(name, options, later(clusterTools(), (m) => m.act(func, { target }, options))));
   }
   clusterCommand("scale")
     .description("run COUNT instances of a cluster file entry: Room=5")
     .argument("<service=count>", "the entry and how many instances", argParser(parseScale))
-    .action((scale: { service: string; count: number }, options: ClusterFlags) => runTool("scale", options, () => act("Scale", scale, options)));
+    .action((scale: { service: string; count: number }, options: ClusterFlags) => runTool("scale", options, later(clusterTools(), (m) => m.act("Scale", scale, options))));
   toolCommand("reload")
     .description("hot reload a service's script, or each member of a group in turn, into the running process")
     .argument("<target>", "a service or a group")
     .option("--timeout <ms>", "each reload's deadline", timeoutArg)
-    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & { timeout?: number }) => runTool("reload", options, () => reloadTool(target, options)));
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & { timeout?: number }) => runTool("reload", options, later(tools(), (m) => m.reloadTool(target, options))));
 
   /** A tool that asks one service (or each member of a group) a reserved function. */
   const askCommand = (name: string, func: string) => toolCommand(name)
@@ -291,12 +304,12 @@ Examples:
     .option("--timeout <ms>", "the deadline of each service's answer", timeoutArg);
   askCommand("stats", STATS_FUNCTION)
     .description("a service's counters: per function calls, errors by code and latency; per peer calls and bytes; mailbox, handlers, tasks, memory, event-loop delay")
-    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & StatsFlags) => runTool("stats", options, () => statsTool(target, options)));
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & StatsFlags) => runTool("stats", options, later(statsTools(), (m) => m.statsTool(target, options))));
   askCommand("tasks", TASKS_FUNCTION)
     .description("a service's live tasks: id, name, state, what each waits on and for how long, the longest waiting first")
     .option("--stacks", "where each task was spawned (recorded from now on for a minute: ask again to see the tasks spawned since)")
     .option("--limit <n>", `at most this many tasks (default ${DEFAULT_LIMIT}, at most ${MAX_LIMIT})`, limitArg)
-    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & TasksFlags) => runTool("tasks", options, () => tasksTool(target, options)));
+    .action((target: string, options: RegistryFlags & LogFlags & SecurityFlags & TasksFlags) => runTool("tasks", options, later(statsTools(), (m) => m.tasksTool(target, options))));
   toolCommand("top")
     .description("every registered service, one row each, refreshed every second: calls/s, errors/s, p99, in flight, mailbox, tasks, CPU, rss, event-loop delay")
     .option("--once", "sample twice, an interval apart, print one table and exit (what it does when stdout is not a terminal)")
@@ -304,14 +317,14 @@ Examples:
     .addOption(new Option("--sort <key>", "the column to sort by, highest first").choices(SORT_KEYS).default("calls"))
     .option("--interval <ms>", "between samples", timeoutArg)
     .option("--timeout <ms>", "how long each service may take to answer (default: the interval, at most 2000)", timeoutArg)
-    .action((options: RegistryFlags & LogFlags & SecurityFlags & TopFlags & { sort: SortKey }) => runTool("top", options, () => top(options)));
+    .action((options: RegistryFlags & LogFlags & SecurityFlags & TopFlags & { sort: SortKey }) => runTool("top", options, later(import("./stats/top.js"), (m) => m.top(options))));
 
   toolCommand("dashboard")
     .description("serve a web page showing the cluster live: who calls whom, each service's numbers as charts, its tasks on click")
     .addOption(new Option("--listen <addr>", "where to serve the page (host:port; port 0 picks one)").default(parseAddr(DEFAULT_DASHBOARD), DEFAULT_DASHBOARD).argParser(addrArg))
     .option("--interval <ms>", "between samples", timeoutArg)
     .option("--timeout <ms>", "how long each service may take to answer (default: the interval, at most 2000)", timeoutArg)
-    .action((options: RegistryFlags & LogFlags & SecurityFlags & DashboardFlags) => runTool("dashboard", options, () => dashboard(options)));
+    .action((options: RegistryFlags & LogFlags & SecurityFlags & DashboardFlags) => runTool("dashboard", options, later(import("./stats/dashboard.js"), (m) => m.dashboard(options))));
 
   for (const command of [program, ...program.commands]) withSecurityOptions(command).exitOverride();
   // `luanet --ns X ls` as `luanet ls --ns X`: an option given before the subcommand counts for it,
