@@ -34,12 +34,12 @@ export function step(task: Task): void {
   try {
     const value = task._value;
     task._value = undefined;
-    const gen = task._gen;
-    if (gen === null) r = genNext.call(start(task, value as unknown[]), undefined);
+    const body = task._body!;
+    if (typeof body === "function") r = genNext.call(start(task, body, value as unknown[]), undefined);
     else switch (task._resumeMode) {
-      case NEXT: r = genNext.call(gen, value); break;
-      case THROW: r = genThrow.call(gen, value); break;
-      default: task._halting = HALT_DELIVERED; r = genReturn.call(gen, undefined);
+      case NEXT: r = genNext.call(body, value); break;
+      case THROW: r = genThrow.call(body, value); break;
+      default: task._halting = HALT_DELIVERED; r = genReturn.call(body, undefined);
     }
   } catch (error) {
     current = ambient;
@@ -81,7 +81,7 @@ export function step(task: Task): void {
  * `function* () {}` written inside a loop, say) gives its generators their own hidden class: with
  * thousands of tasks that lookup is megamorphic and misses V8's stub cache on almost every step,
  * which cost more than everything else in a switch. An iterator that is not a plain generator is
- * wrapped in one (`delegate`), so `task._gen` is always a real generator.
+ * wrapped in one (`delegate`), so a started task's `_body` is always a real generator.
  */
 const GeneratorPrototype = Object.getPrototypeOf(function* () {}).prototype as Generator<Instruction, unknown, unknown>;
 const { next: genNext, throw: genThrow, return: genReturn } = GeneratorPrototype;
@@ -90,11 +90,10 @@ type Gen = Generator<Instruction, unknown, unknown>;
 
 /** First step: call the task's function. A plain function's result is the task's result, a
  * promise is awaited, a generator is driven. */
-function start(task: Task, args: unknown[]): Gen {
-  const fn = task._fn!;
-  task._fn = null;
+function start(task: Task, fn: (...args: unknown[]) => unknown, args: unknown[]): Gen {
+  task._body = null; // a throw from fn finishes the task with no body
   const out = args.length === 0 ? fn() : fn(...args);
-  return (task._gen = isPlainGenerator(out, fn) ? out : isIterator(out) ? delegate(out)
+  return (task._body = isPlainGenerator(out, fn) ? out : isIterator(out) ? delegate(out)
     : isThenable(out) ? awaitPromise(out) : returnValue(out));
 }
 

@@ -12,7 +12,7 @@ import { current } from "./drive.js";
 import { halt } from "./halt.js";
 import type { Instruction, Operation } from "./instruction.js";
 import { JoinInstr } from "./join.js";
-import { DONE, FAILED, HALT_NONE, NEXT, OK, PENDING, READY } from "./states.js";
+import { DONE, FAILED, HALT_NONE, NEXT, OK, READY } from "./states.js";
 import { noteSpawn } from "./spawn-stacks.js";
 import { suspend } from "./suspension.js";
 import type { TimerNode } from "./timers.js";
@@ -24,7 +24,9 @@ let lastId = 0;
 
 export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _status = READY;
-  /** @internal */ _gen: Generator<Instruction, unknown, unknown> | null = null;
+  /** @internal The spawned function until the first step, then the generator it is driven
+   * through (drive.ts); null once it is done. */
+  _body: ((...args: unknown[]) => unknown) | Generator<Instruction, unknown, unknown> | null;
   /** @internal */ _waitingOn: Instruction | null = null;
   /** @internal */ _resumeMode = NEXT;
   /** @internal One field for what the task holds at each stage, so a task stays small: before its
@@ -34,8 +36,6 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _timer: TimerNode | null = null;
   /** @internal */ _suspension: object | null = null;
   /** @internal */ _halting = HALT_NONE;
-  /** @internal */ _fn: ((...args: unknown[]) => unknown) | null;
-  /** @internal */ _outcome = PENDING;
   /** @internal */ _joiners: Task[] | null = null;
   /** @internal */ _liveIndex = -1;
   /** @internal The trace context its RPC calls are made in (service/tracing.ts: an OpenTelemetry
@@ -59,7 +59,7 @@ export class Task<T = unknown> implements Operation<T> {
     this.id = ++lastId;
     this._label = name ?? fn;
     this.context = context;
-    this._fn = fn;
+    this._body = fn;
     this._value = args;
     this._trace = current === null ? null : current._trace;
     noteSpawn(this);
@@ -73,7 +73,7 @@ export class Task<T = unknown> implements Operation<T> {
 
   /** "ready", "running", "suspended" (blocked, sleeping, waiting on a call) or "done". */
   get status(): TaskStatus {
-    return statusNames[this._status]!;
+    return statusNames[Math.min(this._status, DONE)]!;
   }
 
   /** What a suspended task waits for, e.g. "sleep(100)"; null when it is not suspended. */
@@ -88,7 +88,7 @@ export class Task<T = unknown> implements Operation<T> {
 
   /** True once the task has returned, thrown or been halted. */
   get done(): boolean {
-    return this._status === DONE;
+    return this._status >= DONE;
   }
 
   /**
@@ -105,7 +105,7 @@ export class Task<T = unknown> implements Operation<T> {
     const task = this;
     return {
       *[Symbol.iterator]() {
-        if (task._status !== DONE) yield* suspend<void>(new JoinInstr(task), "task.halt()");
+        if (task._status < DONE) yield* suspend<void>(new JoinInstr(task), "task.halt()");
       },
     };
   }
@@ -115,12 +115,12 @@ export class Task<T = unknown> implements Operation<T> {
    * rethrows what it threw (a `TaskHaltedError`, code "halted", if it was halted).
    */
   *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
-    if (this._status !== DONE) {
+    if (this._status < DONE) {
       if (current === this) throw new TypeError(`${this} cannot join itself: it would wait forever`);
       yield* suspend<void>(new JoinInstr(this), "yield* task");
     }
-    if (this._outcome === OK) return this._value as T;
-    throw this._outcome === FAILED ? this._value : new TaskHaltedError(this);
+    if (this._status === OK) return this._value as T;
+    throw this._status === FAILED ? this._value : new TaskHaltedError(this);
   }
 
   toString(): string {
