@@ -202,6 +202,27 @@ describe("run queue", () => {
   });
 });
 
+describe("spawn", () => {
+  test("a task gets exactly the arguments it was spawned with, none to many", async () => {
+    const seen: unknown[][] = [];
+    function* record(...args: unknown[]) { seen.push(args); }
+    const tasks = [Spawn(record), Spawn(record, 1), Spawn(record, "a", undefined, null), Spawn(record, ...Array.from({ length: 20 }, (_, i) => i))];
+    for (const t of tasks) await outcome(t);
+    assert.deepEqual(seen, [[], [1], ["a", undefined, null], Array.from({ length: 20 }, (_, i) => i)]);
+  });
+
+  test("a task's name is its function's (\"task\" for an anonymous one) or the one it was given, before, while and after it runs", async () => {
+    function* worker() { yield* Yield(); return "ok"; }
+    const named = Spawn(worker), anonymous = Spawn((() => function* () {})()), given = spawnNamed("given", worker);
+    assert.deepEqual([named.name, anonymous.name, given.name], ["worker", "task", "given"]);
+    assert.equal(String(named), `task #${named.id} (worker)`);
+    assert.equal(await outcome(named), "ok");
+    await outcome(anonymous);
+    await outcome(given);
+    assert.deepEqual([named.name, anonymous.name, given.name], ["worker", "task", "given"]);
+  });
+});
+
 describe("halt", () => {
   test("halting a suspended task runs its finally blocks, releases its timer, and joining it throws TaskHaltedError", async () => {
     const log: string[] = [];

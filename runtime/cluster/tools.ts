@@ -83,9 +83,4 @@ export function* act(func: "Restart" | "Stop" | "Start" | "Scale", args: { targe
   if (answers.length === 0 && errors === 0) fail(ErrorCode.not_found, `no supervisor runs ${describe(what)} (${names.join(", ")} asked)`);
 }
 
-/** "Room=5" -> { service: "Room", count: 5 }. */
-export function parseScale(text: string): { service: string; count: number } {
-  const m = /^([^=]+)=(\d+)$/.exec(text);
-  if (m === null) throw new TypeError(`expected SERVICE=COUNT, such as Room=5, got ${describe(text)}`);
-  return { service: m[1]!, count: Number(m[2]) };
-}
+export { parseScale } from "./scale.js";

@@ -32,13 +32,14 @@ export function step(task: Task): void {
   current = task;
   let r: IteratorResult<Instruction, unknown>;
   try {
-    const gen = task._gen ?? start(task);
-    const value = task._resumeValue;
-    task._resumeValue = undefined;
-    switch (task._resumeMode) {
-      case NEXT: r = genNext.call(gen, value); break;
-      case THROW: r = genThrow.call(gen, value); break;
-      default: task._halting = HALT_DELIVERED; r = genReturn.call(gen, undefined);
+    const value = task._value;
+    task._value = undefined;
+    const body = task._body!;
+    if (typeof body === "function") r = genNext.call(start(task, body, value as unknown[]), undefined);
+    else switch (task._resumeMode) {
+      case NEXT: r = genNext.call(body, value); break;
+      case THROW: r = genThrow.call(body, value); break;
+      default: task._halting = HALT_DELIVERED; r = genReturn.call(body, undefined);
     }
   } catch (error) {
     current = ambient;
@@ -80,20 +81,19 @@ export function step(task: Task): void {
  * `function* () {}` written inside a loop, say) gives its generators their own hidden class: with
  * thousands of tasks that lookup is megamorphic and misses V8's stub cache on almost every step,
  * which cost more than everything else in a switch. An iterator that is not a plain generator is
- * wrapped in one (`delegate`), so `task._gen` is always a real generator.
+ * wrapped in one (`delegate`), so a started task's `_body` is always a real generator.
  */
 const GeneratorPrototype = Object.getPrototypeOf(function* () {}).prototype as Generator<Instruction, unknown, unknown>;
 const { next: genNext, throw: genThrow, return: genReturn } = GeneratorPrototype;
+const GeneratorFunctionPrototype = Object.getPrototypeOf(function* () {}) as object;
 type Gen = Generator<Instruction, unknown, unknown>;
 
 /** First step: call the task's function. A plain function's result is the task's result, a
  * promise is awaited, a generator is driven. */
-function start(task: Task): Gen {
-  const fn = task._fn!;
-  const args = task._args!;
-  task._fn = task._args = null;
-  const out = fn(...args);
-  return (task._gen = isPlainGenerator(out) ? out : isIterator(out) ? delegate(out)
+function start(task: Task, fn: (...args: unknown[]) => unknown, args: unknown[]): Gen {
+  task._body = null; // a throw from fn finishes the task with no body
+  const out = args.length === 0 ? fn() : fn(...args);
+  return (task._body = isPlainGenerator(out, fn) ? out : isIterator(out) ? delegate(out)
     : isThenable(out) ? awaitPromise(out) : returnValue(out));
 }
 
@@ -104,12 +104,16 @@ function start(task: Task): Gen {
  * through a new closure's prototype costs about a microsecond (V8 sets that prototype up for fast
  * lookups), doubling the cost of starting a task.
  */
-function isPlainGenerator(x: unknown): x is Gen {
+function isPlainGenerator(x: unknown, fn: (...args: unknown[]) => unknown): x is Gen {
   if (typeof x !== "object" || x === null) return false;
   const proto = Object.getPrototypeOf(x) as object | null;
-  return proto !== null && Object.getPrototypeOf(proto) === GeneratorPrototype &&
-    GeneratorPrototype.next === genNext && GeneratorPrototype.throw === genThrow && GeneratorPrototype.return === genReturn &&
-    !hasOwnMethod(x) && !hasOwnMethod(proto);
+  if (proto === null || Object.getPrototypeOf(proto) !== GeneratorPrototype ||
+    GeneratorPrototype.next !== genNext || GeneratorPrototype.throw !== genThrow || GeneratorPrototype.return !== genReturn) return false;
+  // What a generator function just returned is a new generator, with no own properties yet: only
+  // a plain function can hand back one that was given its own next. (Each Object.hasOwn is some
+  // 10 ns, a good part of what spawning a task costs.)
+  const fresh = Object.getPrototypeOf(fn) === GeneratorFunctionPrototype && proto === fn.prototype;
+  return (fresh || !hasOwnMethod(x)) && !hasOwnMethod(proto);
 }
 
 function hasOwnMethod(o: object): boolean {

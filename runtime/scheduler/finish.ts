@@ -6,16 +6,15 @@
 import { reportFailure } from "./failure.js";
 import { removeLive, wakeIdleWaiters } from "./live.js";
 import { wakeJoiners } from "./join.js";
-import { DONE, FAILED } from "./states.js";
+import { FAILED } from "./states.js";
 import type { Task } from "./task.js";
 
 /** Record the outcome (OK, FAILED or HALTED) and what goes with it, drop the task's generator and
  * function, wake its joiners; a failure nobody joins goes to the failure reporter. */
 export function finish(task: Task, outcome: number, result: unknown): void {
-  task._status = DONE;
-  task._outcome = outcome;
-  task._result = result;
-  task._gen = task._fn = task._args = null;
+  task._status = outcome;
+  task._value = result;
+  task._body = null;
   removeLive(task);
   const joined = wakeJoiners(task);
   if (outcome === FAILED && !joined) reportFailure(task, result);

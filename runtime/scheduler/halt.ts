@@ -10,10 +10,10 @@ import type { Task } from "./task.js";
 
 /** Ask a task to stop; see `Task.halt`. */
 export function halt(task: Task): void {
-  if (task._status === DONE || task._halting !== HALT_NONE) return;
+  if (task._status >= DONE || task._halting !== HALT_NONE) return;
   task._halting = HALT_REQUESTED;
   if (task._status === READY) {
-    if (task._gen === null) finish(task, HALTED, undefined); // never started: nothing to unwind
+    if (typeof task._body === "function") finish(task, HALTED, undefined); // never started: nothing to unwind
     else task._resumeMode = RETURN;
   } else if (task._status === SUSPENDED) {
     leave(task);

@@ -13,7 +13,7 @@ import { clearTimer } from "./timers.js";
 /** Queue the task to continue with `value`, delivered as `mode` (NEXT, THROW or RETURN). */
 export function continueWith(task: Task, mode: number, value: unknown): void {
   task._resumeMode = mode;
-  task._resumeValue = value;
+  task._value = value;
   enqueue(task);
 }
 

@@ -12,7 +12,7 @@ import { current } from "./drive.js";
 import { halt } from "./halt.js";
 import type { Instruction, Operation } from "./instruction.js";
 import { JoinInstr } from "./join.js";
-import { DONE, FAILED, HALT_NONE, NEXT, OK, PENDING, READY } from "./states.js";
+import { DONE, FAILED, HALT_NONE, NEXT, OK, READY } from "./states.js";
 import { noteSpawn } from "./spawn-stacks.js";
 import { suspend } from "./suspension.js";
 import type { TimerNode } from "./timers.js";
@@ -24,17 +24,18 @@ let lastId = 0;
 
 export class Task<T = unknown> implements Operation<T> {
   /** @internal */ _status = READY;
-  /** @internal */ _gen: Generator<Instruction, unknown, unknown> | null = null;
+  /** @internal The spawned function until the first step, then the generator it is driven
+   * through (drive.ts); null once it is done. */
+  _body: ((...args: unknown[]) => unknown) | Generator<Instruction, unknown, unknown> | null;
   /** @internal */ _waitingOn: Instruction | null = null;
   /** @internal */ _resumeMode = NEXT;
-  /** @internal */ _resumeValue: unknown = undefined;
+  /** @internal One field for what the task holds at each stage, so a task stays small: before its
+   * first step, the arguments its function is called with; while it is ready, the value (or error)
+   * its generator is resumed with; once it is done, its result (or the error it threw). */
+  _value: unknown;
   /** @internal */ _timer: TimerNode | null = null;
   /** @internal */ _suspension: object | null = null;
   /** @internal */ _halting = HALT_NONE;
-  /** @internal */ _fn: ((...args: unknown[]) => unknown) | null;
-  /** @internal */ _args: unknown[] | null;
-  /** @internal */ _outcome = PENDING;
-  /** @internal */ _result: unknown = undefined;
   /** @internal */ _joiners: Task[] | null = null;
   /** @internal */ _liveIndex = -1;
   /** @internal The trace context its RPC calls are made in (service/tracing.ts: an OpenTelemetry
@@ -46,8 +47,9 @@ export class Task<T = unknown> implements Operation<T> {
   _since = 0;
   /** A number unique in this process, in spawn order. */
   readonly id: number;
-  /** The spawned function's name, or "task". */
-  readonly name: string;
+  /** @internal The name it was given, or the spawned function, whose name is read only when the
+   * task's name is asked for (reading a function's name costs a getter call per spawn). */
+  private readonly _label: string | ((...args: unknown[]) => unknown);
   /** @internal What the task runs as (to the service layer: its service); inherited from the
    * code that spawned it unless given. The scheduler only carries it. */
   readonly context: unknown;
@@ -55,17 +57,23 @@ export class Task<T = unknown> implements Operation<T> {
   /** @internal Use `Sche.Spawn`. */
   constructor(fn: (...args: unknown[]) => unknown, args: unknown[], name?: string, context: unknown = currentContext()) {
     this.id = ++lastId;
-    this.name = name ?? (fn.name || "task");
+    this._label = name ?? fn;
     this.context = context;
-    this._fn = fn;
-    this._args = args;
+    this._body = fn;
+    this._value = args;
     this._trace = current === null ? null : current._trace;
     noteSpawn(this);
   }
 
+  /** The spawned function's name, or "task"; or the name it was spawned with. */
+  get name(): string {
+    const label = this._label;
+    return typeof label === "string" ? label : label.name || "task";
+  }
+
   /** "ready", "running", "suspended" (blocked, sleeping, waiting on a call) or "done". */
   get status(): TaskStatus {
-    return statusNames[this._status]!;
+    return statusNames[Math.min(this._status, DONE)]!;
   }
 
   /** What a suspended task waits for, e.g. "sleep(100)"; null when it is not suspended. */
@@ -80,7 +88,7 @@ export class Task<T = unknown> implements Operation<T> {
 
   /** True once the task has returned, thrown or been halted. */
   get done(): boolean {
-    return this._status === DONE;
+    return this._status >= DONE;
   }
 
   /**
@@ -97,7 +105,7 @@ export class Task<T = unknown> implements Operation<T> {
     const task = this;
     return {
       *[Symbol.iterator]() {
-        if (task._status !== DONE) yield* suspend<void>(new JoinInstr(task), "task.halt()");
+        if (task._status < DONE) yield* suspend<void>(new JoinInstr(task), "task.halt()");
       },
     };
   }
@@ -107,12 +115,12 @@ export class Task<T = unknown> implements Operation<T> {
    * rethrows what it threw (a `TaskHaltedError`, code "halted", if it was halted).
    */
   *[Symbol.iterator](): Iterator<Instruction, T, unknown> {
-    if (this._status !== DONE) {
+    if (this._status < DONE) {
       if (current === this) throw new TypeError(`${this} cannot join itself: it would wait forever`);
       yield* suspend<void>(new JoinInstr(this), "yield* task");
     }
-    if (this._outcome === OK) return this._result as T;
-    throw this._outcome === FAILED ? this._result : new TaskHaltedError(this);
+    if (this._status === OK) return this._value as T;
+    throw this._status === FAILED ? this._value : new TaskHaltedError(this);
   }
 
   toString(): string {
