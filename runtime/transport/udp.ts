@@ -119,7 +119,8 @@ class UdpLink implements Link {
   bytesIn = 0;
   bytesOut = 0;
 
-  // Datagrams are never queued: a full socket buffer drops them, as the network may.
+  // Datagrams are never queued: a full socket buffer drops them, as the network may. Frames wait
+  // for a batch only until the end of the turn, one datagram's worth at most (udp-batch.ts).
   readonly buffered = 0;
   drained(): Promise<void> {
     return Promise.resolve();
