@@ -321,7 +321,7 @@ describe("security", { concurrency: true }, () => {
         // and the message.
         const data = recorded.map((d) => d.subarray(d[4] === 1 || d[4] === 4 ? 21 : 5)).filter((d) => d[0] === 3);
         const envelopesOf = (d: Buffer) => {
-          const out: unknown[][] = [];
+          const out: Array<readonly unknown[]> = [];
           unbatch(d.subarray(0, d.length - 16), 9 + d.readUInt16BE(7), (body) => out.push(decode(body)));
           return out;
         };
