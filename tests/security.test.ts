@@ -20,6 +20,7 @@ import { connect as tlsConnect } from "node:tls";
 import { describe, test } from "node:test";
 import { decode } from "../runtime/wire/envelope.ts";
 import { FrameDecoder } from "../runtime/wire/frame.ts";
+import { unbatch } from "../runtime/transport/udp-batch.ts";
 import { haveOpenssl, makeCA, type TlsEnv } from "./helpers/certs.ts";
 import { lastJson, launch, poll, startNameService, startService, type NameService } from "./helpers/cluster.ts";
 import { runLuanet, tempDir, type Exit, type Running } from "./helpers/proc.ts";
@@ -315,11 +316,16 @@ describe("security", { concurrency: true }, () => {
         const out = await runCalls(await startDecoy(`127.0.0.1:${down.address().port}`, "dgram", GOOD), GOOD, "udp-recorded", 2);
         assert.deepEqual(out, { results: [1, 2], send: null });
         await svc.waitFor(/^message: udp-recorded$/m, 5000);
-        // After the route header ([cid: 4][0], or [cid: 4][1][cookie: 16] while echoing a cookie), DATA datagrams
-        // are [3][seq: 6][hello length: 2][hello][envelope][mac: 16]: pick the calls and the message.
-        const data = recorded.map((d) => d.subarray(d[4] === 1 ? 21 : 5)).filter((d) => d[0] === 3);
-        const envelopeOf = (d: Buffer) => decode(d.subarray(9 + d.readUInt16BE(7), d.length - 16));
-        const types = data.map((d) => envelopeOf(d)[0]);
+        // After the route header ([cid: 4][0 or 3], or [cid: 4][1 or 4][cookie: 16] while echoing a cookie), DATA
+        // datagrams are [3][seq: 6][hello length: 2][hello][envelope, or a batch of them][mac: 16]: pick the calls
+        // and the message.
+        const data = recorded.map((d) => d.subarray(d[4] === 1 || d[4] === 4 ? 21 : 5)).filter((d) => d[0] === 3);
+        const envelopesOf = (d: Buffer) => {
+          const out: Array<readonly unknown[]> = [];
+          unbatch(d.subarray(0, d.length - 16), 9 + d.readUInt16BE(7), (body) => out.push(decode(body)));
+          return out;
+        };
+        const types = data.flatMap((d) => envelopesOf(d).map((e) => e[0]));
         assert.ok(types.includes(2) && types.includes(1), `the proxy recorded calls and a message (types ${types})`);
 
         // Again from the same address, inside the same session: the replay window refuses them.
@@ -329,7 +335,8 @@ describe("security", { concurrency: true }, () => {
         // And verbatim from a new address: its cookies do not check there, so it gets nothing but COOKIEs.
         for (const datagram of recorded) fresh.send(datagram, Number(port), host);
         await poll("COOKIEs for the new address", () => answers.length >= recorded.length ? true : undefined, 5000);
-        assert.ok(answers.every((a) => a[0] === 5 && a.length === 17), "the new address got only COOKIEs, no replies");
+        // BATCH_COOKIEs (6): the recorded datagrams say that their sender takes batches.
+        assert.ok(answers.every((a) => a[0] === 6 && a.length === 17), "the new address got only COOKIEs, no replies");
         assert.equal(count(svc.stdout, "handler ran: udp-recorded"), 2, "each recorded call ran once");
         assert.equal(count(svc.stdout, "message: udp-recorded"), 1, "the recorded message arrived once");
         assert.doesNotMatch(svc.stdout, /udp-no-secret|udp-wrong-secret/);

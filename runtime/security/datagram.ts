@@ -31,9 +31,11 @@ import { proof, sameMac } from "./handshake.js";
 
 export const Kind = { CHALLENGE: 1, ANSWER: 2, DATA: 3, RETRY: 4 } as const;
 const SEQ_BYTES = 6;
-const TAG_BYTES = 16;
+export const TAG_BYTES = 16;
+/** Bytes of DATA in front of the datagram it wraps: kind and seq. */
+export const DATA_HEADER = 1 + SEQ_BYTES;
 /** Bytes DATA adds to a datagram. */
-export const DATA_OVERHEAD = 1 + SEQ_BYTES + TAG_BYTES;
+export const DATA_OVERHEAD = DATA_HEADER + TAG_BYTES;
 const WINDOW = 64;
 
 export const challenge = (nonce: Buffer): Buffer => Buffer.concat([Buffer.of(Kind.CHALLENGE), nonce]);
@@ -87,15 +89,22 @@ export class DatagramSession {
 
   /** Wrap an outgoing datagram as DATA, behind `prefix` (a header that is not signed: udp.ts's route). */
   seal(payload: Uint8Array, prefix?: Buffer | null): Buffer {
-    const at = prefix?.length ?? 0;
-    const signed = at + 1 + SEQ_BYTES + payload.length;
-    const out = Buffer.allocUnsafe(signed + TAG_BYTES);
-    prefix?.copy(out, 0);
-    out[at] = Kind.DATA;
-    out.writeUIntBE(++this.sent, at + 1, SEQ_BYTES);
-    out.set(payload, at + 1 + SEQ_BYTES);
-    createHmac("sha256", this.sendKey).update(out.subarray(at, signed)).digest().copy(out, signed, 0, TAG_BYTES);
-    return out;
+    const at = (prefix?.length ?? 0) + DATA_HEADER;
+    const buf = Buffer.allocUnsafe(at + payload.length + TAG_BYTES);
+    buf.set(payload, at);
+    return this.sealAt(buf, at, at + payload.length, prefix ?? null);
+  }
+
+  /** `seal` in place: `buf[start, end)` is the payload, with room for `prefix` and DATA's header
+   * before it and for the tag after it; returns the datagram, a view of `buf`. */
+  sealAt(buf: Buffer, start: number, end: number, prefix: Buffer | null): Buffer {
+    const at = start - DATA_HEADER;
+    buf[at] = Kind.DATA;
+    buf.writeUIntBE(++this.sent, at + 1, SEQ_BYTES);
+    createHmac("sha256", this.sendKey).update(buf.subarray(at, end)).digest().copy(buf, end, 0, TAG_BYTES);
+    const from = at - (prefix?.length ?? 0);
+    prefix?.copy(buf, from);
+    return buf.subarray(from, end + TAG_BYTES);
   }
 
   /** Unwrap an incoming DATA: its datagram, or null if the mac fails or it is a replay. */

@@ -9,6 +9,10 @@ export interface Config {
   rpcTimeout: number;
   /** Largest frame sent or accepted (bytes); larger sends fail with `too_large`. */
   maxFrameBytes: number;
+  /** On UDP, the most bytes of a datagram that carries a batch of frames (route header and
+   * signature included): small frames sent in one turn share datagrams up to this size; a
+   * larger frame goes alone (up to one datagram, 65,507 bytes). */
+  udpBatchBytes: number;
   /** Handlers of this service running at once; more calls wait in a queue. */
   maxConcurrentHandlers: number;
   /** Calls that may wait for a handler slot; past that they fail with `overloaded`. */
@@ -71,6 +75,7 @@ function drainDefault(env: NodeJS.ProcessEnv): number {
 export const DEFAULTS: Readonly<Config> = Object.freeze({
   rpcTimeout: 10_000,
   maxFrameBytes: 16 * 1024 * 1024,
+  udpBatchBytes: 1400,
   maxConcurrentHandlers: 1000,
   handlerQueue: 10_000,
   handlerQueueBytes: 64 * 1024 * 1024,

@@ -56,6 +56,8 @@ export interface TransportLimits {
   readonly maxFrameBytes: number; readonly sendHighWater: number; readonly maxSendBytes: number;
   readonly maxSendBytesTotal: number; readonly partialFrameBytes: number;
   readonly maxConnections: number; readonly maxConnectionsPerSource: number;
+  /** UDP: the largest datagram a batch of frames fills (udp-batch.ts). */
+  readonly udpBatchBytes: number;
 }
 
 export interface Transport {

@@ -1,13 +1,16 @@
 /**
  * UDP links. There are no connections, so a listener keeps one virtual link per dialer (its
  * address and random connection id, see udp-route.ts), and dialing is a connected datagram
- * socket. Each frame is one datagram; after the route header of udp-route.ts (on what a dialer
- * sends) comes:
+ * socket. After the route header of udp-route.ts (on what a dialer sends), a datagram is:
  *
  *     +---------------------+-----------------------+--------------------------------+
- *     | greeting length:    | the dialer's greeting | the frame body                 |
- *     | u16 BE (0: none)    | (its first frame)     |                                |
+ *     | greeting length:    | the dialer's greeting | one frame body, or a batch of  |
+ *     | u16 BE (0: none)    | (its first frame)     | them (udp-batch.ts)            |
  *     +---------------------+-----------------------+--------------------------------+
+ *
+ * To a peer that takes batches (udp-route.ts says how a side learns it), the frames sent in one
+ * turn are packed into datagrams of at most `udpBatchBytes`, sent at the end of the turn; a frame
+ * too large for one goes alone, at once. To any other, each frame is one datagram, sent at once.
  *
  * A dialer first sends PROBEs until the listener's COOKIE comes (its address receives), then
  * echoes the cookie until the listener answers anything else. The greeting given to `connect`
@@ -32,8 +35,9 @@ import { refused } from "../security/refusals.js";
 import { security } from "../security/settings.js";
 import { warnEverySecond } from "../log.js";
 import { Admission } from "./admission.js";
-import type { Link, LinkHandlers, Transport } from "./types.js";
-import { cookie, COOKIE_DATAGRAM, ECHO_BYTES, echoChecks, echoRoute, isCookie, newRoute, Route, ROUTE_BYTES } from "./udp-route.js";
+import type { Link, LinkHandlers, Transport, TransportLimits } from "./types.js";
+import { Batch, lone, unbatch, type Payload } from "./udp-batch.js";
+import { BATCH_COOKIE, cookie, COOKIE_DATAGRAM, ECHO_BYTES, echoChecks, echoRoute, isCookie, newRoute, Route, routeBytes, ROUTE_BYTES, saysBatches } from "./udp-route.js";
 
 /** The largest UDP payload over IPv4 (65535 - 8 UDP - 20 IP header bytes). */
 export const MAX_DATAGRAM = 65_507;
@@ -59,6 +63,14 @@ class UdpLink implements Link {
   next: DatagramSession | null = null;
   /** Dialer: the route header in front of each datagram (an ECHO until the listener answers). */
   private route: Buffer | null;
+  /** Whether the other side takes batches: a dialer's listener sent a BATCH_COOKIE; a listener's
+   * dialer said so in its latest datagram (udp-route.ts). */
+  peerBatches = false;
+  /** [greeting length: u16][greeting], in front of every payload. */
+  private readonly head: Buffer;
+  /** The frames waiting for the end of this turn, to a peer that takes batches. */
+  private readonly batch: Batch;
+  private flushing = false;
 
   constructor(
     private readonly socket: dgram.Socket,
@@ -68,11 +80,17 @@ class UdpLink implements Link {
     private readonly target: { port: number; address: string } | null,
     private handlers: LinkHandlers | null,
     private readonly maxFrameBytes: number,
+    /** Read live: udpBatchBytes. */
+    private readonly limits: TransportLimits,
     /** Dialer: the greeting sent in front of every frame (empty on a listener's link). */
     private readonly greeting: Uint8Array,
     private readonly onGone: () => void = () => {},
   ) {
     this.route = frameRoute;
+    this.head = Buffer.allocUnsafe(2 + greeting.length);
+    this.head.writeUInt16BE(greeting.length, 0);
+    this.head.set(greeting, 2);
+    this.batch = new Batch(this.head);
     this.idle = setTimeout(() => this.close(new Error(`no datagram for ${IDLE_MS / 1000} s`)), IDLE_MS).unref();
   }
 
@@ -101,7 +119,8 @@ class UdpLink implements Link {
   bytesIn = 0;
   bytesOut = 0;
 
-  // Datagrams are never queued: a full socket buffer drops them, as the network may.
+  // Datagrams are never queued: a full socket buffer drops them, as the network may. Frames wait
+  // for a batch only until the end of the turn, one datagram's worth at most (udp-batch.ts).
   readonly buffered = 0;
   drained(): Promise<void> {
     return Promise.resolve();
@@ -120,16 +139,45 @@ class UdpLink implements Link {
 
   send(body: Uint8Array): void {
     if (this.closed) return;
-    // Without a session the route header goes in front here; with one, seal puts it there.
-    const route = this.session === null ? this.route : null;
-    const at = route?.length ?? 0;
-    const greetingLength = this.greeting.length;
-    const datagram = Buffer.allocUnsafe(at + 2 + greetingLength + body.length);
-    route?.copy(datagram, 0);
-    datagram.writeUInt16BE(greetingLength, at);
-    datagram.set(this.greeting, at + 2);
-    datagram.set(body, at + 2 + greetingLength);
-    this.write(this.session === null ? datagram : this.session.seal(datagram, this.route));
+    const room = this.batchRoom();
+    if (!this.peerBatches || !this.batch.fits(body.length, room)) {
+      this.flush(); // what was queued before goes first
+      return this.emit(lone(this.head, body));
+    }
+    if (!this.batch.add(body, room)) {
+      this.flush();
+      this.batch.add(body, room);
+    }
+    if (!this.flushing) {
+      this.flushing = true;
+      queueMicrotask(this.flushLater);
+    }
+  }
+
+  private readonly flushLater = (): void => {
+    this.flushing = false;
+    if (!this.closed) this.flush();
+  };
+
+  /** Send the frames queued for a batch now. */
+  private flush(): void {
+    const payload = this.batch.take();
+    if (payload !== null) this.emit(payload);
+  }
+
+  /** Payload bytes of a batched datagram: udpBatchBytes less the longest route header this side
+   * sends and the signature's overhead. */
+  private batchRoom(): number {
+    const route = this.frameRoute === null ? 0 : ECHO_BYTES;
+    return Math.min(this.limits.udpBatchBytes, MAX_DATAGRAM) - route - (security().secret === null ? 0 : DATA_OVERHEAD);
+  }
+
+  /** Send one payload behind the route header: signed in a session, else as it is. */
+  private emit({ buf, start, end }: Payload): void {
+    if (this.session !== null) return this.write(this.session.sealAt(buf, start, end, this.route));
+    const from = start - (this.route?.length ?? 0);
+    this.route?.copy(buf, from);
+    this.write(buf.subarray(from, end));
   }
 
   /** Send a handshake datagram or a PROBE: a dialer's behind its route header. */
@@ -150,6 +198,7 @@ class UdpLink implements Link {
   /** Dialer: the listener sent a COOKIE: echo it from now on, until it answers anything else. */
   echo(cookieDatagram: Buffer): void {
     this.route = echoRoute(this.frameRoute!, cookieDatagram);
+    this.peerBatches = cookieDatagram[0] === BATCH_COOKIE;
   }
 
   /** Dialer: the listener answered, so it holds this link: the cookie need not ride any more. */
@@ -185,15 +234,20 @@ class UdpLink implements Link {
         this.handlers?.onFrame(datagram.subarray(start + 2, body));
         if (this.proven !== null) this.delivered();
       }
-      this.handlers?.onFrame(datagram.subarray(body));
-      if (this.proven !== null) this.delivered();
+      unbatch(datagram, body, this.deliver);
     } catch (error) {
       this.close(error as Error);
     }
   }
 
+  private readonly deliver = (frame: Buffer): void => {
+    this.handlers?.onFrame(frame);
+    if (this.proven !== null) this.delivered();
+  };
+
   close(error?: Error): void {
     if (this.closed) return;
+    if (error === undefined) this.flush();
     this.closed = true;
     clearTimeout(this.idle);
     if (this.frameRoute !== null) this.socket.close();
@@ -298,7 +352,7 @@ export const udpTransport: Transport = {
       socket.connect(addr.port, addr.ip, () => {
         socket.off("error", reject);
         const { frame, probe } = newRoute();
-        const link = new UdpLink(socket, formatAddr(addr), frame, null, null, limits.maxFrameBytes, ours);
+        const link = new UdpLink(socket, formatAddr(addr), frame, null, null, limits.maxFrameBytes, limits, ours);
         // On a connected socket the kernel reports the peer's ICMP "port unreachable" as an error.
         socket.on("error", (error) => {
           link.close(error);
@@ -357,7 +411,7 @@ export const udpTransport: Transport = {
           refused(remoteOf(from), `already at the maximum of ${maxConnections} UDP links (or ${limits.maxConnectionsPerSource} from one address), every one in use (luanet.Configure({ maxConnections, maxConnectionsPerSource }))`);
           return null;
         }
-        link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, Buffer.alloc(0), () => {
+        link = new UdpLink(socket, remoteOf(from), null, { port: from.port, address: from.address }, null, maxFrame, limits, Buffer.alloc(0), () => {
           links.delete(key);
           admission.leave(place);
         });
@@ -366,7 +420,7 @@ export const udpTransport: Transport = {
         return link;
       };
       /** With a secret: a CHALLENGE (re)opens a session, anything else must be signed in one. */
-      const receiveSigned = (secret: Buffer, link: UdpLink | undefined, key: string, from: dgram.RemoteInfo, datagram: Buffer): void => {
+      const receiveSigned = (secret: Buffer, link: UdpLink | undefined, key: string, from: dgram.RemoteInfo, datagram: Buffer, batches: boolean): void => {
         const theirs = challengeNonce(datagram);
         if (theirs !== null) {
           if (link === undefined) {
@@ -390,6 +444,7 @@ export const udpTransport: Transport = {
         }
         const payload = link.unseal(datagram);
         if (payload === null) return refused(link.remote, "a datagram that fails its cluster-secret check (forged, replayed or a different secret)");
+        link.peerBatches = batches; // believed once the datagram checks: its route header is not signed
         if (!link.accepted) link.attach(accept(link));
         link.receive(payload, 0);
       };
@@ -399,19 +454,21 @@ export const udpTransport: Transport = {
         const kind = datagram[4];
         const key = `${from.address}|${from.port}|${cid}`;
         let link = links.get(key);
-        const start = kind === Route.FRAME ? ROUTE_BYTES : kind === Route.ECHO ? ECHO_BYTES : 0; // 0: a PROBE (or an unknown kind)
+        const start = routeBytes(kind); // 0: a PROBE (or an unknown kind)
         if (start === 0 || (link === undefined && !echoChecks(datagram, from.address, from.port, cid))) {
           // An address that has not shown it receives gets one COOKIE, no bigger than what it sent.
-          if (link === undefined && datagram.length >= COOKIE_DATAGRAM && !dropped()) socket.send(cookie(from.address, from.port, cid), from.port, from.address);
+          if (link === undefined && datagram.length >= COOKIE_DATAGRAM && !dropped()) socket.send(cookie(from.address, from.port, cid, saysBatches(datagram)), from.port, from.address);
           return;
         }
-        if (secret !== null) return receiveSigned(secret, link, key, from, datagram.subarray(start));
+        const batches = kind === Route.BATCH_FRAME || kind === Route.BATCH_ECHO;
+        if (secret !== null) return receiveSigned(secret, link, key, from, datagram.subarray(start), batches);
         if (link === undefined) {
           const opened = open(key, from);
           if (opened === null) return;
           link = opened;
           link.attach(accept(link));
         }
+        link.peerBatches = batches;
         link.receive(datagram, start);
       });
       socket.bind(addr.port, addr.ip, () => {

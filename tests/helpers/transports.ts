@@ -19,7 +19,7 @@ export type Limits = { -readonly [K in keyof TransportLimits]: TransportLimits[K
 export function limits(changes: Partial<Limits> = {}): Limits {
   return {
     maxFrameBytes: 1 << 20, sendHighWater: 1 << 20, maxSendBytes: 32 << 20, maxSendBytesTotal: 256 << 20,
-    partialFrameBytes: 128 << 20, maxConnections: 100, maxConnectionsPerSource: 100, ...changes,
+    partialFrameBytes: 128 << 20, maxConnections: 100, maxConnectionsPerSource: 100, udpBatchBytes: 1400, ...changes,
   };
 }
 
