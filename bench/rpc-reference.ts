@@ -106,7 +106,7 @@ if (mode === "server") {
   const waiting = new Map<number, (sum: number) => void>();
   const buffer = Buffer.allocUnsafe(BUFFER);
   let link: ReturnType<typeof framed>;
-  const socket = connect({ port: Number(port), host: "127.0.0.1", onread: { buffer, callback: (n) => void link.read(buffer, n) } });
+  const socket = connect({ port: Number(port), host: "127.0.0.1", onread: { buffer, callback: (n) => (link.read(buffer, n), true) } });
   link = framed(socket, (value) => {
     const [id, sum] = value as [number, number];
     const done = waiting.get(id)!;
