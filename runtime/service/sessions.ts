@@ -25,27 +25,8 @@ export type RPCResult<T = unknown> = [T, null] | [null, RPCError];
 
 const RESEND_MS = 100;
 
-/** Slots the table starts with, as a power of two; it doubles when every slot is in use. */
-const FIRST_BITS = 10;
-/** At most 2^24 calls pending in one service: an id keeps 7 random bits even then. */
-const MAX_BITS = 24;
-
-/**
- * Sessions by id in an array of slots: an id's low bits are its slot, the rest are random. A
- * Map keyed by random ids cost more than anything else a call does here (its table fills with
- * deleted entries and rehashes under constant churn); a slot is an array index. A reply's id
- * must match the whole id of the session in its slot, so a reply for a call that ended finds
- * nothing even when its slot is in use again. When the slots run out the array doubles, and
- * every pending session moves to the slot its id's one more low bit gives: ids in different
- * slots differ in their low bits, so they still differ with one more.
- */
 export class SessionTable {
-  private slots: (Session | undefined)[] = new Array(1 << FIRST_BITS).fill(undefined);
-  private bits = FIRST_BITS;
-  /** Free slot numbers, a stack: `free[0 .. freeCount)`. */
-  private free = Int32Array.from({ length: 1 << FIRST_BITS }, (_, i) => (1 << FIRST_BITS) - 1 - i);
-  private freeCount = 1 << FIRST_BITS;
-  private count = 0;
+  private readonly sessions = new Map<number, Session>();
   /** Random 32-bit words, refilled from the system's CSPRNG a few thousand at a time. */
   private readonly pool = new Uint32Array(2048);
   private poolNext = this.pool.length;
@@ -54,59 +35,30 @@ export class SessionTable {
   constructor(private readonly log: Logger) {}
 
   /**
-   * An id for the next call to be added: a free slot in its low bits, random bits above them, in
-   * 1 … 2^31−1 (31 bits, so that an id is a small integer to V8, a Smi, and never a heap
-   * number). Ask just before the CALL is encoded, and add the call (`add`) before the next id is
-   * asked for: the slot is not reserved until then.
+   * A random id in 1 … 2^31−1 that no pending call uses. 31 bits, not 32, so that an id is a small
+   * integer to V8 (a Smi): a larger one is a heap number, allocated per call and slower to hash.
    */
   freshId(): number {
-    if (this.freeCount === 0) this.grow();
-    const slot = this.free[this.freeCount - 1]!;
     for (;;) {
       if (this.poolNext === this.pool.length) {
         randomFillSync(this.pool);
         this.poolNext = 0;
       }
-      const id = (this.pool[this.poolNext++]! >>> (1 + this.bits)) * (1 << this.bits) + slot;
-      if (id !== 0) return id;
+      const id = this.pool[this.poolNext++]! >>> 1;
+      if (id !== 0 && !this.sessions.has(id)) return id;
     }
   }
 
   /** @internal Session.enter/exit. */
   add(session: Session): void {
-    const slot = session.id & ((1 << this.bits) - 1);
-    if (this.slots[slot] !== undefined) throw new Error(`session slot ${slot} is in use: a call was added without an id of its own from freshId()`);
-    // The slot is free, so its number is on the free stack: the top, unless ids were handed out
-    // and not used (a call halted before it waited) since this one's.
-    const top = --this.freeCount;
-    if (this.free[top] !== slot) this.free[this.free.subarray(0, top).indexOf(slot)] = this.free[top]!;
-    this.slots[slot] = session;
-    this.count++;
+    this.sessions.set(session.id, session);
   }
   remove(session: Session): void {
-    const slot = session.id & ((1 << this.bits) - 1);
-    if (this.slots[slot] !== session) return;
-    this.slots[slot] = undefined;
-    this.free[this.freeCount++] = slot;
-    this.count--;
+    this.sessions.delete(session.id);
   }
 
   get size(): number {
-    return this.count;
-  }
-
-  private grow(): void {
-    if (this.bits === MAX_BITS) throw new Error(`${this.count} calls are pending in this service, the most it can track`);
-    const bits = this.bits + 1;
-    const slots: (Session | undefined)[] = new Array(1 << bits).fill(undefined);
-    for (const session of this.slots) if (session !== undefined) slots[session.id & ((1 << bits) - 1)] = session;
-    const free = new Int32Array(1 << bits);
-    let n = 0;
-    for (let i = slots.length - 1; i >= 0; i--) if (slots[i] === undefined) free[n++] = i;
-    this.slots = slots;
-    this.bits = bits;
-    this.free = free;
-    this.freeCount = n;
+    return this.sessions.size;
   }
 
   /**
@@ -114,8 +66,8 @@ export class SessionTable {
    * one that was sent on another link, is dropped and counted (returns false).
    */
   settle(link: Link, id: number, result: RPCResult): boolean {
-    const session = this.slots[id & ((1 << this.bits) - 1)];
-    if (session === undefined || session.id !== id || session.task === null) {
+    const session = this.sessions.get(id);
+    if (session === undefined || session.task === null) {
       this.log.debug(`dropped a reply to call ${id}: no such call is pending (it ended already)`);
       return false;
     }
@@ -128,14 +80,16 @@ export class SessionTable {
 
   /** Fail every call waiting on `peer`: its connection dropped. */
   failPeer(peer: Peer, error: () => RPCError): void {
-    for (const session of this.slots) { // resume() empties the slot: safe while iterating
-      if (session !== undefined && session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
+    for (const session of this.sessions.values()) { // resume() deletes the entry: safe while iterating a Map
+      if (session.peer === peer && session.task !== null) resume(session.task, session, [null, error()]);
     }
   }
 }
 
 export class Session extends Instruction {
-  /** Its id, given just before its CALL is encoded (0 until then): see SessionTable.freshId. */
+  /** Its id, given just before its CALL is encoded (0 until then). Ids are random over 31 bits,
+   * not only unique among pending calls: on UDP a callee answers a resent id from its cache of
+   * recent replies, so an id reused soon would get another call's answer. */
   id = 0;
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
