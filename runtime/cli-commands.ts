@@ -111,6 +111,17 @@ function limitArg(value: string): number {
 /** Parse the command line with commander and run what it says. `unit`: LUANET_UNIT, which unit
  * of a `luanet up` this process is. */
 export function parseCommandLine(argv: readonly string[], unit: string | undefined): void {
+  const program = buildProgram(unit);
+  try {
+    program.parse(argv as string[]);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
+    throw error;
+  }
+}
+
+/** The whole command line as a commander program (its actions run what they say). */
+export function buildProgram(unit: string | undefined): Command {
   const program = new Command("luanet")
     .description("Run a luanet service script: a cooperative task world with the luanet and Sche globals.")
     .version(version, "-V, --version", "print the luanet version")
@@ -270,10 +281,5 @@ Examples:
       }
     }
   });
-  try {
-    program.parse(argv as string[]);
-  } catch (error) {
-    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
-    throw error;
-  }
+  return program;
 }

@@ -9,14 +9,15 @@ import { DEFAULT_LOG_DIR, DEFAULT_LOG_LEVEL, runScript } from "./cli-apply.js";
 
 /** Every command name, commander's own `help` included: a first argument that is one goes to
  * commander, even if a file has that name. */
-const COMMANDS = new Set([
+export const COMMANDS = new Set([
   "nameservice", "up", "run-services", "ls", "call", "send", "ps", "restart", "stop", "start", "scale", "reload",
   "stats", "tasks", "top", "dashboard", "help",
 ]);
 
 /** The variables that set the script's options (as the options' `.env(...)` in cli-commands.ts):
- * with any of them set, commander reads and checks them. */
-const OPTION_VARIABLES = [
+ * with any of them set, commander reads and checks them. tests/cli.test.ts checks that both
+ * lists match the commander program. */
+export const OPTION_VARIABLES = [
   "LUANET_NS", "LUANET_REGISTRY", "LUANET_METRICS", "LUANET_LOG_LEVEL", "LUANET_LOG_DIR", "LUANET_QUIET",
   "LUANET_SECRET_FILE", "LUANET_TLS_CERT", "LUANET_TLS_KEY", "LUANET_TLS_CA",
 ];

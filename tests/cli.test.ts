@@ -201,3 +201,13 @@ describe("luanet command", { concurrency: true }, () => {
     });
   });
 });
+
+test("the plain-script fast path (cli.ts) knows every command name and every option variable of the commander program, so it never takes a command for a script or skips an option's check", async () => {
+  const { COMMANDS, OPTION_VARIABLES } = await import("../dist/runtime/cli.js");
+  const { buildProgram } = await import("../dist/runtime/cli-commands.js");
+  const program = buildProgram(undefined);
+  assert.deepEqual([...COMMANDS].sort(), [...program.commands.map((c) => c.name()), "help"].sort());
+  const variables = program.options.map((o) => o.envVar).filter((v): v is string => v !== undefined);
+  assert.ok(variables.length >= 10, `the root program's options read ${variables.length} variables`);
+  assert.deepEqual([...OPTION_VARIABLES].sort(), [...new Set(variables)].sort());
+});
