@@ -5,8 +5,9 @@
  * deadlines. What makes it fast:
  *   - outgoing frames are copied into one buffer and written with one socket write at the end of
  *     the event-loop turn (setImmediate), or when the 64 KiB buffer is full (flushing every 32
- *     frames as well, as the issue's first reference did, was 15-20% slower here: a write on
- *     loopback costs tens of microseconds on these VMs, whatever it carries);
+ *     frames as well was 15-20% slower on a loaded machine, where a loopback write costs tens of
+ *     microseconds; on a quiet one the old reference, flushing on a microtask or every 32 frames,
+ *     measured as fast or faster, so this choice is still open);
  *   - the client reads through the socket's `onread` option into one reused buffer; the server
  *     (Node gives an accepted socket no `onread`) parses each chunk in place;
  *   - frames are decoded where they lie; only a partial frame's tail is copied, never

@@ -65,10 +65,10 @@ export type Carrier = Pick<Link, "maxFrame" | "reliable">;
 /** Why a frame could not be made (see `frame`); its RPCError names what was being sent only when
  * asked, so the hot path builds no message. */
 export class Unsendable {
-  constructor(private readonly code: string, private readonly reason: string, private readonly size = 0) {}
+  constructor(private readonly code: string, private readonly message: (what: string) => string) {}
   /** `what`: what was being sent ("the call to S.f"). */
   error(what: string): RPCError {
-    return new RPCError(this.code, this.size === 0 ? this.reason : `${what} is ${this.size} bytes, over ${this.reason}`);
+    return new RPCError(this.code, this.message(what));
   }
 }
 
@@ -79,13 +79,14 @@ export function frame(envelope: Envelope, link: Carrier): Uint8Array | Unsendabl
   try {
     body = encode(envelope);
   } catch (error) {
-    return new Unsendable(error instanceof LuanetError ? error.code : "bad_value", (error as Error).message);
+    const message = (error as Error).message;
+    return new Unsendable(error instanceof LuanetError ? error.code : "bad_value", () => message);
   }
   if (body.length > link.maxFrame) {
     const limit = link.reliable
       ? `the maximum frame of ${link.maxFrame} bytes (luanet.Configure({ maxFrameBytes }))`
       : `the ${link.maxFrame} bytes that fit in one UDP datagram`;
-    return new Unsendable("too_large", limit, body.length);
+    return new Unsendable("too_large", (what) => `${what} is ${body.length} bytes, over ${limit}`);
   }
   return body;
 }
@@ -151,7 +152,6 @@ export class Call extends Session implements Operation<RPCResult>, Iterator<Inst
     }
     // What is left of the deadline, in whole ms: the CALL tells the callee (docs/protocol.md 4).
     const timeoutMs = Math.ceil(this.left);
-    this.id = this.peer.sessions.freshId();
     const body = frame(trace === null ? [Type.CALL, this.id, this.func, this.args, timeoutMs] : [Type.CALL, this.id, this.func, this.args, timeoutMs, ...trace], conn.link);
     if (body instanceof Unsendable) return { value: [null, body.error(`the call to ${this.peer.name}.${this.func}`)], done: true };
     // The link would close rather than queue past maxSendBytes: refuse this call, keep the others.

@@ -35,7 +35,9 @@ export class SessionTable {
   constructor(private readonly log: Logger) {}
 
   /**
-   * A random id in 1 … 2^31−1 that no pending call uses. 31 bits, not 32, so that an id is a small
+   * A random id in 1 … 2^31−1 that no pending call uses. Random over all 31 bits, not merely
+   * unique: on UDP a callee answers a resent id from its cache of recent replies, so an id used
+   * again soon would get another call's answer. 31 bits, not 32, so that an id is a small
    * integer to V8 (a Smi): a larger one is a heap number, allocated per call and slower to hash.
    */
   freshId(): number {
@@ -87,10 +89,7 @@ export class SessionTable {
 }
 
 export class Session extends Instruction {
-  /** Its id, given just before its CALL is encoded (0 until then). Ids are random over 31 bits,
-   * not only unique among pending calls: on UDP a callee answers a resent id from its cache of
-   * recent replies, so an id reused soon would get another call's answer. */
-  id = 0;
+  readonly id: number;
   /** The task waiting on this session, while it waits. */
   task: Task | null = null;
   /** The link the CALL went out on: the only one whose replies settle it. */
@@ -103,6 +102,7 @@ export class Session extends Instruction {
    * (and, once it is sent, after waiting for the peer's features: call.ts). */
   constructor(readonly peer: Peer, readonly func: string, private readonly deadline: number, protected left: number) {
     super();
+    this.id = peer.sessions.freshId();
   }
   /** The CALL goes out on `link`: the reply must come back there, and on a lossy link `body` is
    * sent again every RESEND_MS until it does. */

@@ -64,11 +64,12 @@ class StreamLink implements Link {
   closed = false;
   private socketClosed = false;
 
-  /** `accepted`: the other side dialed; while our replies to it back up, it is not read. */
-  /** `limits`: read live, but for `maxFrame`, given by the dialer or the listener (which read
-   * it when it was created). */
-  /** `reads`: the socket reads into one reused buffer (its `onread`, set up by `dial`) and hands
-   * each read here; otherwise its "data" events are read. */
+  /**
+   * `accepted`: the other side dialed; while our replies to it back up, it is not read. `limits`:
+   * read live, but for `maxFrame`, given by the dialer or the listener (which read it when it
+   * was created). `reads`: the socket reads into one reused buffer (its `onread`, set up by
+   * `dial`) and hands each read here; otherwise its "data" events are read.
+   */
   constructor(private readonly socket: net.Socket, readonly remote: string, readonly maxFrame: number,
     readonly limits: TransportLimits, private readonly accepted: boolean, reads: ReadSink | null = null) {
     socket.setNoDelay(true);

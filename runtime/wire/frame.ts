@@ -79,8 +79,9 @@ export class FrameDecoder {
       pos += HEADER_BYTES + length;
     }
     if (pos < data.length) {
-      // A tail is copied, so that it does not keep the whole chunk (or concatenation) alive.
-      const rest = pos === 0 && (data !== chunk || !this.reused) ? data : Buffer.from(data.subarray(pos));
+      // A tail is copied, so that it does not keep the whole chunk (or concatenation) alive, nor
+      // get overwritten by the next read into a reused buffer.
+      const rest = pos === 0 && !(this.reused && data === chunk) ? data : Buffer.from(data.subarray(pos));
       if (rest.length < HEADER_BYTES) this.want = -1;
       this.partialSince = performance.now();
       this.hold(rest);
@@ -108,18 +109,16 @@ export class FrameDecoder {
 /**
  * Outgoing frames for one stream link, coalesced: bodies are copied into one buffer behind their
  * headers and written with a single socket write at the end of the event-loop turn (setImmediate:
- * after every task the turn's replies woke has run and sent), or as soon as `FLUSH_BYTES` are
- * queued. A write on loopback costs tens of microseconds on a VM, whatever it carries, so fewer
+ * after every task the turn's replies woke has run and sent), or sooner when the buffer is full. A write on loopback costs tens of microseconds on a VM, whatever it carries, so fewer
  * and fuller writes are most of what a busy link can gain (bench/rpc-reference.ts measures the
  * same choice by hand).
  */
 export class FrameWriter {
-  static readonly FLUSH_BYTES = 64 * 1024;
   private buf: Buffer;
   private pos = 0;
   private scheduled = false;
 
-  constructor(private readonly write: (data: Buffer) => void, private readonly initial = FrameWriter.FLUSH_BYTES) {
+  constructor(private readonly write: (data: Buffer) => void, private readonly initial = 16 * 1024) {
     this.buf = Buffer.allocUnsafe(initial);
   }
 
@@ -137,8 +136,7 @@ export class FrameWriter {
     this.buf.writeUInt32BE(body.length, this.pos);
     this.buf.set(body, this.pos + HEADER_BYTES);
     this.pos += need;
-    if (this.pos >= FrameWriter.FLUSH_BYTES) this.flush();
-    else if (!this.scheduled) {
+    if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flushLater);
     }
