@@ -78,7 +78,10 @@ async function raw(t: TestContext, port = 0) {
   const socket = dgram.createSocket("udp4");
   const got: Array<{ datagram: Buffer; from: dgram.RemoteInfo }> = [];
   socket.on("message", (datagram, from) => got.push({ datagram, from }));
-  await new Promise<void>((resolve) => socket.bind(port, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject); // a bind that fails ends the test rather than hanging it
+    socket.bind(port, "127.0.0.1", resolve);
+  });
   t.after(() => socket.close());
   return { socket, got, port: socket.address().port };
 }

@@ -9,7 +9,8 @@
  *     +---------------------+-----------------------+--------------------------------+
  *
  * To a peer that takes batches (udp-route.ts says how a side learns it), the frames sent in one
- * turn are packed into datagrams of at most `udpBatchBytes`, sent at the end of the turn; a frame
+ * turn are packed into datagrams of at most `udpBatchBytes`, sent on a microtask once the code
+ * running now is done (the scheduler's drain, itself a microtask, has sent them all); a frame
  * too large for one goes alone, at once. To any other, each frame is one datagram, sent at once.
  *
  * A dialer first sends PROBEs until the listener's COOKIE comes (its address receives), then
