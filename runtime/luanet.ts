@@ -23,6 +23,10 @@ import type { Operation } from "./scheduler/instruction.js";
 import type { NetAddr, SocketType } from "../stdlib/net.js";
 import { describe } from "./errors.js";
 import { shutdown, stopping } from "./lifecycle.js";
+import {
+  ChannelOf, Kick, OnSessionEnd, Push, RegClientFunction, SessionSet, StartGate,
+  type Channel, type GateAddresses, type GateOptions, type PushOptions, type SessionEndHandler,
+} from "./gate/api.js";
 
 export interface Luanet {
   /** This luanet's version. */
@@ -118,6 +122,24 @@ export interface Luanet {
   State<T>(key: string, init: () => T): T;
   /** Change the current service's limits and defaults: `luanet.Configure({ rpcTimeout: 2000 })`. */
   Configure(changes: Partial<Config>): Config;
+  /**
+   * Let players connect to the current service (after StartLocalService): WebSocket and/or TCP,
+   * sessions, auth, routes to client functions: `const [addrs, err] = yield* luanet.StartGate(...)`.
+   * @example luanet.StartGate({ ws: "127.0.0.1:3010", auth: "Login.Verify" })
+   */
+  StartGate(options: GateOptions): Operation<Result<GateAddresses>>;
+  /** RegRPCFunction, and clients may call it too (route "Service.name"), with `ctx.session` set. */
+  RegClientFunction(name: string, fn: Handler): void;
+  /** Send `msg` to one client: `const err = yield* luanet.Push(ctx.session.id, { hp: 3 })`. */
+  Push(sessionId: string, msg: unknown, opts?: PushOptions): Operation<RPCError | null>;
+  /** End a client's session, telling it why: `yield* luanet.Kick(sessionId, "banned")`. */
+  Kick(sessionId: string, reason: string): Operation<RPCError | null>;
+  /** A set of sessions on any gates, to broadcast to: `yield* luanet.Channel("room7").add(ctx.session.id)`. */
+  Channel(name: string): Channel;
+  /** The data bound to sessions at their gates: `yield* luanet.Session.set(id, "room", 7)`. */
+  readonly Session: { set(sessionId: string, key: string, value: unknown): Operation<RPCError | null> };
+  /** `fn({ id, uid, gate, reason })` whenever a session of the cluster ends (close, kick, timeout, its gate lost). */
+  OnSessionEnd(fn: SessionEndHandler): void;
 }
 
 /** The `luanet` object for `runtime`: every member resolves the current service when used. */
@@ -178,5 +200,12 @@ export function luanetFor(runtime: Runtime): Luanet {
     },
     State: (key, init) => self("State").state.get(key, init),
     Configure: (changes) => configure(self("Configure").config, changes),
+    StartGate: (options) => StartGate(self("StartGate"), options),
+    RegClientFunction: (name, fn) => RegClientFunction(self("RegClientFunction"), name, fn),
+    Push: (sessionId, msg, opts) => Push(self("Push"), sessionId, msg, opts),
+    Kick: (sessionId, reason) => Kick(self("Kick"), sessionId, reason),
+    Channel: (name) => ChannelOf(self("Channel"), name),
+    Session: Object.freeze({ set: (sessionId: string, key: string, value: unknown) => SessionSet(self("Session.set"), sessionId, key, value) }),
+    OnSessionEnd: (fn) => OnSessionEnd(self("OnSessionEnd"), fn),
   };
 }

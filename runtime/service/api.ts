@@ -56,7 +56,7 @@ function begun<T>(work: Promise<T>, unobserved: (error: Error) => void): Operati
  * waits and it fails, the failure is logged and fatal: to the process for its own service, to
  * the service for one started with NewService.
  */
-function started<T, R>(self: Service, what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
+export function started<T, R>(self: Service, what: string, work: Promise<T>, shape: (value: T | null, error: LuanetError | null) => R): Operation<R> {
   const op = begun(work, (error) => {
     if (self.reported.has(error)) return;
     self.reported.add(error); // registration fails with the listener's error: say it once

@@ -28,6 +28,8 @@ import { Conn } from "./conn.js";
 import type { FuncCounters } from "../stats/counters.js";
 import { RECENT_REPLIES } from "./reply-cache.js";
 import type { Service } from "./service.js";
+import { CLIENT_FUNCTION, unwrapClientCall } from "../gate/client-call.js";
+import type { ClientSession } from "../gate/session.js";
 
 /** What a handler learns about the call besides its arguments. */
 export interface CallContext {
@@ -37,6 +39,8 @@ export interface CallContext {
   readonly func: string;
   /** @internal The connection the call came in on; null for a call from this process. */
   readonly conn: Conn | null;
+  /** The player's session when a client called through a gate (luanet.RegClientFunction), else null. */
+  readonly session: ClientSession | null;
 }
 
 export type Handler = (args: any, ctx: CallContext) => unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -78,6 +82,8 @@ const gone = (origin: Origin): boolean => (origin instanceof Conn ? origin.link.
 
 export class Dispatcher {
   readonly handlers = new Map<string, Handler>();
+  /** The handlers clients may reach through a gate (luanet.RegClientFunction). */
+  readonly clientFunctions = new Set<string>();
   private running = 0;
   private queued: Queued[] = [];
   private queuedHead = 0;
@@ -138,6 +144,17 @@ export class Dispatcher {
       if (recent.size > RECENT_REPLIES) recent.delete(recent.keys().next().value!);
     }
     if (this.draining) return this.refuseDraining(origin, id);
+    let session: ClientSession | null = null;
+    if (func === CLIENT_FUNCTION) {
+      // A client's request through a gate: only an allow-listed function, with ctx.session.
+      const unwrapped = unwrapClientCall(args);
+      if (typeof unwrapped === "string") return this.replyError(origin, id, "bad_request", unwrapped);
+      if (!this.clientFunctions.has(unwrapped.f)) {
+        this.service.counters.unknownCalls++;
+        return this.replyError(origin, id, "no_such_function", `${this.service.named ?? "this process"} has no function "${unwrapped.f}"`);
+      }
+      ({ f: func, a: args, s: session } = unwrapped);
+    }
     const own = this.handlers.get(func);
     const handler = own ?? this.service.reserved.get(func);
     if (handler === undefined) {
@@ -152,7 +169,7 @@ export class Dispatcher {
     let out: unknown;
     let later: boolean;
     try {
-      const ctx: CallContext = origin instanceof Conn ? { from: origin.peerName, func, conn: origin } : { from: origin.from, func, conn: null };
+      const ctx: CallContext = origin instanceof Conn ? { from: origin.peerName, func, conn: origin, session } : { from: origin.from, func, conn: null, session };
       out = runAs(this.service, handler, args, ctx);
       later = isIterator(out) || isThenable(out); // reads out.next, out.then: a hostile result's getter may throw
     } catch (error) {

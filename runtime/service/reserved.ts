@@ -40,7 +40,8 @@ function options(func: string, args: unknown, allowed: Record<string, "boolean" 
   return args as Record<string, unknown>;
 }
 
-export function reservedFunctions(service: Service): ReadonlyMap<string, Handler> {
+/** The reserved functions every service answers; a gate (runtime/gate/) and a session watcher add theirs. */
+export function reservedFunctions(service: Service): Map<string, Handler> {
   return new Map<string, Handler>([
     [RELOAD_FUNCTION, () => service.runtime.reload(service)],
     [FEATURES_FUNCTION, () => OWN_FEATURES],

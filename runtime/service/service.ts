@@ -40,6 +40,8 @@ import type { Handler } from "./dispatch.js";
 import type { Runtime } from "./runtime.js";
 import { SessionTable } from "./sessions.js";
 import { ServiceState } from "./state.js";
+import type { Gate } from "../gate/gate.js";
+import type { SessionWatch } from "../gate/watch.js";
 
 /** The drain's last step: calls keep being answered `draining` until none has come for QUIET_MS,
  * at most LINGER_MS (see drainNow). */
@@ -73,7 +75,7 @@ export class Service implements Registrant {
   /** Its always-on counters (stats/counters.ts). */
   readonly counters: ServiceCounters;
   /** The luanet.* functions it answers besides its own (reserved.ts). */
-  readonly reserved: ReadonlyMap<string, Handler>;
+  readonly reserved: Map<string, Handler>;
   log: Logger;
   /** The task that runs its script (null for the process's own service until it has one). */
   root: Task | null = null;
@@ -93,9 +95,14 @@ export class Service implements Registrant {
   /** False for a service its callers need until they have left themselves (the name service):
    * told to stop, it skips the drain and shuts down at once. */
   drainsFirst = true;
+  private readonly registeringHooks: (() => void)[] = [];
   private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
   /** Start-up failures logged already (registering fails with the listener's error: once). */
   readonly reported = new WeakSet<Error>();
+  /** Its gate, once luanet.StartGate started one (runtime/gate/). */
+  gate: Gate | null = null;
+  /** Its subscription to session ends, once luanet.OnSessionEnd made one. */
+  sessionWatch: SessionWatch | null = null;
   /** Who it is in a cluster file (`luanet.instance`), or null when started by hand. */
   private _instance: Instance | null = null;
 
@@ -242,8 +249,16 @@ export class Service implements Registrant {
         this.kept = this.registry.register(this, (error) => (error === null ? resolve() : reject(error)));
       }));
       this.startup.push(this.registration);
+      for (const hook of this.registeringHooks.splice(0)) hook();
     }
     return this.registration;
+  }
+
+  /** Run `hook` once Register2Name has been called (at once if it has): what joins a group on
+   * the service's behalf (a gate joins `luanet.gates`) waits for it. */
+  whenRegistering(hook: () => void): void {
+    if (this.registration !== null) hook();
+    else this.registeringHooks.push(hook);
   }
 
   /** Register2Name's work (null before it is called). */

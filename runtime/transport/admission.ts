@@ -67,6 +67,11 @@ export class Admission {
     if (--from.count === 0) this.sources.delete(place.source);
   }
 
+  /** Places held now from `source`: whether it, not the total, refused a newcomer. */
+  held(source: string): number {
+    return this.sources.get(source)?.count ?? 0;
+  }
+
   private displace(places: Set<Place>): boolean {
     const oldest = places.values().next();
     if (oldest.done === true) return false;
