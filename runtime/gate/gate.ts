@@ -104,7 +104,7 @@ export class Gate {
       try {
         for (;;) yield* Block();
       } finally {
-        gate.stop("shutting_down", `${gate.name} is shutting down`);
+        void gate.stop("shutting_down", `${gate.name} is shutting down`);
       }
     });
     this.service.whenRegistering(() => void JoinGroup(this.service, GATES_GROUP));
@@ -306,29 +306,33 @@ export class Gate {
     else this.eventsTimer ??= setTimeout(() => this.flushEvents(), EVENTS_MS);
   }
 
-  /** Tell every session watcher (the group luanet.session-watchers) what started and ended. */
-  private flushEvents(): void {
+  /** Tell every session watcher (the group luanet.session-watchers) what started and ended;
+   * resolves once each has answered (or failed to). */
+  private flushEvents(): Promise<void> {
     if (this.eventsTimer !== null) clearTimeout(this.eventsTimer);
     this.eventsTimer = null;
     const batch = this.events;
-    if (batch.started.length + batch.ended.length === 0) return;
+    if (batch.started.length + batch.ended.length === 0) return Promise.resolve();
     this.events = { gate: this.name, started: [], ended: [] };
-    if (this.service.registered() === null) return; // not registered: nobody can be watching
+    if (this.service.registered() === null) return Promise.resolve(); // not registered: nobody can be watching
     const service = this.service;
-    service.spawn(`gate ${this.name} session events`, function* () {
-      const [watchers] = yield* GetGroupMembers(service, WATCHERS_GROUP);
-      for (const name of watchers ?? []) {
-        service.spawn(`session events to ${name}`, function* () {
+    return new Promise<void>((resolve) => service.spawn(`gate ${this.name} session events`, function* () {
+      try {
+        const [watchers] = yield* GetGroupMembers(service, WATCHERS_GROUP);
+        const tasks = (watchers ?? []).map((name) => service.spawn(`session events to ${name}`, function* () {
           const [, err] = yield* RPCCall(service, name, EVENT_FUNCTION, batch);
           if (err !== null) service.log.debug(`session events to ${name}: ${err.code} ${err.message}`);
-        });
+        }));
+        for (const task of tasks) yield* task;
+      } finally {
+        resolve();
       }
-    });
+    }));
   }
 
   /** Every second or so: end the sessions silent for 3 heartbeats, or unauthenticated too long. */
   private sweep(): void {
-    if (this.service.stopping) return this.stop("shutting_down", `${this.name} is shutting down`);
+    if (this.service.stopping) return void this.stop("shutting_down", `${this.name} is shutting down`);
     const now = performance.now();
     const silent = 3 * this.settings.heartbeatMs;
     for (const s of this.sessions.values()) {
@@ -337,14 +341,20 @@ export class Gate {
     }
   }
 
-  /** The gate's service stops (or drains): kick every session, tell the watchers, close the listeners. */
-  stop(reason: string, message: string): void {
-    if (this.stopped) return;
+  /** The gate's service stops: kick every session, tell the watchers, close the listeners. */
+  stop(reason: string, message: string): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     this.stopped = true;
     if (this.sweeping !== null) clearInterval(this.sweeping);
     for (const s of [...this.sessions.values()]) this.kick(s, reason, message);
-    this.flushEvents();
     void this.closeListeners();
+    return this.flushEvents();
+  }
+
+  /** The gate's service drains: the same, before it leaves the registry, and the watchers told
+   * (at most the service's rpcTimeout). */
+  drain(): Promise<void> {
+    return this.stop("shutting_down", `${this.name} is shutting down`);
   }
 
   private async closeListeners(): Promise<void> {

@@ -21,6 +21,9 @@ const GATES_GROUP = "luanet.gates";
 const SESSIONS_FUNCTION = "luanet.gate.sessions";
 /** How often a watcher looks at the gates' group for gates that left (ms). */
 const GATES_POLL_MS = 250;
+/** A gate gone from the group this long has its sessions ended `gate_lost`: a gate that stops
+ * in order tells its sessions' ends itself, and its last batch may arrive just after it left. */
+const LOST_AFTER_MS = 1000;
 
 type Uid = string | number | null;
 
@@ -50,6 +53,8 @@ export class SessionWatch {
   private readonly handlers: SessionEndHandler[] = [];
   /** The sessions heard of, by gate: id → uid. */
   private readonly known = new Map<string, Map<string, Uid>>();
+  /** Gates not in the group any more, and since when (performance.now()). */
+  private readonly missing = new Map<string, number>();
 
   constructor(private readonly service: Service) {}
 
@@ -90,9 +95,17 @@ export class SessionWatch {
     const [names, err] = yield* GetGroupMembers(this.service, GATES_GROUP);
     if (err !== null) return;
     const live = new Set(names);
+    const now = performance.now();
     for (const [gate, sessions] of this.known) {
-      if (live.has(gate)) continue;
+      if (live.has(gate)) {
+        this.missing.delete(gate);
+        continue;
+      }
+      const since = this.missing.get(gate);
+      if (since === undefined) this.missing.set(gate, now);
+      if (since === undefined || now - since < LOST_AFTER_MS) continue;
       this.known.delete(gate);
+      this.missing.delete(gate);
       for (const [id, uid] of sessions) this.fire({ id, uid, gate, reason: "gate_lost" });
     }
     for (const gate of live) {

@@ -309,6 +309,9 @@ export class Service implements Registrant {
 
   private async drainNow(): Promise<void> {
     if (this.stopped || !this.drainsFirst) return;
+    // A gate's players are told first (and the session watchers), so they can go to another gate
+    // while this one leaves.
+    await this.gate?.drain();
     const kept = this.kept;
     if (kept !== null) {
       const where = this.registry.where;
