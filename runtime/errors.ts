@@ -56,6 +56,16 @@ export const ErrorCode = {
   /** A link failed the cluster handshake (no secret, another secret, no answer): it is closed, and a caller that dialed it gets unavailable. Retry: no. */
   unauthenticated: "unauthenticated",
 
+  // --- gates and their clients (luanet.StartGate; docs/protocol.md section 13) ---
+  /** Push, Kick, Session.set, a channel's add or remove: the gate holds no such session (it has ended). Retry: no. */
+  no_such_session: "no_such_session",
+  /** A client's request before its session authenticated (the gate's ERROR frame to the client). Retry: after AUTH. */
+  not_authenticated: "not_authenticated",
+  /** A client's AUTH was refused: the auth function threw, or answered without a uid. Retry: with other credentials (3 tries per session). */
+  auth_failed: "auth_failed",
+  /** A client sent more requests and messages than the gate's rateLimit allows. Retry: yes, slower. */
+  rate_limited: "rate_limited",
+
   // --- the tools (luanet ls, call, send) ---
   /** `luanet call` or `luanet send`: the arguments or the message are not JSON (exit 2). Retry: no. */
   bad_json: "bad_json",

@@ -80,7 +80,7 @@ test("a plain handler's return value is the REPLY, sent at once, with the caller
   });
   arrive(conn, [Type.CALL, 7, "Plus", { a: 1, b: 2 }, 1000]);
   assert.deepEqual(replies(link), [{ type: "reply", id: 7, result: 3 }]);
-  assert.deepEqual(seen, { from: "Caller", func: "Plus", conn });
+  assert.deepEqual(seen, { from: "Caller", func: "Plus", conn, session: null });
 });
 
 test("a generator handler runs in a task of its own and replies when it returns; an async one when it resolves", async () => {

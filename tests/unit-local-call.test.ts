@@ -40,7 +40,7 @@ test("A calls B and B calls A by name: the results come back, ctx.from names the
   });
   assert.deepEqual(await inTask(() => RPCCall(a, "B", "Plus", { x: 1, y: 2 })), [3, null]);
   assert.deepEqual(await inTask(() => RPCCall(b, "A", "Hello", "B")), ["hello B", null]);
-  assert.deepEqual(seen, [{ from: "A", func: "Plus", conn: null }, { from: "B", func: "Hello", conn: null }]);
+  assert.deepEqual(seen, [{ from: "A", func: "Plus", conn: null, session: null }, { from: "B", func: "Hello", conn: null, session: null }]);
   assert.equal(links(), 0, "no link was opened");
   // Each side's counters see the other as a peer, in both directions (stats/counters.ts).
   assert.deepEqual([a.counters.peer("B").callsOut, b.counters.peer("A").callsIn, b.counters.peer("A").callsOut, a.counters.peer("B").callsIn], [1, 1, 1, 1]);

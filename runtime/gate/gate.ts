@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { formatAddr } from "../../stdlib/net.js";
-import { describe, LuanetError } from "../errors.js";
+import { describe, LuanetError, type RPCError } from "../errors.js";
 import { badName } from "../names.js";
 import { Block } from "../scheduler/block.js";
 import type { Instruction } from "../scheduler/instruction.js";
@@ -181,21 +181,26 @@ export class Gate {
     const gate = this;
     this.spawn(`auth ${s.id}`, function* () {
       const [result, err] = yield* RPCCall(gate.service, auth.service, auth.func, args, { key: s.id, ...gate.deadline(auth.service) });
-      s.authPending = false;
-      s.pending.delete(id);
-      if (s.ended) return;
-      const uid = typeof result === "object" && result !== null ? (result as Record<string, unknown>).uid : undefined;
-      if (err === null && (typeof uid === "string" || (typeof uid === "number" && Number.isFinite(uid)))) {
-        const { uid: _, ...data } = result as Record<string, unknown>;
-        s.bind(uid, data);
-        gate.admission.prove(s.place);
-        gate.reply(s, id, result);
-        return gate.announce(s);
-      }
-      if (++s.authAttempts >= AUTH_ATTEMPTS) return gate.kick(s, "auth_failed", `${AUTH_ATTEMPTS} AUTHs failed`);
-      if (err !== null) return gate.error(s, id, err.code === "remote_error" ? "auth_failed" : err.code, err.message);
-      gate.error(s, id, "auth_failed", `${auth.service}.${auth.func} answered without a uid (text or number): ${describe(result)}`);
+      gate.authAnswered(s, id, result, err);
     });
+  }
+
+  private authAnswered(s: GateSession, id: number, result: unknown, err: RPCError | null): void {
+    const auth = this.settings.auth!;
+    s.authPending = false;
+    s.pending.delete(id);
+    if (s.ended) return;
+    const uid = typeof result === "object" && result !== null ? (result as Record<string, unknown>).uid : undefined;
+    if (err === null && (typeof uid === "string" || (typeof uid === "number" && Number.isFinite(uid)))) {
+      const { uid: _, ...data } = result as Record<string, unknown>;
+      s.bind(uid, data);
+      this.admission.prove(s.place);
+      this.reply(s, id, result);
+      return this.announce(s);
+    }
+    if (++s.authAttempts >= AUTH_ATTEMPTS) return this.kick(s, "auth_failed", `${AUTH_ATTEMPTS} AUTHs failed`);
+    if (err !== null) return this.error(s, id, err.code === "remote_error" ? "auth_failed" : err.code, err.message);
+    this.error(s, id, "auth_failed", `${auth.service}.${auth.func} answered without a uid (text or number): ${describe(result)}`);
   }
 
   /** A REQUEST (id) or MESSAGE (id null) for `route`. */
