@@ -33,10 +33,6 @@ export class Listeners {
     this.setOf(event, listener, what).delete(listener as (...args: never[]) => void);
   }
 
-  count(event: EventName): number {
-    return this.sets.get(event)!.size;
-  }
-
   emit<E extends EventName>(event: E, ...args: Parameters<ConnectionEvents[E]>): void {
     for (const listener of [...this.sets.get(event)!]) {
       try {

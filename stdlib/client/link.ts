@@ -75,10 +75,6 @@ export class Link {
     }, { maxFrameBytes: options.maxFrameBytes });
   }
 
-  get isClosed(): boolean {
-    return this.closed;
-  }
-
   /** A REQUEST; never throws (route and timeout are checked by the caller). */
   request(route: string, args: unknown, timeoutMs: number): Promise<Reply> {
     return this.call(timeoutMs, route, (id) => [Frame.REQUEST, id, route, args ?? null]);
