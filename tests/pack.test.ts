@@ -52,7 +52,8 @@ function missing(): string | false {
 function sourceCopy(): string {
   const dir = tempDir();
   const tsconfig = JSON.parse(readFileSync(join(root, "tsconfig.json"), "utf8")) as { include: string[] };
-  const entries = ["package.json", "tsconfig.json", "README.md", "LICENSE", ...tsconfig.include, ...pkg.files.filter((f) => !f.startsWith("dist"))];
+  // tools/: the build script (npm run build) bundles luanet/client with tools/build-client.mjs.
+  const entries = ["package.json", "tsconfig.json", "README.md", "LICENSE", "tools", ...tsconfig.include, ...pkg.files.filter((f) => !f.startsWith("dist"))];
   for (const entry of new Set(entries)) {
     if (existsSync(join(root, entry))) cpSync(join(root, entry), join(dir, entry), { recursive: true });
   }
