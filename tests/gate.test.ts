@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { startNameService, type NameService } from "./helpers/cluster.ts";
 import { ERROR, PUSH, RawClient, REPLY, type Frame } from "./helpers/gate-client.ts";
-import { root, startLuanet, type Running } from "./helpers/proc.ts";
+import { root, runScript, startLuanet, type Running } from "./helpers/proc.ts";
 
 const fixtures = join(root, "tests/fixtures/gate");
 const ends = (game: Running) => game.stdout.split("\n").filter((l) => l.startsWith("END ")).map((l) => JSON.parse(l.slice(4)) as { id: string; uid: string; gate: string; reason: string });
@@ -50,7 +50,7 @@ describe("gates", () => {
     await game.waitFor(/registered with the name service/, 20_000, "stderr");
     await Promise.all([
       startGate("Gate1", { maxQueueBytes: 262_144 }),
-      startGate("Gate2"),
+      startGate("Gate2", { services: ["Game"] }),
       startGate("Gate3", { maxClientsPerAddress: 3, rateLimit: 5, maxPending: 2, maxRequestBytes: 1024, heartbeatMs: 400, authTimeoutMs: 700 }),
     ]);
   });
@@ -80,6 +80,17 @@ describe("gates", () => {
     assert.equal((await c.call("Game.Verify", { token: "x" }))[2], "no_such_function", "the auth function is not a client function");
     assert.equal((await c.call("nodot", null))[2], "bad_request");
     assert.deepEqual((await c.call("Game.Echo", { x: [1, "two"] })).slice(2), [{ x: [1, "two"] }]);
+    // Random service names: a few new ones a second are looked up, the rest refused at once.
+    for (let i = 0; i < 8; i++) c.send([2, 1000 + i, `Nobody${i}.F`, null]);
+    const refused = await c.next((f) => f[0] === ERROR && String(f[3]).includes("new service names a second"), 5000, "a refused new name");
+    assert.equal(refused[2], "unavailable");
+    assert.deepEqual((await c.call("Game.Set", { k: "big", v: "x".repeat(20_000) })).slice(2), ["too_large"], "session data is bounded");
+  });
+
+  test("StartGate({ services }) routes to those names only", async () => {
+    const { c } = await player("Gate2", "only");
+    assert.deepEqual((await c.call("Other.F", null)).slice(2), ["unavailable", "this gate routes to Game only, not to Other"]);
+    assert.equal((await c.call("Game.Echo", 2))[2], 2);
   });
 
   test("TCP clients speak the same frames behind a 4-byte length", async () => {
@@ -188,6 +199,25 @@ describe("gates", () => {
     assert.equal((await a.c.kicked(10_000))[1], "shutting_down");
     assert.equal((await endOf(a.session)).reason, "shutting_down");
     assert.ok(await gates.get("Gate3")!.proc.stop(10_000), "the gate's process exits");
+  });
+
+  test("bad StartGate options are a TypeError naming the option", async () => {
+    const r = await runScript(`
+      import * as net from "luanet/net";
+      luanet.StartLocalService("G", SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
+      for (const o of [{}, { ws: "nowhere" }, { ws: "127.0.0.1:0", auth: "NoDot" }, { ws: "127.0.0.1:0", maxClients: 0 }, { ws: "127.0.0.1:0", colour: 1 }, { ws: "127.0.0.1:0", routes: { Room: { key: "seat" } } }]) {
+        try { luanet.StartGate(o as never); console.log("accepted", JSON.stringify(o)); } catch (e) { console.log((e as Error).name + ": " + (e as Error).message); }
+      }
+      luanet.Exit(0);
+    `);
+    const lines = r.stdout.trim().split("\n");
+    assert.equal(lines.length, 6, r.stdout + r.stderr);
+    for (const line of lines) assert.match(line, /^TypeError: luanet\.StartGate\(options\): /);
+    assert.match(lines[1]!, /options\.ws must be "host:port"/);
+    assert.match(lines[2]!, /options\.auth must be "Service\.Func"/);
+    assert.match(lines[3]!, /options\.maxClients must be an integer of at least 1, got 0/);
+    assert.match(lines[4]!, /unknown option "colour"/);
+    assert.match(lines[5]!, /routes\["Room"\]\.key must be "uid", "session" or "none"/);
   });
 
   test("a killed gate's sessions end, with reason gate_lost", async () => {

@@ -64,11 +64,16 @@ class WsLink implements ClientLink {
 }
 
 /** Listen for WebSocket clients on `host:port`. */
-export function listenWs(host: string, port: number, maxRequestBytes: number, deflate: boolean, handler: LinkHandler): Promise<ClientListener> {
+/** Sockets a listener holds, upgraded or not: twice the gate's maxClients (those past it are
+ * KICKed at admission; these are the ones not yet there, such as HTTP requests without an upgrade). */
+const socketsFor = (maxClients: number): number => 2 * maxClients + 64;
+
+export function listenWs(host: string, port: number, maxRequestBytes: number, maxClients: number, deflate: boolean, handler: LinkHandler): Promise<ClientListener> {
   const http: HttpServer = createHttpServer((_req, res) => {
     res.writeHead(426, { "content-type": "text/plain", connection: "close" }).end("a luanet gate: connect with WebSocket (luanet/client)\n");
   });
   http.headersTimeout = HEADERS_TIMEOUT_MS;
+  http.maxConnections = socketsFor(maxClients);
   http.requestTimeout = HEADERS_TIMEOUT_MS;
   const wss = new WebSocketServer({ noServer: true, maxPayload: maxRequestBytes, perMessageDeflate: deflate, clientTracking: false });
   http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -117,7 +122,7 @@ class TcpLink implements ClientLink {
 }
 
 /** Listen for TCP clients (the cluster's 4-byte length framing) on `host:port`. */
-export function listenTcp(host: string, port: number, maxRequestBytes: number, handler: LinkHandler): Promise<ClientListener> {
+export function listenTcp(host: string, port: number, maxRequestBytes: number, maxClients: number, handler: LinkHandler): Promise<ClientListener> {
   const server = createTcpServer((socket) => {
     socket.setNoDelay(true);
     const link = new TcpLink(socket, sourceOf(socket.remoteAddress));
@@ -138,6 +143,7 @@ export function listenTcp(host: string, port: number, maxRequestBytes: number, h
       on.closed();
     });
   });
+  server.maxConnections = socketsFor(maxClients);
   return listening(server, host, port, () => new Promise<void>((resolve) => {
     server.close(() => resolve());
   }));

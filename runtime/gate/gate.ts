@@ -41,6 +41,13 @@ export const GATE_FUNCTIONS = {
 const AUTH_ATTEMPTS = 3;
 /** Channels one session may be in. */
 const MAX_CHANNELS_PER_SESSION = 256;
+/** Without StartGate({ services }): how many distinct names clients may route to, and how
+ * often a new one may be tried (each costs a registry look-up and an entry in the peer table,
+ * so a client sending random routes must not grow them without bound). */
+const MAX_TARGETS = 1024;
+const NEW_TARGETS_PER_SECOND = 5;
+/** The most bytes (CBOR) a session's data may take: it travels with every call. */
+export const MAX_SESSION_DATA = 16_384;
 /** Session starts and ends are told to the watchers at most this often (ms), or when this many wait. */
 const EVENTS_MS = 50;
 const EVENTS_BATCH = 1000;
@@ -63,6 +70,10 @@ export class Gate {
   private events: SessionEvents;
   private eventsTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The names clients have routed to (without settings.services), and the allowance for new ones. */
+  private readonly targets = new Set<string>();
+  private targetTokens = NEW_TARGETS_PER_SECOND;
+  private targetsRefilled = performance.now();
   /** Kicks logged since the last log line about them (so a flood is one line a second). */
   private refusedQuietly = 0;
 
@@ -82,12 +93,12 @@ export class Gate {
     const out: GateAddresses = { ws: null, tcp: null };
     try {
       if (s.ws !== null) {
-        const l = await listenWs(s.ws.ip, s.ws.port, s.maxRequestBytes, s.deflate, handler);
+        const l = await listenWs(s.ws.ip, s.ws.port, s.maxRequestBytes, s.maxClients, s.deflate, handler);
         this.listeners.push(l);
         out.ws = { ...s.ws, port: l.port };
       }
       if (s.tcp !== null) {
-        const l = await listenTcp(s.tcp.ip, s.tcp.port, s.maxRequestBytes, handler);
+        const l = await listenTcp(s.tcp.ip, s.tcp.port, s.maxRequestBytes, s.maxClients, handler);
         this.listeners.push(l);
         out.tcp = { ...s.tcp, port: l.port };
       }
@@ -166,7 +177,7 @@ export class Gate {
   private admits(s: GateSession, id: number | null): boolean {
     if (id !== null && s.pending.has(id)) return this.error(s, id, "bad_request", `request id ${id} is already waiting for its answer`), false;
     if (!s.allow(s.lastSeen)) return id !== null && this.error(s, id, "rate_limited", `more than ${this.settings.rateLimit} requests a second (StartGate({ rateLimit }))`), false;
-    if (id !== null && s.pending.size >= this.settings.maxPending) return this.error(s, id, "overloaded", `${s.pending.size} requests are waiting for answers already (StartGate({ maxPending }))`), false;
+    if (s.pending.size + s.messages >= this.settings.maxPending) return id !== null && this.error(s, id, "overloaded", `${s.pending.size + s.messages} requests and messages are waiting for answers already (StartGate({ maxPending }))`), false;
     return true;
   }
 
@@ -193,6 +204,7 @@ export class Gate {
     const uid = typeof result === "object" && result !== null ? (result as Record<string, unknown>).uid : undefined;
     if (err === null && (typeof uid === "string" || (typeof uid === "number" && Number.isFinite(uid)))) {
       const { uid: _, ...data } = result as Record<string, unknown>;
+      if (encodeClient([data]).length > MAX_SESSION_DATA) return this.error(s, id, "auth_failed", `${auth.service}.${auth.func} answered more than ${MAX_SESSION_DATA} bytes of session data`);
       s.bind(uid, data);
       this.admission.prove(s.place);
       this.reply(s, id, result);
@@ -210,16 +222,34 @@ export class Gate {
     if (this.settings.auth === null) this.admission.prove(s.place);
     const target = splitRoute(route);
     if (target === null) return void (id !== null && this.error(s, id, "bad_request", `a route is "Service.Func", got ${describe(route)}`));
+    const refused = this.refusesTarget(target.service);
+    if (refused !== null) return void (id !== null && this.error(s, id, "unavailable", refused));
     const opts = this.routeOptions(target.service, s);
     if (id !== null) s.pending.add(id);
+    else s.messages++;
     const gate = this;
     this.spawn(`client ${route}`, function* () {
       const [result, err] = yield* RPCCall(gate.service, target.service, CLIENT_FUNCTION, { f: target.func, a: args, s: s.public }, opts);
-      if (id === null) return;
+      if (id === null) return void s.messages--;
       s.pending.delete(id);
       if (err === null) gate.reply(s, id, result);
       else gate.error(s, id, err.code, err.message);
     });
+  }
+
+  /** Why requests for `service` are not routed, or null. */
+  private refusesTarget(service: string): string | null {
+    const allowed = this.settings.services;
+    if (allowed !== null) return allowed.has(service) ? null : `this gate routes to ${[...allowed].join(", ")} only, not to ${service}`;
+    if (this.targets.has(service)) return null;
+    if (this.targets.size >= MAX_TARGETS) return `this gate has routed to ${MAX_TARGETS} services already, and no more (StartGate({ services }) names them)`;
+    const now = performance.now();
+    this.targetTokens = Math.min(NEW_TARGETS_PER_SECOND, this.targetTokens + ((now - this.targetsRefilled) * NEW_TARGETS_PER_SECOND) / 1000);
+    this.targetsRefilled = now;
+    if (this.targetTokens < 1) return `this gate tries at most ${NEW_TARGETS_PER_SECOND} new service names a second; try again (StartGate({ services }) names them)`;
+    this.targetTokens--;
+    this.targets.add(service);
+    return null;
   }
 
   /** A task of the gate's service; a gate that has stopped starts none. */
@@ -407,7 +437,12 @@ export class Gate {
         const session = this.held(s);
         const key = text(k, "k (the key)");
         if (key === "uid") throw new LuanetError("bad_request", "uid is bound by the auth function and cannot be set");
+        const before = session.data;
         session.set(key, v);
+        if (encodeClient([session.data]).length > MAX_SESSION_DATA) {
+          session.data = before;
+          throw new LuanetError("too_large", `${session.id}'s data would be over ${MAX_SESSION_DATA} bytes (it travels with every call)`);
+        }
         return null;
       }],
       [GATE_FUNCTIONS.channel, (a) => {

@@ -26,6 +26,9 @@ export interface GateOptions {
   auth?: string;
   /** Per service (or group) name: how its requests are routed. */
   routes?: Record<string, RouteOptions>;
+  /** The only services (or groups) clients may route to; without it, any name, up to
+   * MAX_TARGETS distinct ones, new ones tried at most NEW_TARGETS_PER_SECOND. */
+  services?: string[];
   /** WebSocket permessage-deflate (off by default: it costs CPU and memory per client). */
   deflate?: boolean;
   heartbeatMs?: number;
@@ -48,6 +51,7 @@ export interface GateSettings {
   tcp: IpAddr | null;
   auth: { service: string; func: string } | null;
   routes: ReadonlyMap<string, RouteOptions>;
+  services: ReadonlySet<string> | null;
   deflate: boolean;
   heartbeatMs: number;
   authTimeoutMs: number;
@@ -72,7 +76,7 @@ export const GATE_DEFAULTS = {
 } as const;
 
 const WHERE = "luanet.StartGate(options)";
-const KNOWN = new Set(["ws", "tcp", "auth", "routes", "deflate", "timeout", ...Object.keys(GATE_DEFAULTS)]);
+const KNOWN = new Set(["ws", "tcp", "auth", "routes", "services", "deflate", "timeout", ...Object.keys(GATE_DEFAULTS)]);
 
 /** "Service.Func" split at the last dot, or null if it is not one. */
 export function splitRoute(route: string): { service: string; func: string } | null {
@@ -85,7 +89,12 @@ export function splitRoute(route: string): { service: string; func: string } | n
 
 function address(name: string, value: unknown): IpAddr | null {
   if (value === undefined) return null;
-  const addr: unknown = typeof value === "string" ? parseAddr(value) : value;
+  let addr: unknown = value;
+  try {
+    if (typeof value === "string") addr = parseAddr(value);
+  } catch {
+    addr = null;
+  }
   if (!isNetAddr(addr) || addr.family === "local") throw new TypeError(`${WHERE}: options.${name} must be "host:port" or an IPv4/IPv6 net address, got ${describe(value)}`);
   return addr;
 }
@@ -124,10 +133,15 @@ export function gateSettings(options: unknown): GateSettings {
     if (typeof o.routes !== "object" || o.routes === null) throw new TypeError(`${WHERE}: options.routes must be an object of route options by service name, got ${describe(o.routes)}`);
     for (const [name, value] of Object.entries(o.routes)) routes.set(name, routeOptions(name, value));
   }
+  let services: Set<string> | null = null;
+  if (o.services !== undefined) {
+    if (!Array.isArray(o.services) || o.services.some((x) => typeof x !== "string" || badName(x) !== null)) throw new TypeError(`${WHERE}: options.services must be an array of service or group names, got ${describe(o.services)}`);
+    services = new Set(o.services as string[]);
+  }
   if (o.deflate !== undefined && typeof o.deflate !== "boolean") throw new TypeError(`${WHERE}: options.deflate must be true or false, got ${describe(o.deflate)}`);
   if (o.timeout !== undefined && (typeof o.timeout !== "number" || !(o.timeout > 0))) throw new TypeError(`${WHERE}: options.timeout must be a positive number of ms, got ${describe(o.timeout)}`);
   return {
-    ws, tcp, auth, routes,
+    ws, tcp, auth, routes, services,
     deflate: o.deflate === true,
     heartbeatMs: count(o, "heartbeatMs", 100),
     authTimeoutMs: count(o, "authTimeoutMs", 1),

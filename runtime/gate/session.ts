@@ -36,6 +36,8 @@ export class GateSession {
   authPending = false;
   /** ids of its requests (AUTH included) awaiting answers. */
   readonly pending = new Set<number>();
+  /** Its messages whose calls have not finished (they count against maxPending too). */
+  messages = 0;
   /** The channels it is in (the gate's channel table holds it back). */
   readonly channels = new Set<string>();
   readonly opened = performance.now();
