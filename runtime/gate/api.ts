@@ -12,7 +12,8 @@ import type { Instruction, Operation } from "../scheduler/instruction.js";
 import { GetGroupMembers, RegRPCFunction, RPCCall, started, type Result } from "../service/api.js";
 import type { Handler } from "../service/dispatch.js";
 import type { Service } from "../service/service.js";
-import { Gate, GATE_FUNCTIONS, GATES_GROUP, type GateAddresses } from "./gate.js";
+import type { GateAddresses } from "./gate.js";
+import { GATE_FUNCTIONS, GATES_GROUP } from "./names.js";
 import { gateSettings, type GateOptions } from "./options.js";
 import { gateOf } from "./session.js";
 import { SessionWatch, type SessionEndHandler } from "./watch.js";
@@ -58,8 +59,12 @@ export function StartGate(self: Service, options: GateOptions): Operation<Result
   if (self.listening === null) throw new TypeError(`${where}: call luanet.StartLocalService first: a gate is part of a service (registered, balanced and supervised like one)`);
   if (self.gate !== null) throw new TypeError(`${where}: ${self.name} runs a gate already`);
   if (self.stopping) throw new TypeError(`${where}: this service has stopped`);
-  const gate = (self.gate = new Gate(self, settings));
-  const work = self.listening.then(() => gate.start());
+  const listening = self.listening;
+  // The gate's code (and ws, node:http) loads here, not with every script.
+  const work = (self.gate = import("./gate.js").then(async ({ Gate }) => {
+    await listening;
+    return new Gate(self, settings);
+  })).then((gate) => gate.start());
   self.startup.push(work);
   return started(self, `starting the gate of ${self.name}`, work, (value, error) => (error === null ? [value!, null] : [null, error]) as Result<GateAddresses>);
 }

@@ -29,13 +29,9 @@ import { listenTcp, listenWs, type ClientLink, type ClientListener } from "./cli
 import { ClientProtocolError, ClientType, CLIENT_PROTOCOL_VERSION, decodeClient, encodeClient, PONG_FRAME } from "./frames.js";
 import { splitRoute, type GateSettings, type IpAddr } from "./options.js";
 import { GateSession } from "./session.js";
-import { EVENT_FUNCTION, WATCHERS_GROUP, type SessionEvents } from "./watch.js";
+import { EVENT_FUNCTION, GATE_FUNCTIONS, GATES_GROUP, WATCHERS_GROUP } from "./names.js";
+import type { SessionEvents } from "./watch.js";
 
-export const GATES_GROUP = "luanet.gates";
-export const GATE_FUNCTIONS = {
-  push: "luanet.gate.push", kick: "luanet.gate.kick", set: "luanet.gate.set",
-  channel: "luanet.gate.channel", broadcast: "luanet.gate.broadcast", sessions: "luanet.gate.sessions",
-} as const;
 
 /** AUTHs a session may fail before it is kicked `auth_failed`. */
 const AUTH_ATTEMPTS = 3;

@@ -13,12 +13,8 @@ import { settleValue } from "../scheduler/promise.js";
 import { Sleep } from "../scheduler/sleep.js";
 import { GetGroupMembers, JoinGroup, RPCCall } from "../service/api.js";
 import type { Service } from "../service/service.js";
+import { EVENT_FUNCTION, GATE_FUNCTIONS, GATES_GROUP, WATCHERS_GROUP } from "./names.js";
 
-export const WATCHERS_GROUP = "luanet.session-watchers";
-export const EVENT_FUNCTION = "luanet.sessions.event";
-/** Must match gate.ts (not imported: gate.ts imports this file). */
-const GATES_GROUP = "luanet.gates";
-const SESSIONS_FUNCTION = "luanet.gate.sessions";
 /** How often a watcher looks at the gates' group for gates that left (ms). */
 const GATES_POLL_MS = 250;
 /** A gate gone from the group this long has its sessions ended `gate_lost`: a gate that stops
@@ -112,7 +108,7 @@ export class SessionWatch {
       if (this.known.has(gate)) continue;
       const sessions = new Map<string, Uid>();
       this.known.set(gate, sessions);
-      const [list] = yield* RPCCall(this.service, gate, SESSIONS_FUNCTION, null);
+      const [list] = yield* RPCCall(this.service, gate, GATE_FUNCTIONS.sessions, null);
       if (Array.isArray(list)) for (const s of list) if (isEntry(s) && !sessions.has(s.id)) sessions.set(s.id, s.uid);
     }
   }

@@ -99,8 +99,8 @@ export class Service implements Registrant {
   private readonly closedHooks: ((conn: Conn, error?: Error) => void)[] = [];
   /** Start-up failures logged already (registering fails with the listener's error: once). */
   readonly reported = new WeakSet<Error>();
-  /** Its gate, once luanet.StartGate started one (runtime/gate/). */
-  gate: Gate | null = null;
+  /** Its gate, once luanet.StartGate began one (runtime/gate/; loaded then). */
+  gate: Promise<Gate> | null = null;
   /** Its subscription to session ends, once luanet.OnSessionEnd made one. */
   sessionWatch: SessionWatch | null = null;
   /** Who it is in a cluster file (`luanet.instance`), or null when started by hand. */
@@ -311,7 +311,7 @@ export class Service implements Registrant {
     if (this.stopped || !this.drainsFirst) return;
     // A gate's players are told first (and the session watchers), so they can go to another gate
     // while this one leaves.
-    await this.gate?.drain();
+    await this.gate?.then((gate) => gate.drain(), () => {}); // (a gate that failed to start has nothing to drain)
     const kept = this.kept;
     if (kept !== null) {
       const where = this.registry.where;
