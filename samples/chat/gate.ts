@@ -4,9 +4,9 @@
 // Every AUTH goes to Login.Verify (login.ts); the uid it answers is the session's. A request
 // with the route "Room.Join" goes to Join of the group Room (room.ts), keyed by that uid.
 //
-// The page server is plain node:http and serves four fixed paths, nothing else from the disk:
-// /  (index.html), /luanet-client.js (the browser build of luanet/client, from `npm run build`),
-// /config.json (where the gate listens), and a 404 for the rest.
+// The page server is plain node:http and serves fixed paths, nothing else from the disk: /
+// (index.html), /luanet-client.js and its .map (the browser build of luanet/client, from
+// `npm run build`), /config.json (where the gate listens), and a 404 for the rest.
 import type {} from "luanet/globals";
 import * as net from "luanet/net";
 import { readFile } from "node:fs/promises";
@@ -37,6 +37,7 @@ function serve(config: string) {
     "/": { file: page, type: "text/html; charset=utf-8" },
     "/index.html": { file: page, type: "text/html; charset=utf-8" },
     "/luanet-client.js": { file: bundle, type: "text/javascript; charset=utf-8", missing: `no ${bundle}: run \`npm run build\` in the luanet folder` },
+    "/luanet-client.js.map": { file: `${bundle}.map`, type: "application/json" },
     "/config.json": { file: null, type: "application/json" },
   };
   return async (req: IncomingMessage, res: ServerResponse) => {
