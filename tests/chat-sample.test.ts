@@ -189,12 +189,19 @@ describe("chat through luanet/client", { concurrency: 1 }, () => {
     await assert.rejects(connect(wsUrl, { auth: {}, timeout: 5000 }), (e: { code: string }) => e.code === "bad_name");
   });
 
-  test("a client reaches only client functions: Room.Members, Login.Verify and a made-up one are all no_such_function; bad Join and Say arguments are bad_request", async () => {
+  test("a client reaches only client functions: Room.Members and a made-up one are no_such_function, Login and a member by name are not routed; bad Join and Say arguments are bad_request", async () => {
     const { c } = await player("ivy");
-    for (const route of ["Room.Members", "Login.Verify", "Room.Nope", "Room1.Members"]) {
+    for (const route of ["Room.Members", "Room.Nope"]) {
       const [r, err] = await c.request(route, { room: 7 });
       assert.equal(r, null);
       assert.equal(err?.code, "no_such_function", `${route}: ${err?.code} ${err?.message}`);
+    }
+    // The gate routes to the group Room only (StartGate({ services: ["Room"] })).
+    for (const route of ["Login.Verify", "Room1.Join"]) {
+      const [r, err] = await c.request(route, { room: 7 });
+      assert.equal(r, null);
+      assert.equal(err?.code, "unavailable", `${route}: ${err?.code} ${err?.message}`);
+      assert.match(err!.message, /routes to Room only/);
     }
     const [, notIn] = await c.request("Room.Say", { text: "hello?" });
     assert.equal(notIn?.code, "not_in_room");

@@ -20,6 +20,8 @@ const GATES_POLL_MS = 250;
 /** A gate gone from the group this long has its sessions ended `gate_lost`: a gate that stops
  * in order tells its sessions' ends itself, and its last batch may arrive just after it left. */
 const LOST_AFTER_MS = 1000;
+/** How long a session ended as gate_lost is remembered (ms). */
+const LOST_KEPT_MS = 60_000;
 
 type Uid = string | number | null;
 
@@ -51,6 +53,8 @@ export class SessionWatch {
   private readonly known = new Map<string, Map<string, Uid>>();
   /** Gates not in the group any more, and since when (performance.now()). */
   private readonly missing = new Map<string, number>();
+  /** Sessions ended here as gate_lost, and when: a late report of their end is not told again. */
+  private readonly lost = new Map<string, number>();
 
   constructor(private readonly service: Service) {}
 
@@ -81,6 +85,7 @@ export class SessionWatch {
     for (const s of b.started) sessions.set(s.id, s.uid);
     for (const e of b.ended) {
       sessions.delete(e.id);
+      if (this.lost.delete(e.id)) continue;
       this.fire({ id: e.id, uid: e.uid, gate: b.gate, reason: e.reason });
     }
     return null;
@@ -102,8 +107,12 @@ export class SessionWatch {
       if (since === undefined || now - since < LOST_AFTER_MS) continue;
       this.known.delete(gate);
       this.missing.delete(gate);
-      for (const [id, uid] of sessions) this.fire({ id, uid, gate, reason: "gate_lost" });
+      for (const [id, uid] of sessions) {
+        this.lost.set(id, now);
+        this.fire({ id, uid, gate, reason: "gate_lost" });
+      }
     }
+    for (const [id, when] of this.lost) if (now - when > LOST_KEPT_MS) this.lost.delete(id);
     for (const gate of live) {
       if (this.known.has(gate)) continue;
       const sessions = new Map<string, Uid>();

@@ -24,7 +24,8 @@ const bundle = fileURLToPath(new URL("../../dist/client/luanet-client.js", impor
 luanet.StartLocalService(me, SOCK_STREAM, net.netaddr_ipv4("127.0.0.1", 0));
 luanet.Register2Name(nameservice);
 // Started at the top level: a NewService of this script returns once the gate listens.
-const gate = luanet.StartGate({ ws: wsAddr, auth: "Login.Verify" });
+// services: clients route to the group Room only (not to a member by its own name, Room1.Join, which would bypass the uid key).
+const gate = luanet.StartGate({ ws: wsAddr, auth: "Login.Verify", services: ["Room"] });
 
 /** The WebSocket URL for the page; null host: the page uses the host it was loaded from. */
 function wsURL(addr: { ip: string; port: number }): { host: string | null; port: number } {
