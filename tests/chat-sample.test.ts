@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { launchChromium, noChromium } from "./helpers/browser.ts";
 import { after, before, describe, test } from "node:test";
 import { Decoder, Encoder } from "cbor-x";
 import WebSocket from "ws";
@@ -20,7 +21,6 @@ import type { JoinResult } from "../samples/chat/contract.ts";
 // What the page.evaluate callbacks use of the browser's globals (they run in the page, not here).
 declare const window: { pwned?: number };
 
-const CHROMIUM = "/usr/bin/chromium";
 const sample = (file: string) => join(root, "samples", "chat", file);
 const BUNDLE = join(root, "dist", "client", "luanet-client.js");
 const GATE_LINE = /chat page on (http:\/\/\S+) \(gate Gate1: ws:\/\/(\S+)\)/;
@@ -85,14 +85,9 @@ async function player(name: string) {
 
 describe("chat in headless Chromium", { concurrency: 1 }, () => {
   test("two pages log in, join room 7 (held by different Room members), and each sees the other's chat, as text; a page that closes is said to have left",
-    { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (Debian's chromium; .ci/run installs it)` }, async () => {
+    { skip: noChromium }, async () => {
       assert.ok(existsSync(BUNDLE), `${BUNDLE}: run npm run build`);
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        timeout: 30_000,
-      });
+      const browser = await launchChromium();
       try {
         const errors: string[] = [];
         const open = async (name: string) => {

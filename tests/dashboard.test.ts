@@ -8,8 +8,8 @@
  * is one).
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { get } from "node:http";
+import { launchChromium, noChromium } from "./helpers/browser.ts";
 import { after, before, describe, test } from "node:test";
 import { runLuanet, startLuanet, type Running } from "./helpers/proc.ts";
 import { startNameService, startService, type NameService, type Service } from "./helpers/cluster.ts";
@@ -19,7 +19,6 @@ interface PageElement { textContent: string | null }
 declare const document: { querySelector(selector: string): PageElement | null; querySelectorAll(selector: string): Iterable<PageElement> & { length: number } };
 declare const window: { pwned?: number; scrollTo(x: number, y: number): void };
 
-const CHROMIUM = "/usr/bin/chromium";
 const HOSTILE = `<img src=x onerror="window.pwned=1">Evil`;
 
 let ns: NameService;
@@ -147,13 +146,8 @@ describe("dashboard usage", { concurrency: 1 }, () => {
 
 describe("dashboard in headless Chromium", { concurrency: 1 }, () => {
   test("shows the live services, the call graph with rates, numbers that move under load, tasks on click, names as text",
-    { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM} (Debian's chromium; .ci/run installs it)` }, async () => {
-      const { chromium } = await import("playwright-core");
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        timeout: 30_000,
-      });
+    { skip: noChromium }, async () => {
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
         page.setDefaultTimeout(10_000);
