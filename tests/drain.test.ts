@@ -50,7 +50,7 @@ test("SIGTERM with a call in flight: it succeeds, its message arrives, a later c
   // A process that never called it looks the name up: the name service no longer has it.
   const fresh = launch(ns, `
     export default function* () {
-      const [, err] = yield* luanet.RPCCall("Slow", "Plus", { a: 1, b: 2 }, { timeout: 2000 });
+      const [, err] = yield* luanet.RPCCall("Slow", "Plus", { a: 1, b: 2 }, { timeout: 5000 }); // (a loaded machine's look-up can take seconds)
       console.log(JSON.stringify(err?.code ?? null));
       luanet.Exit(0);
     }
