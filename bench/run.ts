@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { RegistryFigures } from "./registry.ts";
+import { gateBroadcast, gateRequests } from "./gate.ts";
 import { colocatedPlus, cpuOf, groupCluster, luanetPlus, median, plusCluster, plusClusterOf, referencePlus, run, stopAll, type Figures } from "./rpc.ts";
 
 const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
@@ -41,7 +42,7 @@ function add(metric: string, r: { value: number; reference: number }, refName: s
 }
 
 /** `npm run bench -- security transports`: only those sections; all of them without arguments. */
-const sections = ["scheduler", "startup", "plus", "tracing", "groups", "transports", "security", "stats", "logging", "registry"];
+const sections = ["scheduler", "startup", "plus", "tracing", "groups", "transports", "security", "stats", "logging", "registry", "gate"];
 const only = process.argv.slice(2);
 for (const name of only) if (!sections.includes(name)) throw new Error(`unknown section ${JSON.stringify(name)}; the sections: ${sections.join(", ")}`);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -281,6 +282,29 @@ if (etcdMissing) {
     const value = med(e, k), reference = med(n, k);
     rows.push({ metric: `first call to a new name, ${what}: etcd`, luanet: `${value.toFixed(1)} ms`, reference: `${reference.toFixed(1)} ms (${ref})`, ratio: (value / reference).toFixed(2), target: "" });
   }
+}
+
+/**
+ * Gates (bench/gate.ts): players' WebSocket clients, in load processes of their own, against a
+ * luanet gate and against a hand-written `ws` server speaking the same frames. 10,000 clients
+ * each send a request a second for 10 s once all are connected (one run of each: the server's
+ * resident memory per client, and request latency); 1,000 clients in one channel on each server
+ * receive broadcasts as fast as they keep up, 32 broadcasts in flight at most, the two servers
+ * taking turns in 8 phases of 1 s each (receipts/s, and the server's CPU time per receipt).
+ */
+if (want("gate")) {
+  const ref = "hand-written ws server";
+  const tag = "gate, 10,000 WebSocket clients, 1 request/s each";
+  const l = await gateRequests("luanet", 10_000, 10), r = await gateRequests("reference", 10_000, 10);
+  const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`, ms = (x: number) => (x < 1 ? `${(x * 1000).toFixed(0)} us` : `${x.toFixed(1)} ms`);
+  rows.push({ metric: `${tag}: server rss per client`, luanet: kib(l.rssPerClient), reference: `${kib(r.rssPerClient)} (${ref})`, ratio: (l.rssPerClient / r.rssPerClient).toFixed(2), target: "" });
+  for (const k of ["p50", "p99"] as const) {
+    rows.push({ metric: `${tag}: ${k} latency`, luanet: ms(l[k]), reference: `${ms(r[k])} (${ref})`, ratio: (l[k] / r[k]).toFixed(2), target: k === "p99" ? "< 50 ms" : "" });
+  }
+  const b = await gateBroadcast(1000, 1000, 8, 32);
+  const btag = "gate, channel broadcast to 1,000 clients";
+  add(`${btag}: receipts`, { value: b.luanet.rate, reference: b.reference.rate }, `${ref}, encoding once`, "/s", ">= 0.8x");
+  rows.push({ metric: `${btag}: server CPU per receipt`, luanet: `${b.luanet.cpuPerReceipt.toFixed(2)} us`, reference: `${b.reference.cpuPerReceipt.toFixed(2)} us (${ref}, encoding once)`, ratio: (b.luanet.cpuPerReceipt / b.reference.cpuPerReceipt).toFixed(2), target: "" });
 }
 
 const cols = ["metric", "luanet", "reference", "ratio", "target"] as const;
